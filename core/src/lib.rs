@@ -1,0 +1,41 @@
+//! An allocation-free AWS X-Ray tracing core.
+//!
+//! `xray-core` is `#![no_std]`, uses no `alloc` and no `unsafe`, and runs the same in a Lambda
+//! binary, a long-running service and microcontroller firmware. It owns the parts of X-Ray that
+//! must not allocate:
+//!
+//! - [`TraceId`] and [`SegmentId`]: generated from a [`Clock`] and a `rand_core` RNG, parsed and
+//!   formatted without allocation;
+//! - [`TraceHeader`]: the `X-Amzn-Trace-Id` header (and SQS `AWSTraceHeader`);
+//! - [`Sink`]: the all-or-nothing byte sinks the encoder writes into;
+//! - [`Transport`] / [`AsyncTransport`]: where finished datagrams go;
+//! - [`Clock`] and [`Timestamp`]: epoch time as integer microseconds.
+//!
+//! Adapters (`xray-std`, `xray-embassy`) bring sockets, clocks, RNGs and configuration.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod header;
+pub mod id;
+pub mod sink;
+pub mod time;
+pub mod transport;
+
+#[cfg(test)]
+pub(crate) mod test_rng;
+
+pub use header::{HeaderError, SampledFlag, TraceHeader};
+pub use id::{IdError, SegmentId, TraceId};
+pub use rand_core;
+pub use sink::{CountingSink, Full, Sink, SliceSink};
+pub use time::{Clock, FixedClock, Timestamp};
+pub use transport::{AsyncTransport, NullTransport, SliceTransport, Transport};
+
+/// The daemon's header line, compact as Python and Node write it, without the newline that
+/// separates it from the document. Every datagram starts with this line and `\n`.
+pub const DAEMON_HEADER: &[u8] = br#"{"format":"json","version":1}"#;
+
+/// The largest UDP payload over IPv4 (65,535 − 8 − 20 bytes): the default datagram budget.
+pub const MAX_DATAGRAM_LEN: usize = 65_507;

@@ -1,0 +1,168 @@
+//! Byte sinks the encoder writes into: all-or-nothing writes into caller-provided memory.
+
+/// A write did not fit: nothing was written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Full {
+    /// How many more bytes the rejected write needed.
+    pub needed: usize,
+}
+
+impl core::fmt::Display for Full {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "buffer full: {} more bytes needed", self.needed)
+    }
+}
+
+impl core::error::Error for Full {}
+
+/// An append-only byte buffer with a fixed capacity.
+///
+/// Every write either lands whole or not at all (then it reports how much room was missing),
+/// so a failed write never leaves half a JSON token behind, and [`Sink::truncate`] can roll
+/// back to any earlier length.
+pub trait Sink {
+    /// Appends `bytes`, or writes nothing and returns [`Full`].
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Full>;
+    /// Bytes written so far.
+    fn len(&self) -> usize;
+    /// Whether nothing has been written yet.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Bytes that can still be written.
+    fn remaining(&self) -> usize;
+    /// Forgets everything written after the first `len` bytes. A larger `len` does nothing.
+    fn truncate(&mut self, len: usize);
+}
+
+/// A sink over a mutable byte slice.
+#[derive(Debug)]
+pub struct SliceSink<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl<'a> SliceSink<'a> {
+    /// A sink writing into `buf`, from its start.
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        Self { buf, len: 0 }
+    }
+
+    /// What has been written.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl Sink for SliceSink<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Full> {
+        let end = self.len + bytes.len();
+        match self.buf.get_mut(self.len..end) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.len = end;
+                Ok(())
+            }
+            None => Err(Full {
+                needed: end - self.buf.len(),
+            }),
+        }
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.len
+    }
+    fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+}
+
+impl<const N: usize> Sink for heapless::Vec<u8, N> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Full> {
+        self.extend_from_slice(bytes).map_err(|_| Full {
+            needed: self.len() + bytes.len() - N,
+        })
+    }
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+    fn remaining(&self) -> usize {
+        N - self.as_slice().len()
+    }
+    fn truncate(&mut self, len: usize) {
+        heapless::Vec::truncate(self, len)
+    }
+}
+
+/// A sink that stores nothing and counts bytes up to a limit: measures what an encoding needs.
+#[derive(Clone, Copy, Debug)]
+pub struct CountingSink {
+    len: usize,
+    limit: usize,
+}
+
+impl CountingSink {
+    /// A counter that accepts up to `limit` bytes.
+    pub const fn new(limit: usize) -> Self {
+        Self { len: 0, limit }
+    }
+}
+
+impl Sink for CountingSink {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Full> {
+        let end = self.len + bytes.len();
+        if end > self.limit {
+            return Err(Full {
+                needed: end - self.limit,
+            });
+        }
+        self.len = end;
+        Ok(())
+    }
+    fn len(&self) -> usize {
+        self.len
+    }
+    fn remaining(&self) -> usize {
+        self.limit - self.len
+    }
+    fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slice_sink_is_all_or_nothing() {
+        let mut buf = [0u8; 5];
+        let mut s = SliceSink::new(&mut buf);
+        s.write(b"abc").unwrap();
+        assert_eq!(s.write(b"def"), Err(Full { needed: 1 }));
+        assert_eq!(s.as_bytes(), b"abc");
+        s.truncate(1);
+        s.write(b"xyzw").unwrap();
+        assert_eq!(s.as_bytes(), b"axyzw");
+        assert_eq!(s.remaining(), 0);
+    }
+
+    #[test]
+    fn heapless_vec_sink_reports_needed() {
+        let mut v: heapless::Vec<u8, 4> = heapless::Vec::new();
+        Sink::write(&mut v, b"ab").unwrap();
+        assert_eq!(Sink::write(&mut v, b"cde"), Err(Full { needed: 1 }));
+        assert_eq!(v.as_slice(), b"ab");
+    }
+
+    #[test]
+    fn counting_sink_counts() {
+        let mut c = CountingSink::new(10);
+        c.write(&[0; 7]).unwrap();
+        assert!(c.write(&[0; 4]).is_err());
+        assert_eq!(c.len(), 7);
+    }
+}

@@ -1,0 +1,132 @@
+//! Wall-clock time as X-Ray wants it: epoch seconds with microseconds, as integers.
+
+/// A point in time: microseconds since the Unix epoch.
+///
+/// X-Ray documents carry times as JSON numbers in epoch seconds. Keeping them as an integer
+/// count of microseconds and writing `secs.micros` as digits is exact and keeps float
+/// formatting out of firmware (see [`Timestamp::write_decimal`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp {
+    micros: u64,
+}
+
+impl Timestamp {
+    /// A timestamp from microseconds since the Unix epoch.
+    pub const fn from_micros(micros: u64) -> Self {
+        Self { micros }
+    }
+
+    /// A timestamp from whole seconds and a sub-second part in microseconds.
+    ///
+    /// A `micros` of one million or more carries into the seconds.
+    pub const fn from_secs_micros(secs: u64, micros: u32) -> Self {
+        Self {
+            micros: secs.saturating_mul(1_000_000).saturating_add(micros as u64),
+        }
+    }
+
+    /// Microseconds since the Unix epoch.
+    pub const fn as_micros(self) -> u64 {
+        self.micros
+    }
+
+    /// Whole seconds since the Unix epoch.
+    pub const fn secs(self) -> u64 {
+        self.micros / 1_000_000
+    }
+
+    /// The microseconds past [`Timestamp::secs`] (0..1,000,000).
+    pub const fn subsec_micros(self) -> u32 {
+        (self.micros % 1_000_000) as u32
+    }
+
+    /// Writes the time as a JSON number `secs.micros` (always six fraction digits) into
+    /// `out` and returns the number of bytes written (at most 27).
+    pub fn write_decimal(self, out: &mut [u8; 27]) -> usize {
+        let mut secs = self.secs();
+        let mut digits = [0u8; 20];
+        let mut n = 0;
+        loop {
+            digits[n] = b'0' + (secs % 10) as u8;
+            n += 1;
+            secs /= 10;
+            if secs == 0 {
+                break;
+            }
+        }
+        for i in 0..n {
+            out[i] = digits[n - 1 - i];
+        }
+        out[n] = b'.';
+        let mut frac = self.subsec_micros();
+        for i in (0..6).rev() {
+            out[n + 1 + i] = b'0' + (frac % 10) as u8;
+            frac /= 10;
+        }
+        n + 7
+    }
+}
+
+/// A source of wall-clock time.
+///
+/// Returns `None` while the epoch is not known yet: firmware often learns the time late (from
+/// SNTP, an RTC or GPS). The recorder does not sample a request that begins while the clock
+/// returns `None`, since X-Ray rejects documents whose trace id carries a wrong date.
+pub trait Clock {
+    /// The current time, or `None` when the epoch is not known yet.
+    fn now(&self) -> Option<Timestamp>;
+}
+
+impl<C: Clock + ?Sized> Clock for &C {
+    fn now(&self) -> Option<Timestamp> {
+        (**self).now()
+    }
+}
+
+/// A clock that always reads the same time: for tests, benchmarks and replay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FixedClock(pub Timestamp);
+
+impl Clock for FixedClock {
+    fn now(&self) -> Option<Timestamp> {
+        Some(self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decimal(t: Timestamp) -> heapless::String<27> {
+        let mut buf = [0u8; 27];
+        let n = t.write_decimal(&mut buf);
+        let mut s = heapless::String::new();
+        for &b in &buf[..n] {
+            s.push(b as char).ok();
+        }
+        s
+    }
+
+    #[test]
+    fn writes_fixed_point_with_six_fraction_digits() {
+        assert_eq!(
+            decimal(Timestamp::from_secs_micros(1_700_000_000, 123_456)),
+            "1700000000.123456"
+        );
+        assert_eq!(
+            decimal(Timestamp::from_secs_micros(1_700_000_000, 5)),
+            "1700000000.000005"
+        );
+        assert_eq!(decimal(Timestamp::from_micros(0)), "0.000000");
+        assert_eq!(
+            decimal(Timestamp::from_micros(u64::MAX)),
+            "18446744073709.551615"
+        );
+    }
+
+    #[test]
+    fn micros_carry_into_seconds() {
+        let t = Timestamp::from_secs_micros(10, 1_500_000);
+        assert_eq!((t.secs(), t.subsec_micros()), (11, 500_000));
+    }
+}

@@ -1,0 +1,2 @@
+//! embassy-net adapter for `xray-core`.
+#![no_std]

@@ -1,0 +1,1 @@
+//! std adapter for `xray-core`.
