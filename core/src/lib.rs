@@ -7,6 +7,9 @@
 //! - [`TraceId`] and [`SegmentId`]: generated from a [`Clock`] and a `rand_core` RNG, parsed and
 //!   formatted without allocation;
 //! - [`TraceHeader`]: the `X-Amzn-Trace-Id` header (and SQS `AWSTraceHeader`);
+//! - [`Recorder`]: segments, nested subsegments, annotations, metadata, errors, http/aws/sql
+//!   blocks, written as JSON straight into one caller-provided buffer under a byte budget;
+//! - [`model`]: the typed values of the segment document;
 //! - [`Sink`]: the all-or-nothing byte sinks the encoder writes into;
 //! - [`Transport`] / [`AsyncTransport`]: where finished datagrams go;
 //! - [`Clock`] and [`Timestamp`]: epoch time as integer microseconds.
@@ -19,16 +22,24 @@
 
 pub mod header;
 pub mod id;
+mod json;
+pub mod model;
+mod name_charset;
+pub mod recorder;
 pub mod sink;
 pub mod time;
 pub mod transport;
 
 #[cfg(test)]
+extern crate std;
+#[cfg(test)]
 pub(crate) mod test_rng;
 
 pub use header::{HeaderError, SampledFlag, TraceHeader};
 pub use id::{IdError, SegmentId, TraceId};
+pub use json::{FALLBACK_NAME, MAX_NAME_CHARS};
 pub use rand_core;
+pub use recorder::{EntityId, Outcome, Recorder, RecorderConfig, RecorderStats, Rejection};
 pub use sink::{CountingSink, Full, Sink, SliceSink};
 pub use time::{Clock, FixedClock, Timestamp};
 pub use transport::{AsyncTransport, NullTransport, SliceTransport, Transport};
@@ -36,6 +47,12 @@ pub use transport::{AsyncTransport, NullTransport, SliceTransport, Transport};
 /// The daemon's header line, compact as Python and Node write it, without the newline that
 /// separates it from the document. Every datagram starts with this line and `\n`.
 pub const DAEMON_HEADER: &[u8] = br#"{"format":"json","version":1}"#;
+
+/// The SDK name written in `aws.xray.sdk`.
+pub const SDK_NAME: &str = "X-Ray for Rust";
+
+/// The SDK version written in `aws.xray.sdk_version`.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The largest UDP payload over IPv4 (65,535 − 8 − 20 bytes): the default datagram budget.
 pub const MAX_DATAGRAM_LEN: usize = 65_507;

@@ -53,6 +53,17 @@ impl<'a> SliceSink<'a> {
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
+
+    /// The unwritten rest of the buffer, for code that writes into a slice itself; follow
+    /// with [`SliceSink::advance`].
+    pub fn unfilled(&mut self) -> &mut [u8] {
+        &mut self.buf[self.len..]
+    }
+
+    /// Counts `n` bytes written into [`SliceSink::unfilled`] (clamped to the capacity).
+    pub fn advance(&mut self, n: usize) {
+        self.len = (self.len + n).min(self.buf.len());
+    }
 }
 
 impl Sink for SliceSink<'_> {

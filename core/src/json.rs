@@ -1,0 +1,292 @@
+//! JSON output primitives: escaped strings cut at a character boundary, names filtered to the
+//! schema's character set, integers, finite floats, fixed-point timestamps and hex ids.
+//!
+//! Everything writes through a [`Sink`], so a write that does not fit leaves nothing behind.
+
+use crate::id::{SegmentId, TraceId};
+use crate::name_charset::is_name_char;
+use crate::sink::{Full, Sink};
+use crate::time::Timestamp;
+
+/// The longest name X-Ray accepts, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// The name written when filtering leaves nothing of the given name.
+pub const FALLBACK_NAME: &str = "unnamed";
+
+/// Cuts `text` to at most `max_chars` characters (at a char boundary). Returns the kept part
+/// and whether anything was cut.
+pub(crate) fn cut_chars(text: &str, max_chars: usize) -> (&str, bool) {
+    match text.char_indices().nth(max_chars) {
+        Some((at, _)) => (&text[..at], true),
+        None => (text, false),
+    }
+}
+
+/// Writes the escaped contents of a JSON string (without quotes).
+///
+/// Escapes `"`, `\`, every control character below U+0020 and U+2028/U+2029 (valid JSON, but
+/// line breaks to JavaScript and to some log pipelines).
+pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Full> {
+    let bytes = text.as_bytes();
+    let mut run = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let esc: Option<&[u8]> = match b {
+            b'"' => Some(b"\\\""),
+            b'\\' => Some(b"\\\\"),
+            b'\n' => Some(b"\\n"),
+            b'\r' => Some(b"\\r"),
+            b'\t' => Some(b"\\t"),
+            0x08 => Some(b"\\b"),
+            0x0c => Some(b"\\f"),
+            0x00..=0x1f => None,
+            0xe2 if bytes.get(i + 1) == Some(&0x80)
+                && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) =>
+            {
+                None
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        s.write(&bytes[run..i])?;
+        match esc {
+            Some(e) => {
+                s.write(e)?;
+                i += 1;
+            }
+            None if b == 0xe2 => {
+                s.write(if bytes[i + 2] == 0xa8 {
+                    b"\\u2028"
+                } else {
+                    b"\\u2029"
+                })?;
+                i += 3;
+            }
+            None => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                s.write(&[
+                    b'\\',
+                    b'u',
+                    b'0',
+                    b'0',
+                    HEX[(b >> 4) as usize],
+                    HEX[(b & 0xf) as usize],
+                ])?;
+                i += 1;
+            }
+        }
+        run = i;
+    }
+    s.write(&bytes[run..])
+}
+
+/// Writes `"text"`, cut to `max_chars` characters. Returns whether it was cut.
+pub(crate) fn string<S: Sink + ?Sized>(
+    s: &mut S,
+    text: &str,
+    max_chars: usize,
+) -> Result<bool, Full> {
+    let (kept, cut) = cut_chars(text, max_chars);
+    s.write(b"\"")?;
+    escaped(s, kept)?;
+    s.write(b"\"")?;
+    Ok(cut)
+}
+
+/// Writes `"key":` for a key that needs no escaping (the crate's own field names).
+pub(crate) fn key<S: Sink + ?Sized>(s: &mut S, key: &str) -> Result<(), Full> {
+    s.write(b"\"")?;
+    s.write(key.as_bytes())?;
+    s.write(b"\":")
+}
+
+/// Writes `name` as a JSON string, keeping only characters of the schema's name set and at
+/// most [`MAX_NAME_CHARS`] of them; [`FALLBACK_NAME`] if none is left. Returns whether the
+/// name was changed.
+pub(crate) fn name<S: Sink + ?Sized>(s: &mut S, name: &str) -> Result<bool, Full> {
+    s.write(b"\"")?;
+    let mut kept = 0;
+    let mut changed = false;
+    let mut buf = [0u8; 4];
+    for c in name.chars() {
+        if kept == MAX_NAME_CHARS {
+            changed = true;
+            break;
+        }
+        if !is_name_char(c) {
+            changed = true;
+            continue;
+        }
+        match c {
+            '\u{2028}' => s.write(b"\\u2028")?,
+            '\u{2029}' => s.write(b"\\u2029")?,
+            _ => s.write(c.encode_utf8(&mut buf).as_bytes())?,
+        }
+        kept += 1;
+    }
+    if kept == 0 {
+        s.write(FALLBACK_NAME.as_bytes())?;
+        changed = true;
+    }
+    s.write(b"\"")?;
+    Ok(changed)
+}
+
+/// Writes an unsigned integer.
+pub(crate) fn u64<S: Sink + ?Sized>(s: &mut S, mut v: u64) -> Result<(), Full> {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    s.write(&buf[i..])
+}
+
+/// Writes a signed integer.
+pub(crate) fn i64<S: Sink + ?Sized>(s: &mut S, v: i64) -> Result<(), Full> {
+    if v < 0 {
+        s.write(b"-")?;
+    }
+    u64(s, v.unsigned_abs())
+}
+
+/// Writes a finite float in its shortest round-trip form. Returns `Ok(false)` and writes
+/// nothing for NaN and infinities, which JSON cannot carry.
+pub(crate) fn f64<S: Sink + ?Sized>(s: &mut S, v: f64) -> Result<bool, Full> {
+    if !v.is_finite() {
+        return Ok(false);
+    }
+    let mut buf = [0u8; 32];
+    // serde-json-core formats finite floats with ryu; 32 bytes hold any f64.
+    match serde_json_core::to_slice(&v, &mut buf) {
+        Ok(n) => s.write(&buf[..n]).map(|_| true),
+        Err(_) => Ok(false),
+    }
+}
+
+/// Writes `true` or `false`.
+pub(crate) fn bool<S: Sink + ?Sized>(s: &mut S, v: bool) -> Result<(), Full> {
+    s.write(if v { b"true" } else { b"false" })
+}
+
+/// Writes a timestamp as fixed-point epoch seconds (`1700000000.123456`).
+pub(crate) fn timestamp<S: Sink + ?Sized>(s: &mut S, t: Timestamp) -> Result<(), Full> {
+    let mut buf = [0u8; 27];
+    let n = t.write_decimal(&mut buf);
+    s.write(&buf[..n])
+}
+
+/// Writes `"0123456789abcdef"`.
+pub(crate) fn segment_id<S: Sink + ?Sized>(s: &mut S, id: SegmentId) -> Result<(), Full> {
+    s.write(b"\"")?;
+    s.write(&id.to_bytes())?;
+    s.write(b"\"")
+}
+
+/// Writes `"1-xxxxxxxx-xxxxxxxxxxxxxxxxxxxxxxxx"`.
+pub(crate) fn trace_id<S: Sink + ?Sized>(s: &mut S, id: TraceId) -> Result<(), Full> {
+    s.write(b"\"")?;
+    s.write(&id.to_bytes())?;
+    s.write(b"\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::SliceSink;
+    use proptest::prelude::*;
+
+    fn out(f: impl FnOnce(&mut SliceSink<'_>)) -> std::string::String {
+        let mut buf = [0u8; 2048];
+        let mut s = SliceSink::new(&mut buf);
+        f(&mut s);
+        std::string::String::from_utf8(s.as_bytes().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn escapes_quotes_backslashes_controls_and_line_separators() {
+        let text = "a\"b\\c\n\r\t\u{8}\u{c}\u{1}\u{1f}\u{7f}\u{2028}\u{2029}é";
+        let json = out(|s| {
+            string(s, text, 1000).unwrap();
+        });
+        let want = std::format!(
+            "{}{}{}",
+            r#""a\"b\\c\n\r\t\b\f\u0001\u001f"#,
+            "\u{7f}",
+            r#"\u2028\u2029é""#
+        );
+        assert_eq!(json, want);
+        let back: std::string::String = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, text);
+    }
+
+    #[test]
+    fn cuts_at_char_boundaries() {
+        assert_eq!(cut_chars("héllo", 2), ("hé", true));
+        assert_eq!(cut_chars("hé", 2), ("hé", false));
+        assert_eq!(cut_chars("", 0), ("", false));
+        assert_eq!(cut_chars("a", 0), ("", true));
+    }
+
+    #[test]
+    fn names_are_filtered_and_cut() {
+        assert_eq!(
+            out(|s| assert!(!name(s, "api.example.com").unwrap())),
+            r#""api.example.com""#
+        );
+        assert_eq!(out(|s| assert!(name(s, "a?b;c*(d)").unwrap())), r#""abcd""#);
+        assert_eq!(
+            out(|s| assert!(name(s, "\"\\\n?").unwrap())),
+            r#""unnamed""#
+        );
+        let long: std::string::String = "é".repeat(300);
+        let json = out(|s| assert!(name(s, &long).unwrap()));
+        assert_eq!(json.chars().count(), 202);
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(out(|s| u64(s, 0).unwrap()), "0");
+        assert_eq!(out(|s| u64(s, u64::MAX).unwrap()), "18446744073709551615");
+        assert_eq!(out(|s| i64(s, i64::MIN).unwrap()), "-9223372036854775808");
+        assert_eq!(out(|s| assert!(f64(s, 1.5).unwrap())), "1.5");
+        assert_eq!(out(|s| assert!(!f64(s, f64::NAN).unwrap())), "");
+        assert_eq!(out(|s| assert!(!f64(s, f64::NEG_INFINITY).unwrap())), "");
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_round_trips(text in "\\PC*|[\\x00-\\x1f\"\\\\\u{2028}\u{2029}]*") {
+            let json = out(|s| { string(s, &text, usize::MAX).unwrap(); });
+            let back: std::string::String = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(back, text);
+        }
+
+        #[test]
+        fn any_float_round_trips(v in any::<f64>()) {
+            let json = out(|s| { f64(s, v).unwrap(); });
+            if v.is_finite() {
+                prop_assert_eq!(serde_json::from_str::<f64>(&json).unwrap(), v);
+            } else {
+                prop_assert!(json.is_empty());
+            }
+        }
+
+        #[test]
+        fn names_match_the_schema_set(text in "\\PC{0,300}") {
+            let json = out(|s| { name(s, &text).unwrap(); });
+            let back: std::string::String = serde_json::from_str(&json).unwrap();
+            prop_assert!(back.chars().count() <= MAX_NAME_CHARS && !back.is_empty());
+            prop_assert!(back.chars().all(is_name_char));
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Writes one entity's own fields (everything but `subsegments`) from its slot and its
+//! records in the field log, at a given level of detail.
+
+use super::field_log::{FieldLog, Section};
+use super::{FLAG_ERROR, FLAG_FAULT, FLAG_THROTTLE, Slot};
+use crate::id::{SegmentId, TraceId};
+use crate::json;
+use crate::sink::{Full, Sink, SliceSink};
+use crate::time::Timestamp;
+
+/// How much of an entity to write; each level leaves out more, in the documented order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Level {
+    /// Everything recorded.
+    Full,
+    /// Without metadata.
+    NoMetadata,
+    /// Without metadata and stack frames (exceptions report the frames in `truncated`).
+    NoStacks,
+    /// Only required fields, ids and error flags.
+    Minimal,
+}
+
+/// What the caller knows about the document being written.
+pub(crate) struct Doc<'a> {
+    pub(crate) slot_index: u8,
+    pub(crate) slot: &'a Slot,
+    pub(crate) end: Timestamp,
+    /// Written for a segment (the root document of a trace).
+    pub(crate) trace_id: Option<TraceId>,
+    /// The caller's id, for a segment continuing an upstream trace.
+    pub(crate) parent_id: Option<SegmentId>,
+}
+
+/// Writes `"name":…,"id":…` and the rest, comma-separated, without braces.
+pub(crate) fn write_fields(
+    s: &mut SliceSink<'_>,
+    log: &FieldLog,
+    area: &[u8],
+    doc: &Doc<'_>,
+    level: Level,
+) -> Result<(), Full> {
+    let idx = doc.slot_index;
+    for r in log.of(area, idx, Section::Name) {
+        s.write(r.payload)?;
+    }
+    s.write(b",\"id\":")?;
+    json::segment_id(s, doc.slot.id)?;
+    s.write(b",\"start_time\":")?;
+    json::timestamp(s, doc.slot.start)?;
+    s.write(b",\"end_time\":")?;
+    json::timestamp(s, doc.end.max(doc.slot.start))?;
+    if let Some(t) = doc.trace_id {
+        s.write(b",\"trace_id\":")?;
+        json::trace_id(s, t)?;
+    }
+    if let Some(p) = doc.parent_id {
+        s.write(b",\"parent_id\":")?;
+        json::segment_id(s, p)?;
+    }
+    for (flag, text) in [
+        (FLAG_FAULT, &b",\"fault\":true"[..]),
+        (FLAG_ERROR, b",\"error\":true"),
+        (FLAG_THROTTLE, b",\"throttle\":true"),
+    ] {
+        if doc.slot.flags & flag != 0 {
+            s.write(text)?;
+        }
+    }
+    if level == Level::Minimal {
+        return Ok(());
+    }
+    for r in log.of(area, idx, Section::Top) {
+        s.write(b",")?;
+        s.write(r.payload)?;
+    }
+    let has = |section| log.of(area, idx, section).next().is_some();
+    if has(Section::HttpRequest) || has(Section::HttpResponse) {
+        s.write(b",\"http\":{")?;
+        let mut first = true;
+        for (section, key) in [
+            (Section::HttpRequest, "request"),
+            (Section::HttpResponse, "response"),
+        ] {
+            if has(section) {
+                if !core::mem::take(&mut first) {
+                    s.write(b",")?;
+                }
+                json::key(s, key)?;
+                object(s, log, area, idx, section)?;
+            }
+        }
+        s.write(b"}")?;
+    }
+    for (section, key) in [
+        (Section::Aws, "aws"),
+        (Section::Sql, "sql"),
+        (Section::Annotation, "annotations"),
+    ] {
+        if has(section) {
+            s.write(b",")?;
+            json::key(s, key)?;
+            object(s, log, area, idx, section)?;
+        }
+    }
+    if level < Level::NoMetadata && has(Section::Metadata) {
+        write_metadata(s, log, area, idx)?;
+    }
+    write_cause(s, log, area, idx, level)?;
+    if has(Section::Precursor) {
+        s.write(b",\"precursor_ids\":[")?;
+        for (i, r) in log.of(area, idx, Section::Precursor).enumerate() {
+            if i > 0 {
+                s.write(b",")?;
+            }
+            let mut id = [0u8; 8];
+            id.copy_from_slice(&r.payload[..8]);
+            json::segment_id(s, SegmentId::from_bytes(id))?;
+        }
+        s.write(b"]")?;
+    }
+    Ok(())
+}
+
+/// Writes `{member,member}` from every record of a section.
+fn object(
+    s: &mut SliceSink<'_>,
+    log: &FieldLog,
+    area: &[u8],
+    idx: u8,
+    section: Section,
+) -> Result<(), Full> {
+    s.write(b"{")?;
+    for (i, r) in log.of(area, idx, section).enumerate() {
+        if i > 0 {
+            s.write(b",")?;
+        }
+        s.write(r.payload)?;
+    }
+    s.write(b"}")
+}
+
+/// Splits a metadata payload into its namespace (escaped) and member.
+pub(crate) fn split_metadata(payload: &[u8]) -> (&[u8], &[u8]) {
+    let n = usize::from(payload[0]);
+    (&payload[1..1 + n], &payload[1 + n..])
+}
+
+fn write_metadata(s: &mut SliceSink<'_>, log: &FieldLog, area: &[u8], idx: u8) -> Result<(), Full> {
+    s.write(b",\"metadata\":{")?;
+    let mut first_ns = true;
+    for (i, r) in log.of(area, idx, Section::Metadata).enumerate() {
+        let (ns, _) = split_metadata(r.payload);
+        // Each namespace is written once, where it first appears.
+        if log
+            .of(area, idx, Section::Metadata)
+            .take(i)
+            .any(|e| split_metadata(e.payload).0 == ns)
+        {
+            continue;
+        }
+        if !core::mem::take(&mut first_ns) {
+            s.write(b",")?;
+        }
+        s.write(b"\"")?;
+        s.write(ns)?;
+        s.write(b"\":{")?;
+        let members = log
+            .of(area, idx, Section::Metadata)
+            .skip(i)
+            .filter(|e| split_metadata(e.payload).0 == ns);
+        for (j, e) in members.enumerate() {
+            if j > 0 {
+                s.write(b",")?;
+            }
+            s.write(split_metadata(e.payload).1)?;
+        }
+        s.write(b"}")?;
+    }
+    s.write(b"}")
+}
+
+/// An exception record: frame count, frames already truncated, members, frames JSON.
+pub(crate) struct ExceptionRecord<'a> {
+    pub(crate) frames: u16,
+    pub(crate) truncated: u32,
+    pub(crate) members: &'a [u8],
+    pub(crate) stack: &'a [u8],
+}
+
+impl<'a> ExceptionRecord<'a> {
+    pub(crate) const HEADER: usize = 8;
+
+    pub(crate) fn parse(p: &'a [u8]) -> Self {
+        let frames = u16::from_le_bytes([p[0], p[1]]);
+        let truncated = u32::from_le_bytes([p[2], p[3], p[4], p[5]]);
+        let members_len = usize::from(u16::from_le_bytes([p[6], p[7]]));
+        let (members, stack) = p[Self::HEADER..].split_at(members_len);
+        Self {
+            frames,
+            truncated,
+            members,
+            stack,
+        }
+    }
+}
+
+fn write_cause(
+    s: &mut SliceSink<'_>,
+    log: &FieldLog,
+    area: &[u8],
+    idx: u8,
+    level: Level,
+) -> Result<(), Full> {
+    let has_exceptions = log.of(area, idx, Section::Exception).next().is_some();
+    let has_top = log.of(area, idx, Section::CauseTop).next().is_some();
+    if !has_exceptions && !has_top {
+        if let Some(r) = log.of(area, idx, Section::CauseId).last() {
+            s.write(b",\"cause\":")?;
+            s.write(r.payload)?;
+        }
+        return Ok(());
+    }
+    s.write(b",\"cause\":{")?;
+    let mut first = true;
+    for r in log.of(area, idx, Section::CauseTop) {
+        if !core::mem::take(&mut first) {
+            s.write(b",")?;
+        }
+        s.write(r.payload)?;
+    }
+    if has_exceptions {
+        if !first {
+            s.write(b",")?;
+        }
+        s.write(b"\"exceptions\":[")?;
+        for (i, r) in log.of(area, idx, Section::Exception).enumerate() {
+            if i > 0 {
+                s.write(b",")?;
+            }
+            let e = ExceptionRecord::parse(r.payload);
+            s.write(b"{")?;
+            s.write(e.members)?;
+            let keep_stack = level < Level::NoStacks && e.frames > 0;
+            if keep_stack {
+                s.write(b",\"stack\":[")?;
+                s.write(e.stack)?;
+                s.write(b"]")?;
+            }
+            let truncated =
+                u64::from(e.truncated) + if keep_stack { 0 } else { u64::from(e.frames) };
+            if truncated > 0 {
+                s.write(b",\"truncated\":")?;
+                json::u64(s, truncated)?;
+            }
+            s.write(b"}")?;
+        }
+        s.write(b"]")?;
+    }
+    s.write(b"}")
+}

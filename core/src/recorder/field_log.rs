@@ -1,0 +1,286 @@
+//! The field log: recorded fields of open entities, kept as ready-to-write JSON fragments.
+//!
+//! Fields arrive in any order and for any open entity, while an entity's document can only be
+//! written when it closes. Each field is escaped, cut and written as JSON once, when it is
+//! recorded, into this append-only log; closing an entity copies its fragments into the
+//! datagram. Records are `[slot][section][len: u16 LE][payload]`. Superseded or consumed records
+//! are marked dead and squeezed out when the log runs out of room.
+
+use crate::sink::{Full, SliceSink};
+
+/// What a record holds, which decides where it goes in the document.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Section {
+    /// Superseded or consumed.
+    Dead = 0,
+    /// Top-level members (`"user":"x"`, `"namespace":"remote"` …).
+    Top,
+    /// Members of `http.request`.
+    HttpRequest,
+    /// Members of `http.response`.
+    HttpResponse,
+    /// Members of `aws`.
+    Aws,
+    /// Members of `sql`.
+    Sql,
+    /// One `"key":value` member of `annotations`.
+    Annotation,
+    /// `[ns_len][ns (escaped)][ "key":value ]`: one member of a metadata namespace.
+    Metadata,
+    /// Members of the `cause` object other than `exceptions`.
+    CauseTop,
+    /// A cause given as a 16-hex exception id: `"0123456789abcdef"`.
+    CauseId,
+    /// `[frames: u16][truncated: u32][members_len: u16][members][frames JSON]`.
+    Exception,
+    /// 8 raw bytes of a precursor subsegment id.
+    Precursor,
+    /// The `"name":"…"` member (required; never dropped).
+    Name,
+}
+
+impl Section {
+    fn from_u8(v: u8) -> Section {
+        match v {
+            1 => Section::Top,
+            2 => Section::HttpRequest,
+            3 => Section::HttpResponse,
+            4 => Section::Aws,
+            5 => Section::Sql,
+            6 => Section::Annotation,
+            7 => Section::Metadata,
+            8 => Section::CauseTop,
+            9 => Section::CauseId,
+            10 => Section::Exception,
+            11 => Section::Precursor,
+            12 => Section::Name,
+            _ => Section::Dead,
+        }
+    }
+}
+
+const HEADER: usize = 4;
+
+/// A record read back from the log.
+#[derive(Clone, Copy)]
+pub(crate) struct Record<'a> {
+    pub(crate) slot: u8,
+    pub(crate) section: Section,
+    pub(crate) payload: &'a [u8],
+}
+
+/// The log's state; the bytes live in the recorder's buffer and are passed in.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FieldLog {
+    len: usize,
+}
+
+impl FieldLog {
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Bytes in use (live and dead).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Appends a record whose payload `write` produces. If it does not fit, dead records are
+    /// squeezed out and `write` runs once more. Nothing is kept of a write that fails.
+    pub(crate) fn push(
+        &mut self,
+        area: &mut [u8],
+        slot: u8,
+        section: Section,
+        mut write: impl FnMut(&mut SliceSink<'_>) -> Result<(), Full>,
+    ) -> Result<(), Full> {
+        match self.try_push(area, slot, section, &mut write) {
+            Err(_) if self.compact(area) => self.try_push(area, slot, section, &mut write),
+            other => other,
+        }
+    }
+
+    fn try_push(
+        &mut self,
+        area: &mut [u8],
+        slot: u8,
+        section: Section,
+        write: &mut impl FnMut(&mut SliceSink<'_>) -> Result<(), Full>,
+    ) -> Result<(), Full> {
+        let start = self.len;
+        let Some(rest) = area.get_mut(start + HEADER..) else {
+            return Err(Full { needed: HEADER });
+        };
+        // Payload lengths are u16; a longer field is treated as not fitting.
+        let cap = rest.len().min(u16::MAX as usize);
+        let mut sink = SliceSink::new(&mut rest[..cap]);
+        write(&mut sink)?;
+        let n = sink.as_bytes().len();
+        let len = (n as u16).to_le_bytes();
+        area[start..start + HEADER].copy_from_slice(&[slot, section as u8, len[0], len[1]]);
+        self.len = start + HEADER + n;
+        Ok(())
+    }
+
+    /// Iterates over live records in order.
+    pub(crate) fn records<'a>(&self, area: &'a [u8]) -> impl Iterator<Item = Record<'a>> + 'a {
+        let end = self.len;
+        let mut at = 0;
+        core::iter::from_fn(move || {
+            while at + HEADER <= end {
+                let h = &area[at..at + HEADER];
+                let n = usize::from(u16::from_le_bytes([h[2], h[3]]));
+                let rec = Record {
+                    slot: h[0],
+                    section: Section::from_u8(h[1]),
+                    payload: &area[at + HEADER..at + HEADER + n],
+                };
+                at += HEADER + n;
+                if rec.section != Section::Dead {
+                    return Some(rec);
+                }
+            }
+            None
+        })
+    }
+
+    /// Live records of one slot and section.
+    pub(crate) fn of<'a>(
+        &self,
+        area: &'a [u8],
+        slot: u8,
+        section: Section,
+    ) -> impl Iterator<Item = Record<'a>> + 'a {
+        self.records(area)
+            .filter(move |r| r.slot == slot && r.section == section)
+    }
+
+    /// Marks the record at `at` dead.
+    pub(crate) fn kill(&self, area: &mut [u8], at: usize) {
+        area[at + 1] = Section::Dead as u8;
+    }
+
+    /// Marks dead every record of `slot` (in `section`, if given) whose payload starts with
+    /// `prefix`.
+    pub(crate) fn kill_matching(
+        &self,
+        area: &mut [u8],
+        slot: u8,
+        section: Option<Section>,
+        prefix: &[u8],
+    ) {
+        let mut at = 0;
+        while at + HEADER <= self.len {
+            let n = usize::from(u16::from_le_bytes([area[at + 2], area[at + 3]]));
+            let s = Section::from_u8(area[at + 1]);
+            if area[at] == slot
+                && s != Section::Dead
+                && section.is_none_or(|want| want == s)
+                && area[at + HEADER..at + HEADER + n].starts_with(prefix)
+            {
+                area[at + 1] = Section::Dead as u8;
+            }
+            at += HEADER + n;
+        }
+    }
+
+    /// Marks dead the records before the one at `at` that have its slot and section and the
+    /// same first `prefix_len` payload bytes (a key set again). Returns whether any died.
+    pub(crate) fn kill_earlier_duplicates(
+        &self,
+        area: &mut [u8],
+        at: usize,
+        prefix_len: usize,
+    ) -> bool {
+        let new_len = usize::from(u16::from_le_bytes([area[at + 2], area[at + 3]]));
+        if prefix_len > new_len {
+            return false;
+        }
+        let (slot, section) = (area[at], area[at + 1]);
+        let new_prefix = at + HEADER..at + HEADER + prefix_len;
+        let mut killed = false;
+        let mut i = 0;
+        while i < at {
+            let n = usize::from(u16::from_le_bytes([area[i + 2], area[i + 3]]));
+            if area[i] == slot
+                && area[i + 1] == section
+                && n >= prefix_len
+                && area[i + HEADER..i + HEADER + prefix_len] == area[new_prefix.clone()]
+            {
+                area[i + 1] = Section::Dead as u8;
+                killed = true;
+            }
+            i += HEADER + n;
+        }
+        killed
+    }
+
+    /// Where the last record starts (live or dead).
+    pub(crate) fn last_at(&self, area: &[u8]) -> Option<usize> {
+        let mut at = 0;
+        let mut last = None;
+        while at + HEADER <= self.len {
+            last = Some(at);
+            at += HEADER + usize::from(u16::from_le_bytes([area[at + 2], area[at + 3]]));
+        }
+        last
+    }
+
+    /// Squeezes out dead records. Returns whether any space was freed.
+    fn compact(&mut self, area: &mut [u8]) -> bool {
+        let (mut read, mut write) = (0, 0);
+        while read + HEADER <= self.len {
+            let n = HEADER + usize::from(u16::from_le_bytes([area[read + 2], area[read + 3]]));
+            if area[read + 1] != Section::Dead as u8 {
+                area.copy_within(read..read + n, write);
+                write += n;
+            }
+            read += n;
+        }
+        let freed = write < self.len;
+        self.len = write;
+        freed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::Sink;
+
+    #[test]
+    fn push_iterate_kill_and_compact() {
+        let mut area = [0u8; 32];
+        let mut log = FieldLog::default();
+        log.push(&mut area, 1, Section::Top, |s| s.write(b"\"a\":1"))
+            .unwrap();
+        log.push(&mut area, 2, Section::Annotation, |s| s.write(b"\"b\":2"))
+            .unwrap();
+        log.push(&mut area, 1, Section::Annotation, |s| s.write(b"\"c\":3"))
+            .unwrap();
+        assert_eq!(log.records(&area).count(), 3);
+        assert_eq!(
+            log.of(&area, 1, Section::Annotation)
+                .next()
+                .unwrap()
+                .payload,
+            b"\"c\":3"
+        );
+        // Full: 3 * 9 = 27 bytes used, a 9-byte record does not fit until something dies.
+        assert!(
+            log.push(&mut area, 3, Section::Top, |s| s.write(b"\"d\":4"))
+                .is_err()
+        );
+        log.kill_matching(&mut area, 2, Some(Section::Annotation), b"\"b\"");
+        log.push(&mut area, 3, Section::Top, |s| s.write(b"\"d\":4"))
+            .unwrap();
+        let payloads: heapless::Vec<&[u8], 4> = log.records(&area).map(|r| r.payload).collect();
+        assert_eq!(
+            payloads.as_slice(),
+            &[&b"\"a\":1"[..], b"\"c\":3", b"\"d\":4"]
+        );
+        assert_eq!(log.len(), 27);
+    }
+}
