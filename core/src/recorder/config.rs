@@ -2,10 +2,11 @@
 
 use crate::MAX_DATAGRAM_LEN;
 
-/// The smallest datagram budget the recorder accepts; smaller values are raised to it.
+/// The smallest datagram budget the recorder works with.
 ///
 /// A datagram must hold the daemon header and one minimal document (about 300 bytes plus the
-/// name), so below this nothing useful can be sent.
+/// name). A smaller budget is honoured rather than exceeded: the recorder then records and
+/// sends nothing, and counts every refused begin.
 pub const MIN_BUDGET: usize = 512;
 
 /// How the recorder writes documents.
@@ -13,8 +14,8 @@ pub const MIN_BUDGET: usize = 512;
 #[non_exhaustive]
 pub struct RecorderConfig {
     /// The largest datagram, header included. Default [`MAX_DATAGRAM_LEN`] (65,507, the IPv4
-    /// UDP limit); about 1,000 suits small devices. Never below [`MIN_BUDGET`], and never more
-    /// than the buffer given to the recorder allows.
+    /// UDP limit); about 1,000 suits small devices. Below [`MIN_BUDGET`] nothing is sent; never
+    /// more than the buffer given to the recorder allows.
     pub budget: usize,
     /// Strings without a tighter schema limit are cut to this many characters (default 1,000;
     /// the 250-character schema fields stay at 250 or less).

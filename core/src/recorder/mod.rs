@@ -99,6 +99,9 @@ const SCRATCH: usize = HEADER_LEN + INDEPENDENT_PREFIX_LEN;
 /// and a separating comma.
 const MIN_DOC_OVERHEAD: usize =
     INDEPENDENT_PREFIX_LEN + 7 + 24 + 14 + 27 + 12 + 27 + 13 + 13 + 16 + 16 + 1 + 1 + 1;
+/// Free room kept after a child joins its parent, so that another subsegment (with a name of
+/// up to 64 bytes) can begin.
+const HEADROOM: usize = MIN_DOC_OVERHEAD + 7 + 64;
 /// Field-log bytes kept at the least, whatever the budget.
 const MIN_FIELD_LOG: usize = 256;
 
@@ -199,12 +202,18 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     ///
     /// The buffer holds the datagram (the budget plus 131 bytes of working room) and the field
     /// log (the rest, at least 256 bytes). If `buf` is too small for the configured budget,
-    /// the budget shrinks to fit; [`Recorder::budget`] tells the effective value. A buffer of
-    /// budget + 4 KiB suits most services.
+    /// the budget shrinks to fit; [`Recorder::budget`] tells the effective value. A budget
+    /// below [`MIN_BUDGET`] (configured, or forced by a tiny buffer) disables the recorder:
+    /// every begin is refused and counted, and nothing is ever sent. A buffer of budget +
+    /// 4 KiB suits most services.
     pub fn new(mut buf: B, config: RecorderConfig) -> Self {
         let len = buf.as_mut().len();
         let room = len.saturating_sub(SCRATCH + MIN_FIELD_LOG);
-        let budget = config.budget.max(MIN_BUDGET).min(room);
+        // Never send more than allowed: below the minimum the recorder records nothing.
+        let budget = match config.budget.min(room) {
+            b if b < MIN_BUDGET => 0,
+            b => b,
+        };
         let config = RecorderConfig { budget, ..config };
         let mut rec = Self {
             buf,
@@ -409,14 +418,11 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         let Some(i) = self.slot(id) else {
             return Outcome::NoEntity;
         };
+        let is_root = self.slots[i].parent == NO_PARENT;
         self.close(i, end, transport, N);
-        if self.slots[i].parent == NO_PARENT {
+        if is_root {
             self.reset();
         }
-        self.slots[i] = Slot {
-            generation: self.slots[i].generation,
-            ..FREE
-        };
         if self.trace.sampled {
             Outcome::Recorded
         } else {
@@ -947,7 +953,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         self.reserve_except(usize::MAX)
     }
 
-    /// Closes slot `i` and, first, its open children. `depth` bounds the recursion.
+    /// Closes slot `i` (its open children first) and frees it. `depth` bounds the recursion.
     fn close<T: Transport + ?Sized>(
         &mut self,
         i: usize,
@@ -955,21 +961,27 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         transport: &mut T,
         depth: usize,
     ) {
-        if depth == 0 {
-            return;
-        }
-        for j in 0..N {
-            if self.slots[j].state != SlotState::Free
-                && usize::from(self.slots[j].parent) == i
-                && j != i
-            {
-                self.close(j, end, transport, depth - 1);
-                self.slots[j] = Slot {
-                    generation: self.slots[j].generation,
-                    ..FREE
-                };
+        if depth > 0 {
+            for j in 0..N {
+                if self.slots[j].state != SlotState::Free
+                    && usize::from(self.slots[j].parent) == i
+                    && j != i
+                {
+                    self.close(j, end, transport, depth - 1);
+                }
             }
         }
+        self.write_closed(i, end, transport);
+        self.kill_records(i);
+        self.slots[i] = Slot {
+            generation: self.slots[i].generation,
+            ..FREE
+        };
+    }
+
+    /// Writes slot `i`'s document: sent (a segment, or a subsegment that streams) or added to
+    /// its parent's children.
+    fn write_closed<T: Transport + ?Sized>(&mut self, i: usize, end: Timestamp, transport: &mut T) {
         let slot = self.slots[i];
         if slot.state != SlotState::Open || !self.trace.sampled {
             return;
@@ -987,8 +999,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
                 parent_id: self.trace.parent,
             };
             let cap = self.limit();
-            if let Some(start) = self.write_document(i, &doc, cap, false) {
-                debug_assert_eq!(start, SCRATCH + HEADER_LEN);
+            if self.write_document(i, &doc, cap, transport).is_some() {
                 self.send(SCRATCH, transport);
             }
             return;
@@ -1006,7 +1017,10 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             let comma = self.slots[parent].region_len > 0;
             if let Some(start) = self.try_level(i, &doc, cap, comma, Level::Full) {
                 self.embed(parent, start);
-                self.kill_records(i);
+                // This slot's children now live inside its parent's run.
+                self.slots[i].region_len = 0;
+                self.slots[i].state = SlotState::Free;
+                self.keep_headroom(transport);
                 return;
             }
         }
@@ -1014,13 +1028,12 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         let budget_cap =
             slot.region_start + self.config.budget + 1 - HEADER_LEN - INDEPENDENT_PREFIX_LEN;
         let cap = self.limit().min(budget_cap);
-        if let Some(start) = self.write_document(i, &doc, cap, false) {
+        if let Some(start) = self.write_document(i, &doc, cap, transport) {
             let parent_id = self.slots[parent].id;
-            self.send_independent(start, parent_id, transport);
+            let end = self.used;
+            self.send_independent(start, end, parent_id, transport);
             self.used = start;
-            self.stats.streamed += 1;
         }
-        self.kill_records(i);
     }
 
     /// Moves slot `i`'s run of closed children to the end of the datagram.
@@ -1041,22 +1054,30 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         }
     }
 
-    /// Writes slot `i`'s document around its children (which are at the tail), trying each
-    /// level in turn. Returns where the document starts.
-    fn write_document(
+    /// Writes slot `i`'s document around its children (which are at the tail) within `cap`.
+    /// If it does not fit whole, its children are sent on their own first; then it gives way
+    /// level by level. Returns where the document starts.
+    fn write_document<T: Transport + ?Sized>(
         &mut self,
         i: usize,
         doc: &Doc<'_>,
         cap: usize,
-        comma: bool,
+        transport: &mut T,
     ) -> Option<usize> {
+        if let Some(start) = self.try_level(i, doc, cap, false, Level::Full) {
+            return Some(start);
+        }
+        if self.slots[i].region_len > 0 {
+            self.evict_children(i, transport);
+            self.slots[i].region_start = self.used;
+        }
         for level in [
             Level::Full,
             Level::NoMetadata,
             Level::NoStacks,
             Level::Minimal,
         ] {
-            if let Some(start) = self.try_level(i, doc, cap, comma, level) {
+            if let Some(start) = self.try_level(i, doc, cap, false, level) {
                 match level {
                     Level::Full => {}
                     Level::NoMetadata => self.stats.metadata_dropped += 1,
@@ -1153,21 +1174,22 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         transport.send(d);
     }
 
-    /// Sends the document at `[start, used)` as an independent subsegment of `parent`: the
+    /// Sends the document at `[start, end)` as an independent subsegment of `parent`: the
     /// header and the independent prefix are written over the bytes in front of it, which are
     /// saved and put back afterwards.
     fn send_independent<T: Transport + ?Sized>(
         &mut self,
         start: usize,
+        end: usize,
         parent: SegmentId,
         transport: &mut T,
     ) {
         let from = start + 1 - SCRATCH;
         let mut saved = [0u8; SCRATCH];
         let trace_id = self.trace.id;
+        let buf = self.buf.as_mut();
+        saved.copy_from_slice(&buf[from..=start]);
         {
-            let buf = self.buf.as_mut();
-            saved.copy_from_slice(&buf[from..=start]);
             let mut s = SliceSink::new(&mut buf[from..=start]);
             let _ = s.write(DAEMON_HEADER);
             let _ = s.write(b"\n{\"type\":\"subsegment\",\"trace_id\":");
@@ -1177,7 +1199,91 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             let _ = s.write(b",");
             debug_assert_eq!(s.len(), SCRATCH);
         }
-        self.send(from, transport);
-        self.buf.as_mut()[from..=start].copy_from_slice(&saved);
+        let d = &buf[from..end];
+        self.stats.datagrams += 1;
+        self.stats.bytes += d.len() as u64;
+        self.stats.streamed += 1;
+        transport.send(d);
+        buf[from..=start].copy_from_slice(&saved);
     }
+
+    /// Sends each closed child in slot `p`'s run as an independent subsegment and frees the
+    /// run's bytes.
+    fn evict_children<T: Transport + ?Sized>(&mut self, p: usize, transport: &mut T) {
+        let (rs, rl) = (self.slots[p].region_start, self.slots[p].region_len);
+        if rl == 0 {
+            return;
+        }
+        let parent_id = self.slots[p].id;
+        let end = rs + rl;
+        let mut at = rs;
+        while at < end {
+            if self.buf.as_ref()[at] == b',' {
+                at += 1;
+                continue;
+            }
+            // Our own output: always a complete object here.
+            let Some(len) = object_len(&self.buf.as_ref()[at..end]) else {
+                break;
+            };
+            self.send_independent(at, at + len, parent_id, transport);
+            at += len;
+        }
+        let used = self.used;
+        self.buf.as_mut().copy_within(end..used, rs);
+        for s in self.slots.iter_mut() {
+            if s.state != SlotState::Free && s.region_len > 0 && s.region_start > rs {
+                s.region_start -= rl;
+            }
+        }
+        self.used -= rl;
+        self.slots[p].region_len = 0;
+    }
+
+    /// Keeps room for one more subsegment to begin: when the free space runs low, the largest
+    /// run of closed children is sent as independent subsegments.
+    fn keep_headroom<T: Transport + ?Sized>(&mut self, transport: &mut T) {
+        for _ in 0..N {
+            let free = self.limit().saturating_sub(self.used + self.reserve_all());
+            if free >= HEADROOM {
+                return;
+            }
+            let largest = (0..N)
+                .filter(|&j| self.slots[j].state == SlotState::Open && self.slots[j].region_len > 0)
+                .max_by_key(|&j| self.slots[j].region_len);
+            match largest {
+                Some(j) => self.evict_children(j, transport),
+                None => return,
+            }
+        }
+    }
+}
+
+/// The length of the JSON object at the start of `bytes`, found by tracking nesting outside
+/// strings.
+fn object_len(bytes: &[u8]) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
