@@ -1,0 +1,154 @@
+//! The traced part of the firmware: one request recorded with `xray-core`.
+
+use core::cell::Cell;
+use cortex_m_semihosting::hio::HostStream;
+use xray_core::model::{Exception, StackFrame};
+use xray_core::rand_core::{Infallible, TryRng};
+use xray_core::{Clock, EntityId, Recorder, RecorderConfig, Timestamp, Transport};
+
+/// The datagram budget: the largest UDP payload that crosses a 1,500-byte Ethernet MTU
+/// without IP fragmentation.
+pub const BUDGET: usize = 1472;
+/// The recorder's buffer: the budget, its working room and the field log of open entities.
+pub const BUFFER: usize = BUDGET + 1024;
+/// Entities open at once.
+pub const SLOTS: usize = 8;
+
+/// Subsegments recorded in a loop after the nested ones: enough to overflow the budget so
+/// that some are streamed as independent subsegments.
+const SAMPLES: u32 = 12;
+
+/// Prints each datagram over semihosting: header line, newline, document, newline.
+struct SemihostingTransport<'a> {
+    out: &'a mut Option<HostStream>,
+    sent: u32,
+    failed: u32,
+}
+
+impl Transport for SemihostingTransport<'_> {
+    fn send(&mut self, datagram: &[u8]) {
+        if crate::host_write(self.out, datagram) && crate::host_write(self.out, b"\n") {
+            self.sent += 1;
+        } else {
+            self.failed += 1;
+        }
+    }
+}
+
+/// A clock for QEMU: a fixed epoch (as if set by SNTP) plus 250 µs per reading, so that the
+/// output is deterministic and every entity has a duration.
+struct TickClock {
+    epoch: Timestamp,
+    ticks: Cell<u64>,
+}
+
+impl Clock for TickClock {
+    fn now(&self) -> Option<Timestamp> {
+        let t = self.ticks.get();
+        self.ticks.set(t + 1);
+        Some(Timestamp::from_micros(self.epoch.as_micros() + t * 250))
+    }
+}
+
+/// xorshift64*: stands in for the board's hardware RNG.
+struct XorShift(u64);
+
+impl TryRng for XorShift {
+    type Error = Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok((self.try_next_u64()? >> 32) as u32)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        Ok(x.wrapping_mul(0x2545_f491_4f6c_dd1d))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        for chunk in dst.chunks_mut(8) {
+            let v = self.try_next_u64()?.to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+const SAMPLE_NAMES: [&str; 4] = ["sample-a", "sample-b", "sample-c", "sample-d"];
+
+/// Records one trace and prints its datagrams. Returns whether everything went out whole.
+pub fn run(out: &mut Option<HostStream>) -> bool {
+    let Some(rec) = cortex_m::singleton!(
+        : Recorder<[u8; BUFFER], SLOTS> =
+            Recorder::new([0; BUFFER], RecorderConfig::with_budget(BUDGET))
+    ) else {
+        return false;
+    };
+    let clock = TickClock {
+        epoch: Timestamp::from_secs_micros(1_700_000_000, 0),
+        ticks: Cell::new(0),
+    };
+    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut transport = SemihostingTransport {
+        out,
+        sent: 0,
+        failed: 0,
+    };
+
+    let seg = rec.begin_segment("sensor-node", None, true, &clock, &mut rng);
+    let _ = rec.annotate(seg, "device_id", "node-17");
+    let _ = rec.annotate(seg, "firmware_build", 42u32);
+    let _ = rec.annotate(seg, "cold_boot", true);
+    let _ = rec.set_service_version(seg, "1.2.0");
+
+    let read = rec.begin_subsegment(seg, "read-sensor", &clock, &mut rng);
+    let i2c = rec.begin_subsegment(read, "i2c-transfer", &clock, &mut rng);
+    let _ = rec.annotate(i2c, "bus", 1u8);
+    let frames = [StackFrame {
+        path: Some("src/sensor.rs"),
+        line: Some(42),
+        label: Some("read_temperature"),
+    }];
+    let _ = rec.add_exception(
+        i2c,
+        &Exception {
+            type_name: Some("I2cError"),
+            message: Some("NACK from address 0x48"),
+            stack: &frames,
+            ..Exception::default()
+        },
+        &mut rng,
+    );
+    let _ = rec.set_fault(i2c);
+    let _ = rec.end(i2c, &clock, &mut transport);
+    let _ = rec.set_fault(read);
+    let _ = rec.end(read, &clock, &mut transport);
+
+    for i in 0..SAMPLES {
+        let name = SAMPLE_NAMES[i as usize % SAMPLE_NAMES.len()];
+        let s: EntityId = rec.begin_subsegment(seg, name, &clock, &mut rng);
+        let _ = rec.annotate(s, "index", i);
+        let _ = rec.end(s, &clock, &mut transport);
+    }
+    let publish = rec.begin_subsegment(seg, "publish", &clock, &mut rng);
+    let _ = rec.set_namespace(publish, "remote");
+    let _ = rec.end(publish, &clock, &mut transport);
+    let _ = rec.set_fault(seg);
+    let _ = rec.end(seg, &clock, &mut transport);
+
+    let stats = rec.stats();
+    let ok = transport.failed == 0
+        && transport.sent == stats.datagrams
+        && stats.datagrams >= 2
+        && stats.fields_dropped == 0
+        && stats.begins_refused == 0
+        && !rec.is_active();
+    let verdict: &[u8] = if ok {
+        b"# xray-firmware-demo: ok\n"
+    } else {
+        b"# xray-firmware-demo: FAILED\n"
+    };
+    crate::host_write(transport.out, verdict);
+    ok
+}

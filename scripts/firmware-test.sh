@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Builds examples/firmware for three boards, runs each under qemu-system-arm with semihosting
+# and validates the printed datagrams against the X-Ray segment document schema.
+#
+#   lm3s6965evb  thumbv7m-none-eabi      (Cortex-M3)
+#   mps2-an386   thumbv7em-none-eabihf   (Cortex-M4F)
+#   microbit     thumbv6m-none-eabi      (Cortex-M0)
+#
+# Installs what is missing: qemu-system-arm (apt), the Rust targets (rustup), jsonschema (pip).
+# Each QEMU run is bounded by `timeout`. Exits non-zero on the first failure.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+fw="$root/examples/firmware"
+budget=1472 # keep in step with BUDGET in examples/firmware/src/demo.rs
+qemu_timeout="${QEMU_TIMEOUT:-60}"
+
+if ! command -v qemu-system-arm >/dev/null 2>&1; then
+    echo "firmware-test: installing qemu-system-arm"
+    sudo_cmd=""
+    if [ "$(id -u)" != 0 ]; then sudo_cmd="sudo"; fi
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq qemu-system-arm >/dev/null
+fi
+if ! python3 -c 'import jsonschema' >/dev/null 2>&1; then
+    echo "firmware-test: installing jsonschema"
+    python3 -m pip install --quiet jsonschema
+fi
+
+boards=(
+    "lm3s6965evb thumbv7m-none-eabi"
+    "mps2-an386 thumbv7em-none-eabihf"
+    "microbit thumbv6m-none-eabi"
+)
+
+cd "$fw"
+installed_targets="$(rustup target list --installed)"
+passed=0
+failed=0
+for entry in "${boards[@]}"; do
+    read -r board target <<<"$entry"
+    if ! grep -qx "$target" <<<"$installed_targets"; then
+        rustup target add "$target"
+    fi
+    echo "firmware-test: building for $board ($target)"
+    cargo build --release --target "$target" --features "board-$board"
+    elf="$fw/target/$target/release/xray-firmware-demo"
+    out="$fw/target/qemu-$board.out"
+    echo "firmware-test: running under qemu-system-arm -M $board"
+    set +e
+    timeout "$qemu_timeout" qemu-system-arm -M "$board" -nographic \
+        -semihosting-config enable=on,target=native -kernel "$elf" >"$out" 2>"$out.stderr"
+    rc=$?
+    set -e
+    if [ "$rc" -ne 0 ]; then
+        echo "FAIL: $board: qemu exited with $rc (124 = timeout)"
+        tail -n 5 "$out" "$out.stderr" || true
+        failed=$((failed + 1))
+        continue
+    fi
+    if python3 "$fw/validate.py" "$out" "$budget"; then
+        echo "firmware-test: $board passed"
+        passed=$((passed + 1))
+    else
+        echo "FAIL: $board: output did not validate ($out)"
+        failed=$((failed + 1))
+    fi
+done
+
+echo "firmware: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
