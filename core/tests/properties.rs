@@ -27,12 +27,13 @@ proptest! {
         line in any::<u32>(),
     ) {
         let (clock, mut rng, mut out) = (StepClock::new(), TestRng(1), Capture::default());
-        let mut rec: Recorder<Vec<u8>> = Recorder::new(vec![0; 80_000], RecorderConfig::default());
+        // Room for every field at its longest (1,100 characters of 6-byte escapes each).
+        let mut rec: Recorder<Vec<u8>> = Recorder::new(vec![0; 65_507 + 65_536], RecorderConfig::default());
         let seg = rec.begin_segment(&name, None, true, &clock, &mut rng);
         let _ = rec.annotate(seg, "s", text.as_str());
         let _ = rec.annotate(seg, "i", int);
         let float_kept = rec.annotate(seg, "f", float).is_recorded();
-        let _ = rec.add_metadata(seg, &text, &text, &text);
+        prop_assert!(rec.add_metadata(seg, &text, &text, &text).is_recorded());
         let _ = rec.set_user(seg, &text);
         let _ = rec.set_http_request(seg, &HttpRequest { method: Some(&text), user_agent: Some(&text), ..Default::default() });
         let _ = rec.set_http_response(seg, &HttpResponse { status: Some(status), content_length: Some(length) });

@@ -522,11 +522,15 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             key_cut = json::string(s, key, max_key)?;
             s.write(b":")?;
             key_len = s.len() - before;
-            match serde_json_core::to_slice(value, s.unfilled()) {
-                Ok(n) => {
-                    s.advance(n);
-                    Ok(())
-                }
+            let room = s.unfilled();
+            match serde_json_core::to_slice(value, room) {
+                Ok(n) => match json::escape_line_separators(room, n) {
+                    Some(n) => {
+                        s.advance(n);
+                        Ok(())
+                    }
+                    None => Err(Full { needed: 3 }),
+                },
                 Err(serde_json_core::ser::Error::BufferFull) => Err(Full { needed: 1 }),
                 Err(_) => {
                     serialize_failed = true;

@@ -1,0 +1,92 @@
+//! Zero heap allocations on the record → encode → send path (issue 2).
+//!
+//! A counting global allocator wraps the system one; the test records begin → 2 nested
+//! subsegments → annotate → error → end → encode → send into a slice transport and checks
+//! that the count did not move. `harness = false`: the test harness itself allocates.
+#![allow(unsafe_code)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+mod common;
+#[path = "common/reference.rs"]
+mod reference;
+
+use common::{StepClock, TestRng};
+use xray_core::model::Exception;
+use xray_core::{Recorder, RecorderConfig, SliceTransport};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn main() {
+    let clock = StepClock::new();
+    let mut rng = TestRng(42);
+    let mut out = [0u8; 8192];
+    let mut rec: Recorder<[u8; 16384]> =
+        Recorder::new([0; 16384], RecorderConfig::with_budget(8192));
+
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let sent;
+    {
+        let mut transport = SliceTransport::new(&mut out);
+        for _ in 0..100 {
+            let seg = rec.begin_segment("no-alloc", None, true, &clock, &mut rng);
+            let a = rec.begin_subsegment(seg, "outer", &clock, &mut rng);
+            let b = rec.begin_subsegment(a, "inner", &clock, &mut rng);
+            let _ = rec.annotate(b, "attempt", 3);
+            let _ = rec.annotate(seg, "customer", "acme-corp");
+            let _ = rec.add_exception(
+                b,
+                &Exception {
+                    message: Some("boom"),
+                    ..Default::default()
+                },
+                &mut rng,
+            );
+            let _ = rec.set_fault(b);
+            let _ = rec.end(b, &clock, &mut transport);
+            let _ = rec.end(a, &clock, &mut transport);
+            let _ = rec.end(seg, &clock, &mut transport);
+            reference::record(&mut rec, &clock, &mut rng, &mut transport);
+        }
+        sent = transport.sent();
+    }
+    let after = ALLOCATIONS.load(Ordering::Relaxed);
+
+    assert_eq!(sent, 200, "every trace was sent");
+    let text = std::str::from_utf8(&out[..]).unwrap_or("");
+    assert!(
+        text.contains("bench-service"),
+        "the last datagram is the reference request"
+    );
+    assert_eq!(
+        after - before,
+        0,
+        "heap allocations on the record → encode → send path"
+    );
+    println!("no_alloc: 200 traces recorded, encoded and sent with 0 heap allocations");
+    println!("1 passed, 0 failed");
+}
