@@ -1,1 +1,45 @@
-//! std adapter for `xray-core`.
+//! The std adapter for `xray-core`: what a program on an operating system needs to send
+//! AWS X-Ray traces.
+//!
+//! - [`DaemonAddress`]: the `AWS_XRAY_DAEMON_ADDRESS` format (pure parser, default
+//!   `127.0.0.1:2000`).
+//! - [`Config`]: every `AWS_XRAY_*` (and Lambda) variable, read once into a value.
+//! - [`UdpTransport`]: a non-blocking, best-effort UDP [`xray_core::Transport`] with counters.
+//! - [`SystemClock`]: the OS wall clock as an [`xray_core::Clock`].
+//! - [`ThreadRng`], [`FastRng`], [`OsRng`]: `rand_core` RNGs for trace and segment ids.
+//! - [`plugins`]: EC2, ECS and Elastic Beanstalk metadata (cargo features `ec2`, `ecs`,
+//!   `elastic-beanstalk`), gathered only when asked.
+//!
+//! ```
+//! use xray_core::{Clock, SegmentId, TraceId, Transport};
+//! use xray_std::{Config, SystemClock, ThreadRng, UdpTransport};
+//!
+//! let config = Config::from_lookup(|_| None)?; // Config::from_env() in a real program
+//! let mut transport = UdpTransport::from_config(&config)?;
+//! if let Some(now) = SystemClock.now() {
+//!     let trace = TraceId::generate(now, &mut ThreadRng);
+//!     let id = SegmentId::generate(&mut ThreadRng);
+//!     let _ = (trace, id); // the recorder turns these into a datagram
+//! }
+//! transport.send(b"{\"format\":\"json\",\"version\":1}\n{}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Diagnostics go through the `log` facade; nothing is printed unless the application
+//! installs a logger.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod config;
+pub mod daemon_address;
+pub mod plugins;
+pub mod rng;
+pub mod system_clock;
+pub mod udp_transport;
+
+pub use config::{Config, ConfigError, ContextMissing, LambdaEnvironment};
+pub use daemon_address::{DaemonAddress, DaemonAddressError, Endpoint, Host};
+pub use rng::{FastRng, OsRng, ThreadRng};
+pub use system_clock::SystemClock;
+pub use udp_transport::{TransportStats, UdpTransport};

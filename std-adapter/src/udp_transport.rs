@@ -1,0 +1,304 @@
+//! Sending datagrams to the X-Ray daemon over UDP.
+
+use core::fmt;
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use xray_core::{MAX_DATAGRAM_LEN, Transport};
+
+use crate::config::Config;
+use crate::daemon_address::DaemonAddress;
+
+/// A best-effort UDP [`Transport`] to the X-Ray daemon.
+///
+/// - One socket, bound once to an ephemeral port on the wildcard address of the daemon's
+///   address family, non-blocking, and reused for every send.
+/// - The socket is not connected: each datagram goes out with `send_to`. An unconnected
+///   socket does not collect ICMP "port unreachable" errors, so a missing daemon costs
+///   nothing and prints nothing; datagrams are simply lost, as with any UDP.
+/// - A send never blocks and never fails the caller. Datagrams larger than the limit
+///   (65,507 bytes, or lower with [`UdpTransport::with_max_datagram_len`]), datagrams the OS
+///   refuses as too large (`EMSGSIZE`, e.g. macOS's 9,216-byte default), sends that would
+///   block (full socket buffer) and other send errors are dropped and counted.
+/// - Counters are atomics shared by all clones; read them with [`UdpTransport::stats`].
+///
+/// Cloning is cheap and shares the socket and the counters, so each thread or task can own a
+/// clone. `&UdpTransport` is a `Transport` too.
+///
+/// # Address resolution
+///
+/// The daemon's host name is resolved once, when the transport is built, and never again. On
+/// Lambda, ECS and EC2 the daemon address is an IP literal or a name that does not move while
+/// the process lives. If yours can move, build a new transport (for example on a timer) and
+/// swap it in; the old clones keep working until dropped.
+///
+/// ```
+/// use xray_core::Transport;
+/// use xray_std::UdpTransport;
+///
+/// // Nothing listens on this port: sending is still fine.
+/// let mut transport = UdpTransport::new("127.0.0.1:9".parse().unwrap())?;
+/// transport.send(b"{\"format\":\"json\",\"version\":1}\n{}");
+/// let stats = transport.stats();
+/// assert_eq!(stats.sent + stats.dropped(), 1);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct UdpTransport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    socket: UdpSocket,
+    target: SocketAddr,
+    max_len: usize,
+    counters: Counters,
+    warned_oversize: AtomicBool,
+}
+
+#[derive(Default)]
+struct Counters {
+    sent: AtomicU64,
+    bytes: AtomicU64,
+    oversize: AtomicU64,
+    would_block: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// A snapshot of a [`UdpTransport`]'s counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransportStats {
+    /// Datagrams handed to the OS in full.
+    pub sent: u64,
+    /// Bytes in those datagrams.
+    pub bytes_sent: u64,
+    /// Datagrams dropped as too large: over the transport's limit, or refused by the OS with
+    /// `EMSGSIZE`.
+    pub dropped_oversize: u64,
+    /// Datagrams dropped because the socket's send buffer was full (`WouldBlock`).
+    pub dropped_would_block: u64,
+    /// Datagrams dropped for any other send error (no route, network down, ...).
+    pub dropped_error: u64,
+}
+
+impl TransportStats {
+    /// All dropped datagrams.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_oversize + self.dropped_would_block + self.dropped_error
+    }
+}
+
+impl UdpTransport {
+    /// A transport sending to `target`.
+    ///
+    /// Binds an ephemeral port on `0.0.0.0` (or `[::]` for an IPv6 target) and makes the
+    /// socket non-blocking. Fails only if the OS gives no socket.
+    pub fn new(target: SocketAddr) -> io::Result<Self> {
+        let bind: SocketAddr = match target {
+            SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+            SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let socket = UdpSocket::bind(bind)?;
+        socket.set_nonblocking(true)?;
+        log::debug!(
+            "X-Ray: UDP transport from {:?} to {target}",
+            socket.local_addr().ok()
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                socket,
+                target,
+                max_len: MAX_DATAGRAM_LEN,
+                counters: Counters::default(),
+                warned_oversize: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// A transport to the UDP endpoint of `address`, resolving a host name once, now.
+    pub fn from_daemon_address(address: &DaemonAddress) -> io::Result<Self> {
+        Self::new(address.udp().resolve()?)
+    }
+
+    /// A transport to the daemon named in `config` (`AWS_XRAY_DAEMON_ADDRESS`).
+    pub fn from_config(config: &Config) -> io::Result<Self> {
+        Self::from_daemon_address(&config.daemon_address)
+    }
+
+    /// Lowers the largest datagram sent (clamped to 1..=65,507); larger ones are dropped and
+    /// counted as oversize. Returns a transport with fresh counters sharing nothing with
+    /// `self`'s clones except the socket.
+    ///
+    /// Use it where the OS limit is lower than UDP's (macOS: `net.inet.udp.maxdgram`), and
+    /// give the recorder the same budget so that it streams smaller pieces instead.
+    pub fn with_max_datagram_len(self, max_len: usize) -> io::Result<Self> {
+        let socket = self.inner.socket.try_clone()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                socket,
+                target: self.inner.target,
+                max_len: max_len.clamp(1, MAX_DATAGRAM_LEN),
+                counters: Counters::default(),
+                warned_oversize: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// Where datagrams go.
+    pub fn target(&self) -> SocketAddr {
+        self.inner.target
+    }
+
+    /// The local address the socket is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.socket.local_addr()
+    }
+
+    /// The largest datagram this transport sends.
+    pub fn max_datagram_len(&self) -> usize {
+        self.inner.max_len
+    }
+
+    /// The counters so far (shared by all clones).
+    pub fn stats(&self) -> TransportStats {
+        let c = &self.inner.counters;
+        TransportStats {
+            sent: c.sent.load(Ordering::Relaxed),
+            bytes_sent: c.bytes.load(Ordering::Relaxed),
+            dropped_oversize: c.oversize.load(Ordering::Relaxed),
+            dropped_would_block: c.would_block.load(Ordering::Relaxed),
+            dropped_error: c.errors.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Sends one datagram, best effort. The same as [`Transport::send`], through `&self`.
+    pub fn send_datagram(&self, datagram: &[u8]) {
+        let inner = &*self.inner;
+        let c = &inner.counters;
+        if datagram.len() > inner.max_len {
+            c.oversize.fetch_add(1, Ordering::Relaxed);
+            inner.warn_oversize(datagram.len());
+            return;
+        }
+        let mut result = inner.socket.send_to(datagram, inner.target);
+        if let Err(e) = &result
+            && matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+            )
+        {
+            // Some platforms report an earlier datagram's ICMP error on a later send (Windows
+            // does even for unconnected sockets). The error was consumed; try once more.
+            result = inner.socket.send_to(datagram, inner.target);
+        }
+        match result {
+            Ok(n) if n == datagram.len() => {
+                c.sent.fetch_add(1, Ordering::Relaxed);
+                c.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Ok(n) => {
+                // UDP sends whole datagrams; a short count would be an OS oddity.
+                c.errors.fetch_add(1, Ordering::Relaxed);
+                log::debug!("X-Ray: short UDP send ({n} of {} bytes)", datagram.len());
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                c.would_block.fetch_add(1, Ordering::Relaxed);
+                log::debug!("X-Ray: UDP send buffer full; datagram dropped");
+            }
+            Err(e) if is_message_too_long(&e) => {
+                c.oversize.fetch_add(1, Ordering::Relaxed);
+                inner.warn_oversize(datagram.len());
+            }
+            Err(e) => {
+                c.errors.fetch_add(1, Ordering::Relaxed);
+                log::debug!("X-Ray: UDP send to {} failed: {e}", inner.target);
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn warn_oversize(&self, len: usize) {
+        if !self.warned_oversize.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                "X-Ray: dropped a {len}-byte datagram as too large (limit {}); lower the recorder's \
+                 datagram budget (reported once)",
+                self.max_len
+            );
+        }
+    }
+}
+
+/// `EMSGSIZE`. std has no stable `ErrorKind` for it, so it is recognised by its raw code
+/// (90 on Linux, 40 on macOS and the BSDs, `WSAEMSGSIZE` 10040 on Windows).
+fn is_message_too_long(e: &io::Error) -> bool {
+    let emsgsize = if cfg!(target_os = "linux") || cfg!(target_os = "android") {
+        90
+    } else if cfg!(windows) {
+        10040
+    } else {
+        40
+    };
+    e.raw_os_error() == Some(emsgsize)
+}
+
+impl Transport for UdpTransport {
+    fn send(&mut self, datagram: &[u8]) {
+        self.send_datagram(datagram);
+    }
+}
+
+impl Transport for &UdpTransport {
+    fn send(&mut self, datagram: &[u8]) {
+        self.send_datagram(datagram);
+    }
+}
+
+impl fmt::Debug for UdpTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UdpTransport")
+            .field("target", &self.inner.target)
+            .field("local", &self.inner.socket.local_addr().ok())
+            .field("max_datagram_len", &self.inner.max_len)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emsgsize_is_recognised_by_code() {
+        let code = if cfg!(target_os = "linux") { 90 } else { 40 };
+        assert!(is_message_too_long(&io::Error::from_raw_os_error(code)));
+        assert!(!is_message_too_long(&io::Error::from(
+            io::ErrorKind::WouldBlock
+        )));
+    }
+
+    #[test]
+    fn oversize_is_dropped_before_the_socket() {
+        let t = UdpTransport::new("127.0.0.1:9".parse().unwrap()).unwrap();
+        t.send_datagram(&vec![b'x'; MAX_DATAGRAM_LEN + 1]);
+        let s = t.stats();
+        assert_eq!((s.sent, s.dropped_oversize, s.dropped()), (0, 1, 1));
+    }
+
+    #[test]
+    fn lower_limit_is_clamped_and_enforced() {
+        let t = UdpTransport::new("127.0.0.1:9".parse().unwrap()).unwrap();
+        assert_eq!(t.max_datagram_len(), MAX_DATAGRAM_LEN);
+        let big = t.clone().with_max_datagram_len(1_000_000).unwrap();
+        assert_eq!(big.max_datagram_len(), MAX_DATAGRAM_LEN);
+        let small = t.with_max_datagram_len(10).unwrap();
+        small.send_datagram(&[0u8; 11]);
+        small.send_datagram(&[0u8; 10]);
+        let s = small.stats();
+        assert_eq!((s.dropped_oversize, s.sent, s.bytes_sent), (1, 1, 10));
+    }
+}
