@@ -1,2 +1,60 @@
-//! embassy-net adapter for `xray-core`.
+//! embassy-net adapter for [`xray_core`]: X-Ray tracing in async firmware, with no heap.
+//!
+//! - [`EmbassyUdpTransport`]: an [`AsyncTransport`](xray_core::AsyncTransport) on an
+//!   embassy-net [`UdpSocket`](embassy_net::udp::UdpSocket) that writes each datagram straight
+//!   into the socket's transmit buffer (`send_to_with`), or lets an encoder write there
+//!   ([`EmbassyUdpTransport::send_with`]);
+//! - [`EmbassyClock`]: embassy-time's monotonic clock plus an epoch offset that the
+//!   application sets when it learns the time (SNTP, RTC, GPS); `None` until then;
+//! - [`EmitterQueue`]: a bounded queue that the recorder fills through a synchronous
+//!   [`QueueTransport`] (recording never awaits) and an [`Emitter`] task drains to the network;
+//! - counters for every drop ([`TransportStats`], [`QueueStats`]) and optional `defmt` logging
+//!   (feature `defmt`).
+//!
+//! Any `rand_core` RNG works with the recorder; a hardware RNG usually is one already. The
+//! crate is `no_std`, allocates nothing and builds for `thumbv6m-none-eabi`,
+//! `thumbv7em-none-eabihf` and `riscv32imac-unknown-none-elf`; it needs a `critical-section`
+//! implementation (e.g. `cortex-m`'s `critical-section-single-core`) and an embassy-time driver,
+//! as any embassy application has.
+//!
+//! ```no_run
+//! use embassy_net::udp::{PacketMetadata, UdpSocket};
+//! use embassy_net::{Ipv4Address, Stack};
+//! use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+//! use xray_core::{Recorder, RecorderConfig};
+//! use xray_embassy::{Datagram, EmbassyClock, EmbassyUdpTransport, EmitterQueue};
+//!
+//! static CLOCK: EmbassyClock = EmbassyClock::new();
+//!
+//! async fn traced(stack: Stack<'_>, rng: &mut impl xray_core::rand_core::Rng) {
+//!     let (mut rx_meta, mut rx_buf) = ([PacketMetadata::EMPTY; 1], [0u8; 64]);
+//!     let (mut tx_meta, mut tx_buf) = ([PacketMetadata::EMPTY; 4], [0u8; 4096]);
+//!     let socket = UdpSocket::new(stack, &mut rx_meta, &mut rx_buf, &mut tx_meta, &mut tx_buf);
+//!     let mut udp = EmbassyUdpTransport::new(socket, (Ipv4Address::new(192, 0, 2, 1), 2000));
+//!
+//!     let mut slots = [Datagram::<1472>::EMPTY; 2];
+//!     let mut queue = EmitterQueue::<NoopRawMutex, 1472>::new(&mut slots);
+//!     let (mut to_queue, mut emitter) = queue.split();
+//!
+//!     let mut rec: Recorder<[u8; 2560], 8> =
+//!         Recorder::new([0; 2560], RecorderConfig::with_budget(1472));
+//!     let seg = rec.begin_segment("sensor-node", None, true, &CLOCK, rng);
+//!     let _ = rec.annotate(seg, "device_id", "node-17");
+//!     let _ = rec.end(seg, &CLOCK, &mut to_queue); // never awaits
+//!     emitter.flush(&mut udp, 2).await; // or `emitter.run(&mut udp)` in its own task
+//! }
+//! ```
 #![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
+mod fmt;
+
+mod clock;
+mod emitter;
+mod transport;
+
+pub use clock::EmbassyClock;
+pub use emitter::{Datagram, Emitter, EmitterQueue, QueueStats, QueueTransport};
+pub use transport::{EmbassyUdpTransport, TransportStats};
