@@ -33,13 +33,18 @@
 
 pub mod config;
 pub mod daemon_address;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod plugins;
+pub mod reference;
 pub mod rng;
 pub mod system_clock;
+pub mod tracer;
 pub mod udp_transport;
 
 pub use config::{Config, ConfigError, ContextMissing, LambdaEnvironment};
 pub use daemon_address::{DaemonAddress, DaemonAddressError, Endpoint, Host};
 pub use rng::{FastRng, OsRng, ThreadRng};
 pub use system_clock::SystemClock;
+pub use tracer::{Trace, TraceError, Tracer, TracerBuilder};
 pub use udp_transport::{TransportStats, UdpTransport};

@@ -8,6 +8,7 @@
 //!
 //! ```
 //! use xray_std::tracer::{Tracer, SharedTransport};
+//! use xray_core::EntityId;
 //! use xray_core::model::{HttpRequest, HttpResponse};
 //! use std::sync::{Arc, Mutex};
 //!
@@ -18,7 +19,7 @@
 //! let mut trace = tracer.begin(None);
 //! let seg = trace.segment();
 //! let _ = trace.annotate(seg, "customer", "acme-corp");
-//! let db = trace.begin_subsegment(seg, "orders-db").unwrap_or_default();
+//! let db = trace.begin_subsegment(seg, "orders-db").unwrap_or(EntityId::NONE);
 //! let _ = trace.end(db);
 //! trace.finish(); // or let it drop
 //! assert_eq!(tracer.stats().traces, 1);
@@ -39,16 +40,15 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use xray_core::model::{AnnotationValue, Aws, Exception, HttpRequest, HttpResponse, Sql};
-use xray_core::recorder::{DEFAULT_SLOTS, RecorderStats};
 pub use crate::config::ContextMissing;
 use crate::config::{Config, ConfigError};
 use crate::rng::FastRng;
 use crate::system_clock::SystemClock;
 use crate::udp_transport::{TransportStats, UdpTransport};
+use xray_core::model::{AnnotationValue, Aws, Exception, HttpRequest, HttpResponse, Sql};
+use xray_core::recorder::{DEFAULT_SLOTS, RecorderStats};
 use xray_core::{
-    Clock, EntityId, Outcome, Recorder, RecorderConfig, SegmentId, Timestamp, TraceHeader, TraceId,
-    Transport,
+    EntityId, Outcome, Recorder, RecorderConfig, SegmentId, TraceHeader, TraceId, Transport,
 };
 
 /// The error the fallible [`Trace`] calls return under [`ContextMissing::RuntimeError`].
@@ -282,7 +282,10 @@ impl TracerBuilder {
 
     /// The sampling decision for requests that arrive without `Sampled=1` or `Sampled=0`
     /// (default: sample every request).
-    pub fn sampler(mut self, f: impl Fn(&SamplingRequest<'_>) -> bool + Send + Sync + 'static) -> Self {
+    pub fn sampler(
+        mut self,
+        f: impl Fn(&SamplingRequest<'_>) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.sampler = Some(Arc::new(f));
         self
     }
@@ -479,7 +482,11 @@ impl Tracer {
     }
 
     /// Like [`Tracer::begin`], with HTTP attributes for the sampler.
-    pub fn begin_with(&self, upstream: Option<&TraceHeader>, request: &SamplingRequest<'_>) -> Trace {
+    pub fn begin_with(
+        &self,
+        upstream: Option<&TraceHeader>,
+        request: &SamplingRequest<'_>,
+    ) -> Trace {
         let Some(mut entry) = self.take() else {
             return self.noop();
         };
@@ -636,7 +643,9 @@ impl Trace {
 
     /// The `X-Amzn-Trace-Id` header for an outgoing call made from `id`.
     pub fn downstream_header(&self, id: EntityId) -> Option<TraceHeader> {
-        self.entry.as_ref().and_then(|e| e.rec.downstream_header(id))
+        self.entry
+            .as_ref()
+            .and_then(|e| e.rec.downstream_header(id))
     }
 
     /// The recorder's counters so far (zero for a no-op trace).
@@ -648,12 +657,18 @@ impl Trace {
     }
 
     /// Begins a subsegment of `parent`.
-    pub fn begin_subsegment(&mut self, parent: EntityId, name: &str) -> Result<EntityId, TraceError> {
+    pub fn begin_subsegment(
+        &mut self,
+        parent: EntityId,
+        name: &str,
+    ) -> Result<EntityId, TraceError> {
         let Some(entry) = self.entry.as_deref_mut() else {
             return Ok(EntityId::NONE);
         };
         let clock = &self.tracer.inner.clock;
-        let id = entry.rec.begin_subsegment(parent, name, clock, &mut entry.rng);
+        let id = entry
+            .rec
+            .begin_subsegment(parent, name, clock, &mut entry.rng);
         if id.is_none() && entry.rec.segment_id(parent).is_none() {
             self.missing("begin_subsegment")?;
         }
@@ -714,7 +729,9 @@ impl Trace {
         id: EntityId,
         response: &HttpResponse,
     ) -> Result<Outcome, TraceError> {
-        self.record("set_http_response", |e| e.rec.set_http_response(id, response))
+        self.record("set_http_response", |e| {
+            e.rec.set_http_response(id, response)
+        })
     }
 
     /// Records the `aws` block.
@@ -795,7 +812,11 @@ impl Trace {
     }
 
     /// Records the matched sampling rule on the segment.
-    pub fn set_sampling_rule_name(&mut self, id: EntityId, rule: &str) -> Result<Outcome, TraceError> {
+    pub fn set_sampling_rule_name(
+        &mut self,
+        id: EntityId,
+        rule: &str,
+    ) -> Result<Outcome, TraceError> {
         self.record("set_sampling_rule_name", |e| {
             e.rec.set_sampling_rule_name(id, rule)
         })

@@ -1,0 +1,96 @@
+//! Zero heap allocations per traced request in std: the reference request recorded through a
+//! [`Tracer`] (pool checkout, record, encode, UDP `send_to` to a listener on 127.0.0.1, pool
+//! return) with a counting global allocator around it.
+//!
+//! `harness = false`: the test harness itself allocates. `unsafe` is allowed in this file
+//! only, for the `GlobalAlloc` implementation.
+#![allow(unsafe_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use xray_std::{Config, Tracer, reference};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const REQUESTS: usize = 200;
+
+fn main() {
+    let daemon = UdpSocket::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let addr = daemon.local_addr().expect("addr").to_string();
+    let config = Config::from_lookup(|k| (k == "AWS_XRAY_DAEMON_ADDRESS").then(|| addr.clone()))
+        .expect("config");
+    let tracer = Tracer::from_config(&config, reference::SERVICE_NAME)
+        .expect("tracer")
+        .pool_size(2)
+        .build();
+
+    // Warm up: pool, socket, lazy statics, thread-locals.
+    for _ in 0..10 {
+        reference::record(&tracer);
+    }
+    let mut buf = vec![0u8; 65_536];
+    daemon
+        .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .expect("timeout");
+    for _ in 0..10 {
+        daemon.recv_from(&mut buf).expect("warm-up datagram");
+    }
+    let sent_before = tracer.stats().datagrams;
+
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    for _ in 0..REQUESTS {
+        reference::record(&tracer);
+    }
+    let after = ALLOCATIONS.load(Ordering::SeqCst);
+
+    let stats = tracer.stats();
+    let udp = tracer.transport_stats().expect("udp");
+    let allocations = after - before;
+    println!(
+        "alloc_free: {REQUESTS} sampled reference requests, {} datagrams sent, {} dropped, \
+         {allocations} heap allocations",
+        stats.datagrams - sent_before,
+        udp.dropped()
+    );
+    assert_eq!(stats.datagrams - sent_before, REQUESTS as u64, "one datagram per request");
+    assert_eq!(stats.sampled, 10 + REQUESTS as u64);
+    assert!(udp.sent >= 10 + REQUESTS as u64 - udp.dropped());
+    assert_eq!(allocations, 0, "heap allocations on the record → encode → send path");
+    // The datagrams really went out.
+    let mut received = 0;
+    while received < 5 && daemon.recv_from(&mut buf).is_ok() {
+        received += 1;
+    }
+    assert_eq!(received, 5);
+    println!("1 passed, 0 failed");
+}

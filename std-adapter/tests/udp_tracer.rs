@@ -1,0 +1,220 @@
+//! The tracer end to end over real UDP on 127.0.0.1: every datagram of a multi-request,
+//! multi-thread scenario arrives, with a valid daemon header line, and validates against the
+//! published segment document schema.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use support::{Daemon, check_datagram, entities};
+use xray_core::{SampledFlag, TraceHeader};
+use xray_std::tracer::TraceError;
+use xray_std::{Config, ContextMissing, Tracer, reference};
+
+fn config(daemon: &Daemon, extra: &[(&str, &str)]) -> Config {
+    let addr = daemon.addr().to_string();
+    let extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_lookup(|k| {
+        if k == "AWS_XRAY_DAEMON_ADDRESS" {
+            return Some(addr.clone());
+        }
+        extra.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    })
+    .expect("valid config")
+}
+
+#[test]
+fn every_datagram_of_a_multi_request_scenario_arrives_and_validates() {
+    let daemon = Daemon::bind();
+    let tracer = Tracer::from_config(&config(&daemon, &[]), reference::SERVICE_NAME)
+        .expect("tracer")
+        .pool_size(4)
+        .build();
+
+    // 4 threads × 5 reference requests.
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..5 {
+                    reference::record(&tracer);
+                }
+            });
+        }
+    });
+
+    // One request continuing an upstream header with extra fields, one refused by it.
+    let upstream =
+        TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:1")
+            .unwrap();
+    let mut t = tracer.begin(Some(&upstream));
+    let seg = t.segment();
+    let call = t.begin_subsegment(seg, "payments").unwrap();
+    let down = t.downstream_header(call).expect("downstream header");
+    assert_eq!(down.root(), upstream.root());
+    assert_eq!(down.parent(), t.segment_id(call));
+    assert_eq!(down.sampled(), SampledFlag::Sampled);
+    assert!(down.to_string().ends_with(";Lineage=a87bd80c:1"), "{down}");
+    t.finish();
+    let not_sampled =
+        TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272794;Sampled=0").unwrap();
+    let t = tracer.begin(Some(&not_sampled));
+    assert!(t.trace_id().is_some() && !t.is_sampled());
+    drop(t);
+
+    let stats = tracer.stats();
+    assert_eq!(stats.traces, 22);
+    assert_eq!(stats.sampled, 21);
+    assert_eq!(stats.pool_exhausted, 0);
+    assert_eq!(stats.datagrams, 21, "one datagram per sampled request");
+    assert_eq!(tracer.pool_available(), 4, "every recorder went back");
+
+    let got = daemon.recv(21, Duration::from_secs(5));
+    assert_eq!(got.len(), 21, "every datagram arrived");
+    // Nothing more (the unsampled request sent nothing).
+    assert!(daemon.recv(1, Duration::from_millis(300)).is_empty());
+
+    let udp = tracer.transport_stats().expect("udp");
+    assert_eq!((udp.sent, udp.dropped()), (21, 0));
+    assert_eq!(udp.bytes_sent, stats.bytes);
+
+    let mut references = 0;
+    let mut continued = 0;
+    let mut ids = std::collections::HashSet::new();
+    for d in &got {
+        let doc = check_datagram(d);
+        assert!(ids.insert(doc["trace_id"].as_str().unwrap().to_owned()));
+        assert_eq!(doc["name"], "bench-service");
+        if doc["trace_id"] == "1-5759e988-bd862e3fe1be46a994272793" {
+            continued += 1;
+            assert_eq!(doc["parent_id"], "53995c3f42cd8ad8");
+            continue;
+        }
+        references += 1;
+        assert_eq!(doc["annotations"]["customer"], "acme-corp");
+        assert_eq!(doc["annotations"]["order_count"], 42);
+        assert_eq!(doc["annotations"]["premium"], true);
+        assert_eq!(
+            doc["metadata"]["default"]["request"],
+            serde_json::json!({"path": "/orders/123", "items": 3, "tags": ["a", "b"]})
+        );
+        let all = entities(&doc);
+        let api = all.iter().find(|e| e["name"] == "downstream-api").unwrap();
+        assert_eq!(api["namespace"], "remote");
+        assert_eq!(api["http"]["request"]["method"], "GET");
+        assert_eq!(api["http"]["response"]["status"], 200);
+        let compute = all.iter().find(|e| e["name"] == "compute").unwrap();
+        assert_eq!(compute["fault"], true);
+        assert_eq!(
+            compute["cause"]["exceptions"][0]["message"],
+            "simulated failure"
+        );
+    }
+    assert_eq!((references, continued), (20, 1));
+}
+
+#[test]
+fn tracing_name_overrides_and_disabled_sends_nothing() {
+    let daemon = Daemon::bind();
+    let tracer = Tracer::from_config(
+        &config(&daemon, &[("AWS_XRAY_TRACING_NAME", "renamed")]),
+        "original",
+    )
+    .unwrap()
+    .pool_size(1)
+    .build();
+    assert_eq!(tracer.name(), "renamed");
+    reference::record(&tracer);
+    let got = daemon.recv(1, Duration::from_secs(5));
+    assert_eq!(got.len(), 1);
+    assert_eq!(check_datagram(&got[0])["name"], "renamed");
+
+    let off = Tracer::from_config(&config(&daemon, &[("AWS_XRAY_SDK_DISABLED", "true")]), "x")
+        .unwrap()
+        .build();
+    assert!(!off.is_enabled());
+    let mut t = off.begin(None);
+    assert!(!t.is_active() && t.trace_id().is_none());
+    let seg = t.segment();
+    assert_eq!(t.annotate(seg, "k", 1), Ok(xray_core::Outcome::NotSampled));
+    drop(t);
+    reference::record(&off);
+    assert!(daemon.recv(1, Duration::from_millis(300)).is_empty());
+    assert_eq!(off.stats().traces, 0);
+}
+
+#[test]
+fn context_missing_modes() {
+    let daemon = Daemon::bind();
+    let strict = Tracer::from_config(
+        &config(&daemon, &[("AWS_XRAY_CONTEXT_MISSING", "RUNTIME_ERROR")]),
+        "strict",
+    )
+    .unwrap()
+    .pool_size(1)
+    .build();
+    assert_eq!(strict.context_missing(), ContextMissing::RuntimeError);
+    let mut t = strict.begin(None);
+    let seg = t.segment();
+    let sub = t.begin_subsegment(seg, "work").unwrap();
+    assert!(t.end(sub).unwrap().is_recorded());
+    // Recording on an ended subsegment: an error, not a panic.
+    assert_eq!(t.annotate(sub, "late", 1), Err(TraceError::ContextMissing));
+    assert_eq!(t.end(sub), Err(TraceError::ContextMissing));
+    assert_eq!(
+        t.begin_subsegment(sub, "orphan"),
+        Err(TraceError::ContextMissing)
+    );
+    drop(t);
+    assert_eq!(strict.stats().context_missing, 3);
+
+    let lenient = Tracer::from_config(
+        &config(&daemon, &[("AWS_XRAY_CONTEXT_MISSING", "IGNORE_ERROR")]),
+        "lenient",
+    )
+    .unwrap()
+    .pool_size(1)
+    .build();
+    let mut t = lenient.begin(None);
+    assert_eq!(
+        t.annotate(xray_core::EntityId::NONE, "k", 1),
+        Ok(xray_core::Outcome::NoEntity)
+    );
+    drop(t);
+    assert_eq!(lenient.stats().context_missing, 1);
+}
+
+#[test]
+fn an_empty_pool_degrades_to_untraced_requests() {
+    let daemon = Daemon::bind();
+    let tracer = Tracer::from_config(&config(&daemon, &[]), "pool")
+        .unwrap()
+        .pool_size(1)
+        .build();
+    let first = tracer.begin(None);
+    let second = tracer.begin(None);
+    assert!(first.is_sampled());
+    assert!(!second.is_active());
+    assert_eq!(tracer.stats().pool_exhausted, 1);
+    drop(second);
+    drop(first);
+    assert_eq!(tracer.pool_available(), 1);
+    assert_eq!(daemon.recv(2, Duration::from_secs(2)).len(), 1);
+}
+
+#[test]
+fn the_sampler_decides_only_without_an_upstream_decision() {
+    let daemon = Daemon::bind();
+    let tracer = Tracer::from_config(&config(&daemon, &[]), "sampler")
+        .unwrap()
+        .sampler(|_| false)
+        .build();
+    assert!(!tracer.begin(None).is_sampled());
+    let ask = TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=?").unwrap();
+    assert!(!tracer.begin(Some(&ask)).is_sampled());
+    let yes = TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1").unwrap();
+    assert!(tracer.begin(Some(&yes)).is_sampled());
+}
