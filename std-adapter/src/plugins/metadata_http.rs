@@ -1,0 +1,78 @@
+//! A tiny blocking HTTP client for metadata services (IMDS, ECS task metadata), on `ureq`.
+
+use std::time::Duration;
+
+use ureq::Agent;
+
+/// Metadata documents are small; anything larger is not what we asked for.
+const MAX_BODY: u64 = 64 * 1024;
+
+/// The outcome of one metadata request.
+#[derive(Debug)]
+pub(crate) enum Fetch {
+    /// A 2xx answer and its body.
+    Body(String),
+    /// The service answered with another status.
+    Status(u16),
+    /// No answer: connection refused, timeout, bad body, ...
+    Unreachable(String),
+}
+
+/// An agent with short timeouts, no proxy (metadata services are link-local; an
+/// `HTTP_PROXY` in the environment must not capture them), no redirects and HTTP statuses
+/// returned as values.
+pub(crate) fn agent(timeout: Duration) -> Agent {
+    Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .timeout_connect(Some(timeout))
+        .proxy(None)
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .user_agent(concat!("xray-rust/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+fn finish(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Fetch {
+    match result {
+        Ok(mut response) => {
+            let status = response.status();
+            if !status.is_success() {
+                return Fetch::Status(status.as_u16());
+            }
+            match response
+                .body_mut()
+                .with_config()
+                .limit(MAX_BODY)
+                .read_to_string()
+            {
+                Ok(body) => Fetch::Body(body),
+                Err(e) => Fetch::Unreachable(e.to_string()),
+            }
+        }
+        Err(e) => Fetch::Unreachable(e.to_string()),
+    }
+}
+
+/// `GET url` with extra headers.
+pub(crate) fn get(agent: &Agent, url: &str, headers: &[(&str, &str)]) -> Fetch {
+    let mut request = agent.get(url);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    finish(request.call())
+}
+
+/// `PUT url` with extra headers and no body.
+pub(crate) fn put(agent: &Agent, url: &str, headers: &[(&str, &str)]) -> Fetch {
+    let mut request = agent.put(url);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    finish(request.send_empty())
+}
+
+/// A string field of a JSON object, if present and a string.
+pub(crate) fn json_str(value: &serde_json::Value, key: &str) -> Option<String> {
+    value.get(key)?.as_str().map(str::to_owned)
+}

@@ -1,0 +1,218 @@
+//! `UdpTransport` against real sockets on the loopback interface: delivery, the size limit,
+//! a port nobody listens on, sharing across threads, host name resolution and IPv6.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashSet;
+use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use xray_core::{MAX_DATAGRAM_LEN, Transport};
+use xray_std::{Config, DaemonAddress, UdpTransport};
+
+const HEADER: &[u8] = b"{\"format\":\"json\",\"version\":1}\n";
+
+/// A stand-in daemon: a UDP socket on loopback with a read timeout.
+fn listener(addr: &str) -> Option<UdpSocket> {
+    let socket = UdpSocket::bind(addr).ok()?;
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    Some(socket)
+}
+
+/// Receives up to `n` datagrams, giving up after a timeout; returns them with their sources.
+fn receive(socket: &UdpSocket, n: usize) -> Vec<(Vec<u8>, SocketAddr)> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut buf = vec![0u8; 70_000];
+    let mut got = Vec::new();
+    while got.len() < n && Instant::now() < deadline {
+        match socket.recv_from(&mut buf) {
+            Ok((len, from)) => got.push((buf[..len].to_vec(), from)),
+            Err(_) => break, // read timeout
+        }
+    }
+    got
+}
+
+fn datagram(i: usize) -> Vec<u8> {
+    let mut d = HEADER.to_vec();
+    d.extend_from_slice(format!("{{\"n\":{i}}}").as_bytes());
+    d
+}
+
+#[test]
+fn delivers_every_datagram_from_one_reused_socket() {
+    let daemon = listener("127.0.0.1:0").unwrap();
+    let mut transport = UdpTransport::new(daemon.local_addr().unwrap()).unwrap();
+    let local = transport.local_addr().unwrap();
+    let sent: Vec<Vec<u8>> = (0..20).map(datagram).collect();
+    for d in &sent {
+        transport.send(d);
+    }
+    let got = receive(&daemon, sent.len());
+    assert_eq!(got.len(), sent.len());
+    for ((bytes, from), want) in got.iter().zip(&sent) {
+        assert_eq!(bytes, want);
+        assert_eq!(from.port(), local.port(), "one socket for every send");
+    }
+    let stats = transport.stats();
+    assert_eq!(stats.sent, 20);
+    assert_eq!(
+        stats.bytes_sent,
+        sent.iter().map(|d| d.len() as u64).sum::<u64>()
+    );
+    assert_eq!(stats.dropped(), 0);
+}
+
+#[test]
+fn largest_datagram_is_delivered_and_one_byte_more_is_dropped() {
+    let daemon = listener("127.0.0.1:0").unwrap();
+    let mut transport = UdpTransport::new(daemon.local_addr().unwrap()).unwrap();
+    let mut max = HEADER.to_vec();
+    max.resize(MAX_DATAGRAM_LEN, b' ');
+    transport.send(&max);
+    let mut over = max.clone();
+    over.push(b' ');
+    transport.send(&over);
+
+    let got = receive(&daemon, 1);
+    assert_eq!(got.len(), 1);
+    daemon
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    assert!(
+        receive(&daemon, 1).is_empty(),
+        "only the legal datagram arrives"
+    );
+    assert_eq!(got[0].0.len(), MAX_DATAGRAM_LEN);
+    let stats = transport.stats();
+    assert_eq!((stats.sent, stats.bytes_sent), (1, MAX_DATAGRAM_LEN as u64));
+    assert_eq!((stats.dropped_oversize, stats.dropped()), (1, 1));
+}
+
+#[test]
+fn a_port_nobody_listens_on_is_not_an_error_and_sending_resumes_later() {
+    // Take a free port and close it.
+    let port = {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().port()
+    };
+    let target: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut transport = UdpTransport::new(target).unwrap();
+    for i in 0..50 {
+        transport.send(&datagram(i));
+        if i % 10 == 0 {
+            // Leave time for ICMP "port unreachable" to come back between sends.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let stats = transport.stats();
+    assert_eq!(stats.sent + stats.dropped(), 50, "{stats:?}");
+    assert_eq!(stats.dropped_oversize, 0);
+    if cfg!(target_os = "linux") {
+        // An unconnected socket never sees the ICMP errors: every send succeeds locally.
+        assert_eq!(stats.sent, 50, "{stats:?}");
+    }
+
+    // A daemon that starts later on that port receives the next datagrams.
+    let Some(daemon) = listener(&target.to_string()) else {
+        eprintln!("port {port} was taken meanwhile; skipping the second half");
+        return;
+    };
+    transport.send(&datagram(99));
+    let got = receive(&daemon, 1);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, datagram(99));
+}
+
+#[test]
+fn clones_on_several_threads_share_the_socket_and_the_counters() {
+    let daemon = listener("127.0.0.1:0").unwrap();
+    let transport = UdpTransport::new(daemon.local_addr().unwrap()).unwrap();
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let mut mine = transport.clone();
+            std::thread::spawn(move || {
+                for i in 0..10 {
+                    mine.send(&datagram(t * 100 + i));
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    // `&UdpTransport` is a transport too.
+    let mut by_ref = &transport;
+    by_ref.send(&datagram(1000));
+
+    let got = receive(&daemon, 41);
+    assert_eq!(got.len(), 41);
+    let sources: HashSet<u16> = got.iter().map(|(_, from)| from.port()).collect();
+    assert_eq!(sources.len(), 1, "all clones send from one socket");
+    let distinct: HashSet<&Vec<u8>> = got.iter().map(|(d, _)| d).collect();
+    assert_eq!(distinct.len(), 41);
+    assert_eq!(transport.stats().sent, 41);
+}
+
+#[test]
+fn from_config_resolves_a_host_name_once() {
+    let daemon = listener("127.0.0.1:0").unwrap();
+    let port = daemon.local_addr().unwrap().port();
+    let value = format!("localhost:{port}");
+    let config =
+        Config::from_lookup(|name| (name == "AWS_XRAY_DAEMON_ADDRESS").then(|| value.clone()))
+            .unwrap();
+    let mut transport = UdpTransport::from_config(&config).unwrap();
+    // `localhost` prefers 127.0.0.1, where the daemon listens.
+    assert_eq!(transport.target(), daemon.local_addr().unwrap());
+    transport.send(&datagram(1));
+    assert_eq!(receive(&daemon, 1).len(), 1);
+}
+
+#[test]
+fn tcp_and_udp_parts_send_to_the_udp_one() {
+    let daemon = listener("127.0.0.1:0").unwrap();
+    let udp = daemon.local_addr().unwrap();
+    let address = DaemonAddress::parse(&format!("tcp:127.0.0.1:1 udp:{udp}")).unwrap();
+    let mut transport = UdpTransport::from_daemon_address(&address).unwrap();
+    transport.send(&datagram(2));
+    assert_eq!(receive(&daemon, 1)[0].0, datagram(2));
+}
+
+#[test]
+fn ipv6_loopback_when_available() {
+    let Some(daemon) = listener("[::1]:0") else {
+        eprintln!("::1 is not available on this machine; skipping");
+        return;
+    };
+    let addr = daemon.local_addr().unwrap();
+    assert_eq!(addr.ip(), Ipv6Addr::LOCALHOST);
+    let address = DaemonAddress::parse(&format!("[::1]:{}", addr.port())).unwrap();
+    let mut transport = UdpTransport::from_daemon_address(&address).unwrap();
+    assert!(transport.local_addr().unwrap().is_ipv6());
+    transport.send(&datagram(6));
+    let got = receive(&daemon, 1);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, datagram(6));
+    assert_eq!(transport.stats().sent, 1);
+}
+
+#[test]
+fn sending_never_blocks_even_when_nobody_reads() {
+    // 2,000 datagrams of 8 KiB to a socket that never reads: the kernel drops what does not
+    // fit; the caller is never held up and every datagram is accounted for.
+    let daemon = listener("127.0.0.1:0").unwrap();
+    let mut transport = UdpTransport::new(daemon.local_addr().unwrap()).unwrap();
+    let big = vec![b'x'; 8 * 1024];
+    let start = Instant::now();
+    for _ in 0..2_000 {
+        transport.send(&big);
+    }
+    let elapsed = start.elapsed();
+    let stats = transport.stats();
+    assert_eq!(stats.sent + stats.dropped(), 2_000, "{stats:?}");
+    assert_eq!(stats.dropped_oversize + stats.dropped_error, 0, "{stats:?}");
+    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    drop(daemon);
+}
