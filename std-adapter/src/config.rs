@@ -511,9 +511,11 @@ mod tests {
 
     #[test]
     fn environment_overrides_code_settings_only_where_set() {
-        let mut c = Config::default();
-        c.tracing_name = Some("from-code".into());
-        c.context_missing = ContextMissing::IgnoreError;
+        let mut c = Config {
+            tracing_name: Some("from-code".into()),
+            context_missing: ContextMissing::IgnoreError,
+            ..Config::default()
+        };
         c.apply_lookup(lookup(&[("AWS_XRAY_TRACING_NAME", "from-env")]))
             .unwrap();
         assert_eq!(c.tracing_name.as_deref(), Some("from-env"));

@@ -84,7 +84,7 @@ impl Ec2Plugin {
         let body = match get(&agent, &document_url, headers) {
             Fetch::Body(body) => body,
             other => {
-                log::debug!("X-Ray EC2 plugin: no identity document: {other:?}");
+                log::debug!("X-Ray EC2 plugin: no identity document: {other}");
                 return None;
             }
         };

@@ -90,7 +90,7 @@ impl EcsPlugin {
                 }
                 Err(e) => log::debug!("X-Ray ECS plugin: metadata is not JSON: {e}"),
             },
-            other => log::debug!("X-Ray ECS plugin: no task metadata: {other:?}"),
+            other => log::debug!("X-Ray ECS plugin: no task metadata: {other}"),
         }
         Some(found)
     }

@@ -18,6 +18,16 @@ pub(crate) enum Fetch {
     Unreachable(String),
 }
 
+impl std::fmt::Display for Fetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fetch::Body(body) => write!(f, "{} bytes", body.len()),
+            Fetch::Status(status) => write!(f, "HTTP status {status}"),
+            Fetch::Unreachable(e) => write!(f, "no answer ({e})"),
+        }
+    }
+}
+
 /// An agent with short timeouts, no proxy (metadata services are link-local; an
 /// `HTTP_PROXY` in the environment must not capture them), no redirects and HTTP statuses
 /// returned as values.
@@ -64,6 +74,7 @@ pub(crate) fn get(agent: &Agent, url: &str, headers: &[(&str, &str)]) -> Fetch {
 }
 
 /// `PUT url` with extra headers and no body.
+#[cfg(feature = "ec2")]
 pub(crate) fn put(agent: &Agent, url: &str, headers: &[(&str, &str)]) -> Fetch {
     let mut request = agent.put(url);
     for (k, v) in headers {
