@@ -4,7 +4,7 @@ use core::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use xray_core::{MAX_DATAGRAM_LEN, Transport};
 
@@ -53,7 +53,7 @@ pub struct UdpTransport {
 struct Inner {
     socket: UdpSocket,
     target: SocketAddr,
-    max_len: usize,
+    max_len: AtomicUsize,
     counters: Counters,
     warned_oversize: AtomicBool,
 }
@@ -111,7 +111,7 @@ impl UdpTransport {
             inner: Arc::new(Inner {
                 socket,
                 target,
-                max_len: MAX_DATAGRAM_LEN,
+                max_len: AtomicUsize::new(MAX_DATAGRAM_LEN),
                 counters: Counters::default(),
                 warned_oversize: AtomicBool::new(false),
             }),
@@ -129,22 +129,15 @@ impl UdpTransport {
     }
 
     /// Lowers the largest datagram sent (clamped to 1..=65,507); larger ones are dropped and
-    /// counted as oversize. Returns a transport with fresh counters sharing nothing with
-    /// `self`'s clones except the socket.
+    /// counted as oversize. The limit is shared by all clones.
     ///
     /// Use it where the OS limit is lower than UDP's (macOS: `net.inet.udp.maxdgram`), and
     /// give the recorder the same budget so that it streams smaller pieces instead.
-    pub fn with_max_datagram_len(self, max_len: usize) -> io::Result<Self> {
-        let socket = self.inner.socket.try_clone()?;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                socket,
-                target: self.inner.target,
-                max_len: max_len.clamp(1, MAX_DATAGRAM_LEN),
-                counters: Counters::default(),
-                warned_oversize: AtomicBool::new(false),
-            }),
-        })
+    pub fn with_max_datagram_len(self, max_len: usize) -> Self {
+        self.inner
+            .max_len
+            .store(max_len.clamp(1, MAX_DATAGRAM_LEN), Ordering::Relaxed);
+        self
     }
 
     /// Where datagrams go.
@@ -159,7 +152,7 @@ impl UdpTransport {
 
     /// The largest datagram this transport sends.
     pub fn max_datagram_len(&self) -> usize {
-        self.inner.max_len
+        self.inner.max_len.load(Ordering::Relaxed)
     }
 
     /// The counters so far (shared by all clones).
@@ -177,58 +170,73 @@ impl UdpTransport {
     /// Sends one datagram, best effort. The same as [`Transport::send`], through `&self`.
     pub fn send_datagram(&self, datagram: &[u8]) {
         let inner = &*self.inner;
+        let max_len = inner.max_len.load(Ordering::Relaxed);
+        let outcome = if datagram.len() > max_len {
+            SendOutcome::Oversize
+        } else {
+            let mut result = inner.socket.send_to(datagram, inner.target);
+            if let Err(e) = &result
+                && matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+                )
+            {
+                // Some platforms report an earlier datagram's ICMP error on a later send
+                // (Windows does even for unconnected sockets). The error was consumed; the
+                // datagram was not sent: try once more.
+                result = inner.socket.send_to(datagram, inner.target);
+            }
+            let outcome = classify(&result, datagram.len());
+            if outcome == SendOutcome::Error {
+                log::debug!("X-Ray: UDP send to {} failed: {result:?}", inner.target);
+            }
+            outcome
+        };
         let c = &inner.counters;
-        if datagram.len() > inner.max_len {
-            c.oversize.fetch_add(1, Ordering::Relaxed);
-            inner.warn_oversize(datagram.len());
-            return;
-        }
-        let mut result = inner.socket.send_to(datagram, inner.target);
-        if let Err(e) = &result
-            && matches!(
-                e.kind(),
-                io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
-            )
-        {
-            // Some platforms report an earlier datagram's ICMP error on a later send (Windows
-            // does even for unconnected sockets). The error was consumed; try once more.
-            result = inner.socket.send_to(datagram, inner.target);
-        }
-        match result {
-            Ok(n) if n == datagram.len() => {
+        match outcome {
+            SendOutcome::Sent => {
                 c.sent.fetch_add(1, Ordering::Relaxed);
-                c.bytes.fetch_add(n as u64, Ordering::Relaxed);
+                c.bytes.fetch_add(datagram.len() as u64, Ordering::Relaxed);
             }
-            Ok(n) => {
-                // UDP sends whole datagrams; a short count would be an OS oddity.
-                c.errors.fetch_add(1, Ordering::Relaxed);
-                log::debug!("X-Ray: short UDP send ({n} of {} bytes)", datagram.len());
+            SendOutcome::Oversize => {
+                c.oversize.fetch_add(1, Ordering::Relaxed);
+                if !inner.warned_oversize.swap(true, Ordering::Relaxed) {
+                    log::warn!(
+                        "X-Ray: dropped a {}-byte datagram as too large (limit {max_len}); lower \
+                         the recorder's datagram budget (reported once)",
+                        datagram.len()
+                    );
+                }
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            SendOutcome::WouldBlock => {
                 c.would_block.fetch_add(1, Ordering::Relaxed);
                 log::debug!("X-Ray: UDP send buffer full; datagram dropped");
             }
-            Err(e) if is_message_too_long(&e) => {
-                c.oversize.fetch_add(1, Ordering::Relaxed);
-                inner.warn_oversize(datagram.len());
-            }
-            Err(e) => {
+            SendOutcome::Error => {
                 c.errors.fetch_add(1, Ordering::Relaxed);
-                log::debug!("X-Ray: UDP send to {} failed: {e}", inner.target);
             }
         }
     }
 }
 
-impl Inner {
-    fn warn_oversize(&self, len: usize) {
-        if !self.warned_oversize.swap(true, Ordering::Relaxed) {
-            log::warn!(
-                "X-Ray: dropped a {len}-byte datagram as too large (limit {}); lower the recorder's \
-                 datagram budget (reported once)",
-                self.max_len
-            );
-        }
+/// What became of one send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SendOutcome {
+    Sent,
+    Oversize,
+    WouldBlock,
+    Error,
+}
+
+/// Sorts a `send_to` result for the counters.
+fn classify(result: &io::Result<usize>, len: usize) -> SendOutcome {
+    match result {
+        Ok(n) if *n == len => SendOutcome::Sent,
+        // UDP sends whole datagrams; a short count would be an OS oddity.
+        Ok(_) => SendOutcome::Error,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => SendOutcome::WouldBlock,
+        Err(e) if is_message_too_long(e) => SendOutcome::Oversize,
+        Err(_) => SendOutcome::Error,
     }
 }
 
@@ -262,7 +270,7 @@ impl fmt::Debug for UdpTransport {
         f.debug_struct("UdpTransport")
             .field("target", &self.inner.target)
             .field("local", &self.inner.socket.local_addr().ok())
-            .field("max_datagram_len", &self.inner.max_len)
+            .field("max_datagram_len", &self.max_datagram_len())
             .field("stats", &self.stats())
             .finish()
     }
@@ -290,15 +298,36 @@ mod tests {
     }
 
     #[test]
-    fn lower_limit_is_clamped_and_enforced() {
+    fn send_results_are_sorted_for_the_counters() {
+        let emsgsize = if cfg!(target_os = "linux") { 90 } else { 40 };
+        assert_eq!(classify(&Ok(10), 10), SendOutcome::Sent);
+        assert_eq!(classify(&Ok(5), 10), SendOutcome::Error);
+        assert_eq!(
+            classify(&Err(io::ErrorKind::WouldBlock.into()), 10),
+            SendOutcome::WouldBlock
+        );
+        assert_eq!(
+            classify(&Err(io::Error::from_raw_os_error(emsgsize)), 10),
+            SendOutcome::Oversize
+        );
+        assert_eq!(
+            classify(&Err(io::ErrorKind::NetworkUnreachable.into()), 10),
+            SendOutcome::Error
+        );
+    }
+
+    #[test]
+    fn lower_limit_is_clamped_shared_and_enforced() {
         let t = UdpTransport::new("127.0.0.1:9".parse().unwrap()).unwrap();
         assert_eq!(t.max_datagram_len(), MAX_DATAGRAM_LEN);
-        let big = t.clone().with_max_datagram_len(1_000_000).unwrap();
-        assert_eq!(big.max_datagram_len(), MAX_DATAGRAM_LEN);
-        let small = t.with_max_datagram_len(10).unwrap();
-        small.send_datagram(&[0u8; 11]);
-        small.send_datagram(&[0u8; 10]);
-        let s = small.stats();
+        let t = t.with_max_datagram_len(1_000_000);
+        assert_eq!(t.max_datagram_len(), MAX_DATAGRAM_LEN);
+        let clone = t.clone();
+        let t = t.with_max_datagram_len(10);
+        assert_eq!(clone.max_datagram_len(), 10);
+        t.send_datagram(&[0u8; 11]);
+        t.send_datagram(&[0u8; 10]);
+        let s = clone.stats();
         assert_eq!((s.dropped_oversize, s.sent, s.bytes_sent), (1, 1, 10));
     }
 }
