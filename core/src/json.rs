@@ -17,6 +17,10 @@ pub const FALLBACK_NAME: &str = "unnamed";
 /// Cuts `text` to at most `max_chars` characters (at a char boundary). Returns the kept part
 /// and whether anything was cut.
 pub(crate) fn cut_chars(text: &str, max_chars: usize) -> (&str, bool) {
+    // A string has at most as many characters as bytes.
+    if text.len() <= max_chars {
+        return (text, false);
+    }
     match text.char_indices().nth(max_chars) {
         Some((at, _)) => (&text[..at], true),
         None => (text, false),
@@ -33,6 +37,10 @@ pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Ful
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
+        if b >= 0x20 && b != b'"' && b != b'\\' && b != 0xe2 {
+            i += 1;
+            continue;
+        }
         let esc: Option<&[u8]> = match b {
             b'"' => Some(b"\\\""),
             b'\\' => Some(b"\\\\"),
@@ -131,31 +139,54 @@ pub(crate) fn key<S: Sink + ?Sized>(s: &mut S, key: &str) -> Result<(), Full> {
 /// name was changed.
 pub(crate) fn name<S: Sink + ?Sized>(s: &mut S, name: &str) -> Result<bool, Full> {
     s.write(b"\"")?;
+    let bytes = name.as_bytes();
     let mut kept = 0;
     let mut changed = false;
-    let mut buf = [0u8; 4];
-    for c in name.chars() {
-        if kept == MAX_NAME_CHARS {
-            changed = true;
-            break;
-        }
-        if !is_name_char(c) {
-            changed = true;
+    let mut run = 0;
+    let mut i = 0;
+    // Runs of allowed ASCII are written at once; other characters one by one.
+    while i < bytes.len() && kept < MAX_NAME_CHARS {
+        let b = bytes[i];
+        if b.is_ascii() && is_name_ascii(b) {
+            i += 1;
+            kept += 1;
             continue;
         }
-        match c {
-            '\u{2028}' => s.write(b"\\u2028")?,
-            '\u{2029}' => s.write(b"\\u2029")?,
-            _ => s.write(c.encode_utf8(&mut buf).as_bytes())?,
+        s.write(&bytes[run..i])?;
+        let Some(c) = name[i..].chars().next() else {
+            break;
+        };
+        let len = c.len_utf8();
+        if b.is_ascii() || !is_name_char(c) {
+            changed = true;
+        } else {
+            match c {
+                '\u{2028}' => s.write(b"\\u2028")?,
+                '\u{2029}' => s.write(b"\\u2029")?,
+                _ => s.write(&bytes[i..i + len])?,
+            }
+            kept += 1;
         }
-        kept += 1;
+        i += len;
+        run = i;
     }
+    s.write(&bytes[run..i])?;
+    changed |= i < bytes.len();
     if kept == 0 {
         s.write(FALLBACK_NAME.as_bytes())?;
         changed = true;
     }
     s.write(b"\"")?;
     Ok(changed)
+}
+
+/// Whether an ASCII byte may appear in a name: letters, digits, space and `_.:/%&#=+-@`.
+fn is_name_ascii(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b' ' | b'_' | b'.' | b':' | b'/' | b'%' | b'&' | b'#' | b'=' | b'+' | b'-' | b'@'
+        )
 }
 
 /// Writes an unsigned integer.

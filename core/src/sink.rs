@@ -67,6 +67,7 @@ impl<'a> SliceSink<'a> {
 }
 
 impl Sink for SliceSink<'_> {
+    #[inline]
     fn write(&mut self, bytes: &[u8]) -> Result<(), Full> {
         let end = self.len + bytes.len();
         match self.buf.get_mut(self.len..end) {

@@ -43,25 +43,39 @@ impl Timestamp {
     /// Writes the time as a JSON number `secs.micros` (always six fraction digits) into
     /// `out` and returns the number of bytes written (at most 27).
     pub fn write_decimal(self, out: &mut [u8; 27]) -> usize {
-        let mut secs = self.secs();
+        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+            2021222324252627282930313233343536373839\
+            4041424344454647484950515253545556575859\
+            6061626364656667686970717273747576777879\
+            8081828384858687888990919293949596979899";
+        // Digits of the seconds, right to left, two at a time.
         let mut digits = [0u8; 20];
-        let mut n = 0;
-        loop {
-            digits[n] = b'0' + (secs % 10) as u8;
-            n += 1;
-            secs /= 10;
-            if secs == 0 {
-                break;
-            }
+        let mut at = digits.len();
+        let mut secs = self.secs();
+        while secs >= 100 {
+            let pair = (secs % 100) as usize * 2;
+            secs /= 100;
+            at -= 2;
+            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
         }
-        for i in 0..n {
-            out[i] = digits[n - 1 - i];
+        if secs >= 10 {
+            at -= 2;
+            let pair = secs as usize * 2;
+            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        } else {
+            at -= 1;
+            digits[at] = b'0' + secs as u8;
         }
+        let n = digits.len() - at;
+        out[..n].copy_from_slice(&digits[at..]);
         out[n] = b'.';
-        let mut frac = self.subsec_micros();
-        for i in (0..6).rev() {
-            out[n + 1 + i] = b'0' + (frac % 10) as u8;
-            frac /= 10;
+        let frac = self.subsec_micros();
+        for (i, part) in [frac / 10_000, frac / 100 % 100, frac % 100]
+            .into_iter()
+            .enumerate()
+        {
+            let pair = part as usize * 2;
+            out[n + 1 + 2 * i..n + 3 + 2 * i].copy_from_slice(&PAIRS[pair..pair + 2]);
         }
         n + 7
     }

@@ -41,9 +41,17 @@ pub(crate) fn write_fields(
     level: Level,
 ) -> Result<(), Full> {
     let idx = doc.slot_index;
-    for r in log.of(area, idx, Section::Name) {
-        s.write(r.payload)?;
+    // One pass to learn which sections this entity has; only those are looked up again.
+    let mut present = 0u16;
+    let mut name: &[u8] = b"";
+    for r in log.records(area).filter(|r| r.slot == idx) {
+        present |= 1 << (r.section as u8);
+        if r.section == Section::Name {
+            name = r.payload;
+        }
     }
+    let has = |section: Section| present & (1 << (section as u8)) != 0;
+    s.write(name)?;
     s.write(b",\"id\":")?;
     json::segment_id(s, doc.slot.id)?;
     s.write(b",\"start_time\":")?;
@@ -70,11 +78,12 @@ pub(crate) fn write_fields(
     if level == Level::Minimal {
         return Ok(());
     }
-    for r in log.of(area, idx, Section::Top) {
-        s.write(b",")?;
-        s.write(r.payload)?;
+    if has(Section::Top) {
+        for r in log.of(area, idx, Section::Top) {
+            s.write(b",")?;
+            s.write(r.payload)?;
+        }
     }
-    let has = |section| log.of(area, idx, section).next().is_some();
     if has(Section::HttpRequest) || has(Section::HttpResponse) {
         s.write(b",\"http\":{")?;
         let mut first = true;
@@ -106,7 +115,9 @@ pub(crate) fn write_fields(
     if level < Level::NoMetadata && has(Section::Metadata) {
         write_metadata(s, log, area, idx)?;
     }
-    write_cause(s, log, area, idx, level)?;
+    if has(Section::Exception) || has(Section::CauseTop) || has(Section::CauseId) {
+        write_cause(s, log, area, idx, level)?;
+    }
     if has(Section::Precursor) {
         s.write(b",\"precursor_ids\":[")?;
         for (i, r) in log.of(area, idx, Section::Precursor).enumerate() {

@@ -192,6 +192,8 @@ pub struct Recorder<B, const N: usize = DEFAULT_SLOTS> {
     used: usize,
     log: FieldLog,
     slots: [Slot; N],
+    /// Sum of the open entities' reserves (see `own_reserve`).
+    reserved: usize,
     trace: Trace,
     stats: RecorderStats,
     generation: u16,
@@ -222,6 +224,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             used: SCRATCH + HEADER_LEN,
             log: FieldLog::default(),
             slots: [FREE; N],
+            reserved: 0,
             trace: Trace {
                 active: false,
                 sampled: false,
@@ -291,6 +294,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     /// Abandons the trace in progress without sending anything.
     pub fn reset(&mut self) {
         self.slots = [FREE; N];
+        self.reserved = 0;
         self.log.clear();
         self.trace.active = false;
         self.trace.sampled = false;
@@ -921,6 +925,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             region_len: 0,
             name_len,
         };
+        self.reserved += self.own_reserve(i);
         if parent == NO_PARENT
             && self.trace.sampled
             && self.config.sdk_block
@@ -940,21 +945,23 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         self.log_start
     }
 
+    /// Room kept for slot `i`'s smallest document while it is open.
+    fn own_reserve(&self, i: usize) -> usize {
+        let s = &self.slots[i];
+        if self.trace.sampled && s.state == SlotState::Open {
+            MIN_DOC_OVERHEAD + s.name_len
+        } else {
+            0
+        }
+    }
+
     /// Room to keep for the smallest documents of every open entity but `except`.
     fn reserve_except(&self, except: usize) -> usize {
-        if !self.trace.sampled {
-            return 0;
-        }
-        self.slots
-            .iter()
-            .enumerate()
-            .filter(|(j, s)| *j != except && s.state == SlotState::Open)
-            .map(|(_, s)| MIN_DOC_OVERHEAD + s.name_len)
-            .sum()
+        self.reserved - self.own_reserve(except)
     }
 
     fn reserve_all(&self) -> usize {
-        self.reserve_except(usize::MAX)
+        self.reserved
     }
 
     /// Closes slot `i` (its open children first) and frees it. `depth` bounds the recursion.
@@ -975,7 +982,9 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
                 }
             }
         }
+        let own = self.own_reserve(i);
         self.write_closed(i, end, transport);
+        self.reserved -= own;
         self.kill_records(i);
         self.slots[i] = Slot {
             generation: self.slots[i].generation,
