@@ -82,6 +82,10 @@ def main():
     seg = segments[0]
     if seg.get("annotations", {}).get("device_id") != "node-17" or not seg.get("fault"):
         sys.exit(f"FAIL: segment lacks its annotations or fault flag: {seg}")
+    if seg.get("http", {}).get("response", {}).get("status") != 500:
+        sys.exit(f"FAIL: segment lacks its http response: {seg}")
+    if seg.get("aws", {}).get("xray", {}).get("sampling_rule_name") != "Default":
+        sys.exit(f"FAIL: segment lacks the sampling rule name: {seg}")
     trace_ids = {d["trace_id"] for d in docs}
     if len(trace_ids) != 1:
         sys.exit(f"FAIL: documents of several traces: {trace_ids}")

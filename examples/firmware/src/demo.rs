@@ -2,7 +2,8 @@
 
 use core::cell::Cell;
 use cortex_m_semihosting::hio::HostStream;
-use xray_core::model::{Exception, StackFrame};
+use xray_core::model::{Exception, HttpRequest, HttpResponse, StackFrame};
+use xray_core::sampler::{LocalRules, Sampler, SamplingRequest, Upstream};
 use xray_core::rand_core::{Infallible, TryRng};
 use xray_core::{Clock, EntityId, Recorder, RecorderConfig, Timestamp, Transport};
 
@@ -13,6 +14,9 @@ pub const BUDGET: usize = 1472;
 pub const BUFFER: usize = BUDGET + 1024;
 /// Entities open at once.
 pub const SLOTS: usize = 8;
+
+/// Sampling rules the sampler holds (the default rule: 1 request per second plus 5 %).
+const RULES: usize = 2;
 
 /// Subsegments recorded in a loop after the nested ones: enough to overflow the budget so
 /// that some are streamed as independent subsegments.
@@ -85,6 +89,11 @@ pub fn run(out: &mut Option<HostStream>) -> bool {
     ) else {
         return false;
     };
+    let Some(sampler) = cortex_m::singleton!(
+        : Sampler<RULES> = Sampler::new(LocalRules::default())
+    ) else {
+        return false;
+    };
     let clock = TickClock {
         epoch: Timestamp::from_secs_micros(1_700_000_000, 0),
         ticks: Cell::new(0),
@@ -96,7 +105,26 @@ pub fn run(out: &mut Option<HostStream>) -> bool {
         failed: 0,
     };
 
-    let seg = rec.begin_segment("sensor-node", None, true, &clock, &mut rng);
+    // The sampler decides (the first request of the second takes the default reservoir).
+    let request = SamplingRequest {
+        method: Some("POST"),
+        url_path: Some("/readings"),
+        ..SamplingRequest::default()
+    };
+    let decision = sampler.decide(&request, Upstream::NoTrace, &clock, &mut rng);
+    let seg = rec.begin_segment("sensor-node", None, decision.sampled, &clock, &mut rng);
+    if let Some(rule) = decision.rule {
+        let _ = rec.set_sampling_rule_name(seg, rule);
+    }
+    let _ = rec.set_http_request(
+        seg,
+        &HttpRequest {
+            method: Some("POST"),
+            url: Some("coap://sensor-node.local/readings"),
+            ..HttpRequest::default()
+        },
+    );
+    let _ = rec.add_metadata(seg, "default", "free_ram_bytes", &12_288u32);
     let _ = rec.annotate(seg, "device_id", "node-17");
     let _ = rec.annotate(seg, "firmware_build", 42u32);
     let _ = rec.annotate(seg, "cold_boot", true);
@@ -133,12 +161,27 @@ pub fn run(out: &mut Option<HostStream>) -> bool {
     }
     let publish = rec.begin_subsegment(seg, "publish", &clock, &mut rng);
     let _ = rec.set_namespace(publish, "remote");
+    let _ = rec.set_http_response(
+        publish,
+        &HttpResponse {
+            status: Some(503),
+            ..HttpResponse::default()
+        },
+    );
     let _ = rec.end(publish, &clock, &mut transport);
     let _ = rec.set_fault(seg);
+    let _ = rec.set_http_response(
+        seg,
+        &HttpResponse {
+            status: Some(500),
+            ..HttpResponse::default()
+        },
+    );
     let _ = rec.end(seg, &clock, &mut transport);
 
     let stats = rec.stats();
-    let ok = transport.failed == 0
+    let ok = decision.sampled
+        && transport.failed == 0
         && transport.sent == stats.datagrams
         && stats.datagrams >= 2
         && stats.fields_dropped == 0
