@@ -10,7 +10,8 @@
 //! - [`plugins`]: EC2, ECS and Elastic Beanstalk metadata (cargo features `ec2`, `ecs`,
 //!   `elastic-beanstalk`), gathered only when asked.
 //!
-//! ```
+//! ```no_run
+//! // `no_run`: it would send a datagram to a daemon on 127.0.0.1:2000, if one runs there.
 //! use xray_core::{Clock, SegmentId, TraceId, Transport};
 //! use xray_std::{Config, SystemClock, ThreadRng, UdpTransport};
 //!
