@@ -495,3 +495,31 @@ fn handles_from_another_trace_are_no_ops() {
     let _ = rec.end(seg2, &clock, &mut out);
     assert_eq!(out.0.len(), 2);
 }
+
+#[test]
+fn unsampled_subsegments_record_nothing_and_propagate_not_sampled() {
+    let (clock, mut rng, mut out) = (StepClock::new(), TestRng(15), Capture::default());
+    let mut rec = recorder(4096);
+    let seg = rec.begin_segment("batch", None, true, &clock, &mut rng);
+    let quiet = rec.begin_unsampled_subsegment(seg, "per-message", &clock, &mut rng);
+    let inner = rec.begin_subsegment(quiet, "inner", &clock, &mut rng);
+    assert_eq!(rec.annotate(quiet, "k", 1), Outcome::NotSampled);
+    assert_eq!(rec.annotate(inner, "k", 1), Outcome::NotSampled);
+    assert_eq!(
+        rec.downstream_header(inner).unwrap().sampled(),
+        SampledFlag::NotSampled
+    );
+    assert_eq!(
+        rec.downstream_header(seg).unwrap().sampled(),
+        SampledFlag::Sampled
+    );
+    let _ = rec.end(inner, &clock, &mut out);
+    let _ = rec.end(quiet, &clock, &mut out);
+    let _ = rec.end(seg, &clock, &mut out);
+    assert_eq!(out.0.len(), 1);
+    let doc = check_datagram(&out.0[0], 4096);
+    assert!(
+        doc.get("subsegments").is_none(),
+        "nothing of the unsampled subtree is sent"
+    );
+}

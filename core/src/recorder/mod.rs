@@ -139,6 +139,8 @@ enum SlotState {
     Open,
     /// Lambda's function segment: a parent reference that is never written.
     Facade,
+    /// Never sampled, with everything under it (oversampling mitigation).
+    Unsampled,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -284,10 +286,11 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     /// Parent, this trace's decision as Sampled, and the upstream extra fields.
     pub fn downstream_header(&self, id: EntityId) -> Option<TraceHeader> {
         let i = self.slot(id)?;
+        let sampled = self.trace.sampled && self.slots[i].state != SlotState::Unsampled;
         Some(
             self.trace
                 .upstream
-                .downstream(self.trace.id, self.slots[i].id, self.trace.sampled),
+                .downstream(self.trace.id, self.slots[i].id, sampled),
         )
     }
 
@@ -393,7 +396,30 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         };
         let now = clock.now().unwrap_or(self.slots[p].start);
         let id = SegmentId::generate(rng);
-        self.open(p as u8, SlotState::Open, id, now, name)
+        let state = match self.slots[p].state {
+            SlotState::Unsampled => SlotState::Unsampled,
+            _ => SlotState::Open,
+        };
+        self.open(p as u8, state, id, now, name)
+    }
+
+    /// Begins a subsegment that is never sampled, whatever the trace's decision: nothing
+    /// under it is recorded or sent, and calls made from it carry `Sampled=0` downstream.
+    /// This is the oversampling mitigation for work that fans out (for example one subsegment
+    /// per message of a batch, whose own traces are decided per message).
+    pub fn begin_unsampled_subsegment<C: Clock + ?Sized, R: Rng + ?Sized>(
+        &mut self,
+        parent: EntityId,
+        name: &str,
+        clock: &C,
+        rng: &mut R,
+    ) -> EntityId {
+        let Some(p) = self.slot(parent) else {
+            return EntityId::NONE;
+        };
+        let now = clock.now().unwrap_or(self.slots[p].start);
+        let id = SegmentId::generate(rng);
+        self.open(p as u8, SlotState::Unsampled, id, now, name)
     }
 
     /// Ends an entity now (see [`Recorder::end_at`]).
@@ -754,8 +780,10 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         if !self.trace.sampled {
             return Err(Outcome::NotSampled);
         }
-        if self.slots[i].state == SlotState::Facade {
-            return Err(Outcome::Rejected(Rejection::Facade));
+        match self.slots[i].state {
+            SlotState::Facade => return Err(Outcome::Rejected(Rejection::Facade)),
+            SlotState::Unsampled => return Err(Outcome::NotSampled),
+            _ => {}
         }
         Ok(i)
     }
