@@ -523,6 +523,38 @@ mod tests {
     }
 
     #[test]
+    fn from_env_matches_a_lookup_of_the_process_environment() {
+        // Reads, never writes, the real environment.
+        assert_eq!(
+            Config::from_env(),
+            Config::from_lookup(|n| std::env::var(n).ok())
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_values_give_a_config_or_an_error_naming_the_variable(
+            values in proptest::collection::vec("\\PC{0,40}", 8)
+        ) {
+            let names = [
+                DAEMON_ADDRESS_VAR, SDK_DISABLED_VAR, CONTEXT_MISSING_VAR, TRACING_NAME_VAR,
+                SAMPLING_RULES_FILE_VAR, LAMBDA_TASK_ROOT_VAR, LAMBDA_FUNCTION_NAME_VAR,
+                LAMBDA_TRACE_ID_VAR,
+            ];
+            let env: HashMap<&str, String> = names.iter().copied().zip(values).collect();
+            match Config::from_lookup(|n| env.get(n).cloned()) {
+                Ok(_) => {}
+                Err(e) => {
+                    proptest::prop_assert!(names.contains(&e.variable()));
+                    proptest::prop_assert!(e.to_string().contains(e.variable()));
+                }
+            }
+            let (_, errors) = Config::from_lookup_lenient(|n| env.get(n).cloned());
+            proptest::prop_assert!(errors.len() <= 3);
+        }
+    }
+
+    #[test]
     fn unparsable_trace_header_gives_none() {
         let c = Config::from_lookup(lookup(&[("_X_AMZN_TRACE_ID", "garbage")])).unwrap();
         assert_eq!(c.lambda_trace_id_env.as_deref(), Some("garbage"));
