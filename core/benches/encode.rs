@@ -1,6 +1,7 @@
 //! Record and encode the reference request; parse and format trace headers.
 //!
 //! `cargo bench -p xray-core --bench encode`
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -9,15 +10,14 @@ use xray_core::{
     FixedClock, NullTransport, Recorder, RecorderConfig, SliceTransport, Timestamp, TraceHeader,
 };
 
-#[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
-mod common;
 #[path = "../tests/common/reference.rs"]
 mod reference;
+#[path = "../tests/common/test_rng.rs"]
+mod test_rng;
 
 fn bench(c: &mut Criterion) {
     let clock = FixedClock(Timestamp::from_secs_micros(1_700_000_000, 0));
-    let mut rng = common::TestRng(7);
+    let mut rng = test_rng::TestRng(7);
     let mut rec: Recorder<Box<[u8]>> = Recorder::new(
         vec![0u8; 65_507 + 16_384].into_boxed_slice(),
         RecorderConfig::default(),

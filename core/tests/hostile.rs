@@ -1,4 +1,5 @@
 //! Hostile input, each with its defined, documented result (issue 6).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! A counting global allocator wraps the system one; the test records begin → 2 nested
 //! subsegments → annotate → error → end → encode → send into a slice transport and checks
 //! that the count did not move. `harness = false`: the test harness itself allocates.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(unsafe_code)]
 
 use std::alloc::{GlobalAlloc, Layout, System};

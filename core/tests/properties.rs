@@ -1,5 +1,6 @@
 //! Property tests: anything recorded encodes to schema-valid JSON within the budget, and
 //! values round-trip.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

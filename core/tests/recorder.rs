@@ -1,4 +1,5 @@
 //! The recorder end to end: every datagram validates against AWS's segment document schema.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 #[path = "common/reference.rs"]

@@ -1,0 +1,352 @@
+//! Closing entities: where a closed entity's document goes in the datagram buffer (into its
+//! parent's run of children, or out as its own datagram), the byte budget, and sending.
+
+use super::assemble::{Doc, Level, write_fields};
+use super::{
+    FREE, HEADER_LEN, HEADROOM, INDEPENDENT_PREFIX_LEN, NO_PARENT, Recorder, SCRATCH, Slot,
+    SlotState,
+};
+use crate::DAEMON_HEADER;
+use crate::id::SegmentId;
+use crate::json;
+use crate::sink::{Full, Sink, SliceSink};
+use crate::time::Timestamp;
+use crate::transport::Transport;
+
+impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
+    /// Closes slot `i` (its open children first) and frees it. `depth` bounds the recursion.
+    pub(super) fn close<T: Transport + ?Sized>(
+        &mut self,
+        i: usize,
+        end: Timestamp,
+        transport: &mut T,
+        depth: usize,
+    ) {
+        if depth > 0 {
+            for j in 0..N {
+                if self.slots[j].state != SlotState::Free
+                    && usize::from(self.slots[j].parent) == i
+                    && j != i
+                {
+                    self.close(j, end, transport, depth - 1);
+                }
+            }
+        }
+        let own = self.own_reserve(i);
+        self.write_closed(i, end, transport);
+        self.reserved -= own;
+        self.kill_records(i);
+        self.slots[i] = Slot {
+            generation: self.slots[i].generation,
+            ..FREE
+        };
+    }
+
+    /// Writes slot `i`'s document: sent (a segment, or a subsegment that streams) or added to
+    /// its parent's children.
+    pub(super) fn write_closed<T: Transport + ?Sized>(
+        &mut self,
+        i: usize,
+        end: Timestamp,
+        transport: &mut T,
+    ) {
+        let slot = self.slots[i];
+        if slot.state != SlotState::Open || !self.trace.sampled {
+            return;
+        }
+        self.move_region_to_tail(i);
+        let slot = self.slots[i];
+        let parent = usize::from(slot.parent);
+        let is_segment = slot.parent == NO_PARENT;
+        if is_segment {
+            let doc = Doc {
+                slot_index: i as u8,
+                slot: &slot,
+                end,
+                trace_id: Some(self.trace.id),
+                parent_id: self.trace.parent,
+            };
+            let cap = self.limit();
+            if self.write_document(i, &doc, cap, transport).is_some() {
+                self.send(SCRATCH, transport);
+            }
+            return;
+        }
+        let parent_is_facade = self.slots[parent].state == SlotState::Facade;
+        let doc = Doc {
+            slot_index: i as u8,
+            slot: &slot,
+            end,
+            trace_id: None,
+            parent_id: None,
+        };
+        if !parent_is_facade && !self.config.stream_all {
+            let cap = self.limit() - self.reserve_except(i);
+            let comma = self.slots[parent].region_len > 0;
+            if let Some(start) = self.try_level(i, &doc, cap, comma, Level::Full) {
+                self.embed(parent, start);
+                // This slot's children now live inside its parent's run.
+                self.slots[i].region_len = 0;
+                self.slots[i].state = SlotState::Free;
+                self.keep_headroom(transport);
+                return;
+            }
+        }
+        // On its own: header + independent prefix + document within the budget.
+        let budget_cap =
+            slot.region_start + self.config.budget + 1 - HEADER_LEN - INDEPENDENT_PREFIX_LEN;
+        let cap = self.limit().min(budget_cap);
+        if let Some(start) = self.write_document(i, &doc, cap, transport) {
+            let parent_id = self.slots[parent].id;
+            let end = self.used;
+            self.send_independent(start, end, parent_id, transport);
+            self.used = start;
+        }
+    }
+
+    /// Moves slot `i`'s run of closed children to the end of the datagram.
+    pub(super) fn move_region_to_tail(&mut self, i: usize) {
+        let (rs, rl) = (self.slots[i].region_start, self.slots[i].region_len);
+        if rl == 0 {
+            self.slots[i].region_start = self.used;
+            return;
+        }
+        if rs + rl != self.used {
+            self.buf.as_mut()[rs..self.used].rotate_left(rl);
+            for s in self.slots.iter_mut() {
+                if s.state != SlotState::Free && s.region_len > 0 && s.region_start > rs {
+                    s.region_start -= rl;
+                }
+            }
+            self.slots[i].region_start = self.used - rl;
+        }
+    }
+
+    /// Writes slot `i`'s document around its children (which are at the tail) within `cap`.
+    /// If it does not fit whole, its children are sent on their own first; then it gives way
+    /// level by level. Returns where the document starts.
+    pub(super) fn write_document<T: Transport + ?Sized>(
+        &mut self,
+        i: usize,
+        doc: &Doc<'_>,
+        cap: usize,
+        transport: &mut T,
+    ) -> Option<usize> {
+        if let Some(start) = self.try_level(i, doc, cap, false, Level::Full) {
+            return Some(start);
+        }
+        if self.slots[i].region_len > 0 {
+            self.evict_children(i, transport);
+            self.slots[i].region_start = self.used;
+        }
+        for level in [
+            Level::Full,
+            Level::NoMetadata,
+            Level::NoStacks,
+            Level::Minimal,
+        ] {
+            if let Some(start) = self.try_level(i, doc, cap, false, level) {
+                match level {
+                    Level::Full => {}
+                    Level::NoMetadata => self.stats.metadata_dropped += 1,
+                    Level::NoStacks => self.stats.stacks_dropped += 1,
+                    Level::Minimal => self.stats.minimal_documents += 1,
+                }
+                return Some(start);
+            }
+        }
+        // Unreachable while the reserve holds; drop rather than write past the budget.
+        self.stats.minimal_documents += 1;
+        None
+    }
+
+    /// Writes `[,]{fields[,"subsegments":[` at the tail, then moves it in front of the
+    /// children and closes the document, all within `cap` (an offset in the buffer).
+    pub(super) fn try_level(
+        &mut self,
+        i: usize,
+        doc: &Doc<'_>,
+        cap: usize,
+        comma: bool,
+        level: Level,
+    ) -> Option<usize> {
+        let (rs, rl) = (self.slots[i].region_start, self.slots[i].region_len);
+        let closing = if rl > 0 { 2 } else { 1 };
+        let used = self.used;
+        let end = cap.checked_sub(closing)?;
+        if end < used {
+            return None;
+        }
+        let (dgram, area) = self.buf.as_mut().split_at_mut(self.log_start);
+        let mut s = SliceSink::new(&mut dgram[used..end]);
+        let written = (|| {
+            if comma {
+                s.write(b",")?;
+            }
+            s.write(b"{")?;
+            write_fields(&mut s, &self.log, area, doc, level)?;
+            if rl > 0 {
+                s.write(b",\"subsegments\":[")?;
+            }
+            Ok::<usize, Full>(s.len())
+        })();
+        let chunk = written.ok()?;
+        let mut tail = used + chunk;
+        if rl > 0 {
+            dgram[rs..tail].rotate_right(chunk);
+            dgram[tail..tail + 2].copy_from_slice(b"]}");
+            tail += 2;
+        } else {
+            dgram[tail] = b'}';
+            tail += 1;
+        }
+        self.used = tail;
+        Some(rs)
+    }
+
+    /// Adds the document at `[start, used)` to the parent's run of children.
+    pub(super) fn embed(&mut self, parent: usize, start: usize) {
+        let len = self.used - start;
+        let p = self.slots[parent];
+        if p.region_len == 0 {
+            self.slots[parent].region_start = start;
+            self.slots[parent].region_len = len;
+            return;
+        }
+        let pe = p.region_start + p.region_len;
+        if pe != start {
+            self.buf.as_mut()[pe..self.used].rotate_right(len);
+            for (j, s) in self.slots.iter_mut().enumerate() {
+                if j != parent
+                    && s.state != SlotState::Free
+                    && s.region_len > 0
+                    && s.region_start >= pe
+                {
+                    s.region_start += len;
+                }
+            }
+        }
+        self.slots[parent].region_len += len;
+    }
+
+    /// Sends `[from, used)` as one datagram.
+    pub(super) fn send<T: Transport + ?Sized>(&mut self, from: usize, transport: &mut T) {
+        let d = &self.buf.as_ref()[from..self.used];
+        self.stats.datagrams += 1;
+        self.stats.bytes += d.len() as u64;
+        transport.send(d);
+    }
+
+    /// Sends the document at `[start, end)` as an independent subsegment of `parent`: the
+    /// header and the independent prefix are written over the bytes in front of it, which are
+    /// saved and put back afterwards.
+    pub(super) fn send_independent<T: Transport + ?Sized>(
+        &mut self,
+        start: usize,
+        end: usize,
+        parent: SegmentId,
+        transport: &mut T,
+    ) {
+        let from = start + 1 - SCRATCH;
+        let mut saved = [0u8; SCRATCH];
+        let trace_id = self.trace.id;
+        let buf = self.buf.as_mut();
+        saved.copy_from_slice(&buf[from..=start]);
+        {
+            let mut s = SliceSink::new(&mut buf[from..=start]);
+            let _ = s.write(DAEMON_HEADER);
+            let _ = s.write(b"\n{\"type\":\"subsegment\",\"trace_id\":");
+            let _ = json::trace_id(&mut s, trace_id);
+            let _ = s.write(b",\"parent_id\":");
+            let _ = json::segment_id(&mut s, parent);
+            let _ = s.write(b",");
+            debug_assert_eq!(s.len(), SCRATCH);
+        }
+        let d = &buf[from..end];
+        self.stats.datagrams += 1;
+        self.stats.bytes += d.len() as u64;
+        self.stats.streamed += 1;
+        transport.send(d);
+        buf[from..=start].copy_from_slice(&saved);
+    }
+
+    /// Sends each closed child in slot `p`'s run as an independent subsegment and frees the
+    /// run's bytes.
+    pub(super) fn evict_children<T: Transport + ?Sized>(&mut self, p: usize, transport: &mut T) {
+        let (rs, rl) = (self.slots[p].region_start, self.slots[p].region_len);
+        if rl == 0 {
+            return;
+        }
+        let parent_id = self.slots[p].id;
+        let end = rs + rl;
+        let mut at = rs;
+        while at < end {
+            if self.buf.as_ref()[at] == b',' {
+                at += 1;
+                continue;
+            }
+            // Our own output: always a complete object here.
+            let Some(len) = object_len(&self.buf.as_ref()[at..end]) else {
+                break;
+            };
+            self.send_independent(at, at + len, parent_id, transport);
+            at += len;
+        }
+        let used = self.used;
+        self.buf.as_mut().copy_within(end..used, rs);
+        for s in self.slots.iter_mut() {
+            if s.state != SlotState::Free && s.region_len > 0 && s.region_start > rs {
+                s.region_start -= rl;
+            }
+        }
+        self.used -= rl;
+        self.slots[p].region_len = 0;
+    }
+
+    /// Keeps room for one more subsegment to begin: when the free space runs low, the largest
+    /// run of closed children is sent as independent subsegments.
+    pub(super) fn keep_headroom<T: Transport + ?Sized>(&mut self, transport: &mut T) {
+        for _ in 0..N {
+            let free = self.limit().saturating_sub(self.used + self.reserve_all());
+            if free >= HEADROOM {
+                return;
+            }
+            let largest = (0..N)
+                .filter(|&j| self.slots[j].state == SlotState::Open && self.slots[j].region_len > 0)
+                .max_by_key(|&j| self.slots[j].region_len);
+            match largest {
+                Some(j) => self.evict_children(j, transport),
+                None => return,
+            }
+        }
+    }
+}
+
+/// The length of the JSON object at the start of `bytes`, found by tracking nesting outside
+/// strings.
+fn object_len(bytes: &[u8]) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}

@@ -1,0 +1,440 @@
+//! The recording calls: annotations, metadata, the http/aws/sql blocks, errors and the
+//! other fields of an open entity, each written into the field log as JSON when recorded.
+
+use super::field_log::Section;
+use super::outcome::{Outcome, Rejection};
+use super::{EntityId, FLAG_ERROR, FLAG_FAULT, FLAG_THROTTLE, Recorder, SlotState};
+use crate::id::SegmentId;
+use crate::json;
+use crate::model::{
+    AnnotationValue, Aws, Exception, HttpRequest, HttpResponse, Members, Sql, valid_annotation_key,
+};
+use crate::sink::{Full, Sink, SliceSink};
+use rand_core::Rng;
+
+impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
+    /// Adds an annotation (indexed by X-Ray for filter expressions). Keys are 1 to 500 of
+    /// `[A-Za-z0-9_]`; string values are cut to 1,000 characters; setting a key again
+    /// replaces the value; at most [`RecorderConfig::max_annotations`] per trace.
+    pub fn annotate<'v>(
+        &mut self,
+        id: EntityId,
+        key: &str,
+        value: impl Into<AnnotationValue<'v>>,
+    ) -> Outcome {
+        let value = value.into();
+        let i = match self.writable(id) {
+            Ok(i) => i,
+            Err(o) => return o,
+        };
+        if !valid_annotation_key(key) {
+            return Outcome::Rejected(Rejection::InvalidAnnotationKey);
+        }
+        if let AnnotationValue::Float(f) = value
+            && !f.is_finite()
+        {
+            return Outcome::Rejected(Rejection::NotFinite);
+        }
+        let max = self.config.max_string_chars.min(1000);
+        let mut cut = false;
+        let r = self.push(i, Section::Annotation, |s| {
+            s.write(b"\"")?;
+            s.write(key.as_bytes())?;
+            s.write(b"\":")?;
+            match value {
+                AnnotationValue::Str(v) => cut = json::string(s, v, max)?,
+                AnnotationValue::Int(v) => json::i64(s, v)?,
+                AnnotationValue::Float(v) => {
+                    json::f64(s, v)?;
+                }
+                AnnotationValue::Bool(v) => json::bool(s, v)?,
+            }
+            Ok(())
+        });
+        if r.is_err() {
+            return self.outcome(r, cut);
+        }
+        let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
+        let Some(at) = self.log.last_at(area) else {
+            return Outcome::NoRoom;
+        };
+        if !self.log.kill_earlier_duplicates(area, at, key.len() + 3) {
+            if self.trace.annotations >= self.config.max_annotations {
+                self.log.kill(area, at);
+                return Outcome::Rejected(Rejection::TooManyAnnotations);
+            }
+            self.trace.annotations += 1;
+        }
+        self.outcome(r, cut)
+    }
+
+    /// Adds `key: value` to a metadata namespace (`"default"` is the usual one). The value is
+    /// anything `serde::Serialize`, written as JSON at once (with serde-json-core; NaN and
+    /// infinities become `null`). Namespaces starting with `AWS.` are reserved; namespaces are
+    /// cut to 40 characters and keys to 250; setting a key again replaces it. Metadata is the
+    /// first thing dropped when a document must shrink.
+    pub fn add_metadata<T: serde::Serialize + ?Sized>(
+        &mut self,
+        id: EntityId,
+        namespace: &str,
+        key: &str,
+        value: &T,
+    ) -> Outcome {
+        let i = match self.writable(id) {
+            Ok(i) => i,
+            Err(o) => return o,
+        };
+        if namespace.starts_with("AWS.") {
+            return Outcome::Rejected(Rejection::ReservedNamespace);
+        }
+        let max_key = self.config.max_string_chars.min(250);
+        let (ns, ns_cut) = json::cut_chars(namespace, 40);
+        // 40 characters escape to at most 240 bytes, so the length fits the one-byte prefix.
+        let mut counter = crate::sink::CountingSink::new(255);
+        if json::escaped(&mut counter, ns).is_err() {
+            return Outcome::Rejected(Rejection::Serialize);
+        }
+        let ns_len = counter.len();
+        let mut key_cut = false;
+        let mut key_len = 0;
+        let mut serialize_failed = false;
+        let r = self.push(i, Section::Metadata, |s| {
+            s.write(&[ns_len as u8])?;
+            json::escaped(s, ns)?;
+            let before = s.len();
+            key_cut = json::string(s, key, max_key)?;
+            s.write(b":")?;
+            key_len = s.len() - before;
+            let room = s.unfilled();
+            match serde_json_core::to_slice(value, room) {
+                Ok(n) => match json::escape_line_separators(room, n) {
+                    Some(n) => {
+                        s.advance(n);
+                        Ok(())
+                    }
+                    None => Err(Full { needed: 3 }),
+                },
+                Err(serde_json_core::ser::Error::BufferFull) => Err(Full { needed: 1 }),
+                Err(_) => {
+                    serialize_failed = true;
+                    Err(Full { needed: 0 })
+                }
+            }
+        });
+        if serialize_failed {
+            return Outcome::Rejected(Rejection::Serialize);
+        }
+        if r.is_ok() {
+            let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
+            if let Some(at) = self.log.last_at(area) {
+                self.log
+                    .kill_earlier_duplicates(area, at, 1 + ns_len + key_len);
+            }
+        }
+        self.outcome(r, ns_cut || key_cut)
+    }
+
+    /// Records the HTTP request (replacing an earlier one).
+    pub fn set_http_request(&mut self, id: EntityId, request: &HttpRequest<'_>) -> Outcome {
+        let limits = self.limits();
+        let keep_query = self.config.record_url_query;
+        self.replace_members(id, Section::HttpRequest, |m| {
+            request.write_members(m, limits, keep_query)
+        })
+    }
+
+    /// Records the HTTP response (replacing an earlier one) and sets the flags its status
+    /// implies: 4xx `error`, 429 `throttle` too, 5xx `fault`.
+    pub fn set_http_response(&mut self, id: EntityId, response: &HttpResponse) -> Outcome {
+        let out = self.replace_members(id, Section::HttpResponse, |m| response.write_members(m));
+        if out.is_recorded() {
+            let (error, throttle, fault) = response.flags();
+            if let Some(i) = self.slot(id) {
+                let f = &mut self.slots[i].flags;
+                *f |= if error { FLAG_ERROR } else { 0 }
+                    | if throttle { FLAG_THROTTLE } else { 0 }
+                    | if fault { FLAG_FAULT } else { 0 };
+            }
+        }
+        out
+    }
+
+    /// Records the `aws` block (replacing an earlier one; the recorder's own `aws.xray` is kept).
+    pub fn set_aws(&mut self, id: EntityId, aws: &Aws<'_>) -> Outcome {
+        let limits = self.limits();
+        self.replace_members(id, Section::Aws, |m| aws.write_members(m, limits))
+    }
+
+    /// Records the `sql` block (replacing an earlier one).
+    pub fn set_sql(&mut self, id: EntityId, sql: &Sql<'_>) -> Outcome {
+        let limits = self.limits();
+        self.replace_members(id, Section::Sql, |m| sql.write_members(m, limits))
+    }
+
+    /// Records an exception under `cause.exceptions`, with a new random id. Does not set a flag:
+    /// call [`Recorder::set_fault`] or [`Recorder::set_error`] as fits.
+    pub fn add_exception<R: Rng + ?Sized>(
+        &mut self,
+        id: EntityId,
+        exception: &Exception<'_>,
+        rng: &mut R,
+    ) -> Outcome {
+        let exception_id = SegmentId::generate(rng);
+        self.add_exception_with_id(id, exception_id, exception)
+    }
+
+    /// Records an exception with a given id (so that a parent can point at it with
+    /// [`Recorder::set_cause_id`], or another exception through its `cause`).
+    pub fn add_exception_with_id(
+        &mut self,
+        id: EntityId,
+        exception_id: SegmentId,
+        exception: &Exception<'_>,
+    ) -> Outcome {
+        let i = match self.writable(id) {
+            Ok(i) => i,
+            Err(o) => return o,
+        };
+        let limits = self.limits();
+        let mut cut = false;
+        let frames = u16::try_from(exception.stack.len()).unwrap_or(u16::MAX);
+        // Measure the members first: their length goes in front of them.
+        let mut counter = crate::sink::CountingSink::new(u16::MAX as usize);
+        let mut m = Members::new(&mut counter);
+        if exception
+            .write_members(&mut m, exception_id, limits)
+            .is_err()
+        {
+            return Outcome::NoRoom;
+        }
+        let members_len = u16::try_from(counter.len()).unwrap_or(u16::MAX);
+        let r = self.push(i, Section::Exception, |s| {
+            s.write(&frames.to_le_bytes())?;
+            s.write(&exception.truncated.to_le_bytes())?;
+            s.write(&members_len.to_le_bytes())?;
+            let mut m = Members::new(&mut *s);
+            exception.write_members(&mut m, exception_id, limits)?;
+            cut = m.cut;
+            cut |= exception.write_frames(s, limits)?;
+            Ok(())
+        });
+        self.outcome(r, cut)
+    }
+
+    /// Sets `cause` to the id of an exception recorded elsewhere in the trace (usually in a
+    /// child). Ignored in the document when this entity has exceptions of its own.
+    pub fn set_cause_id(&mut self, id: EntityId, exception_id: SegmentId) -> Outcome {
+        let i = match self.writable(id) {
+            Ok(i) => i,
+            Err(o) => return o,
+        };
+        self.kill_section(i, Section::CauseId);
+        let r = self.push(i, Section::CauseId, |s| json::segment_id(s, exception_id));
+        self.outcome(r, false)
+    }
+
+    /// Sets `cause.working_directory`.
+    pub fn set_working_directory(&mut self, id: EntityId, dir: &str) -> Outcome {
+        let max = self.config.max_string_chars;
+        self.replace_member(id, Section::CauseTop, "working_directory", |m| {
+            m.str("working_directory", Some(dir), max)
+        })
+    }
+
+    /// Sets the `fault` flag (a server-side error, 5xx).
+    pub fn set_fault(&mut self, id: EntityId) -> Outcome {
+        self.set_flag(id, FLAG_FAULT)
+    }
+
+    /// Sets the `error` flag (a client-side error, 4xx).
+    pub fn set_error(&mut self, id: EntityId) -> Outcome {
+        self.set_flag(id, FLAG_ERROR)
+    }
+
+    /// Sets the `throttle` flag (throttled, 429).
+    pub fn set_throttle(&mut self, id: EntityId) -> Outcome {
+        self.set_flag(id, FLAG_THROTTLE)
+    }
+
+    /// Sets `namespace`: `"aws"` for AWS SDK calls, `"remote"` for other downstream calls.
+    pub fn set_namespace(&mut self, id: EntityId, namespace: &str) -> Outcome {
+        self.set_top_str(id, "namespace", namespace, 250)
+    }
+
+    /// Sets `user` (cut to 250 characters).
+    pub fn set_user(&mut self, id: EntityId, user: &str) -> Outcome {
+        self.set_top_str(id, "user", user, 250)
+    }
+
+    /// Sets `origin` (`AWS::EC2::Instance`, `AWS::ECS::Container`…).
+    pub fn set_origin(&mut self, id: EntityId, origin: &str) -> Outcome {
+        self.set_top_str(id, "origin", origin, 250)
+    }
+
+    /// Sets `resource_arn`.
+    pub fn set_resource_arn(&mut self, id: EntityId, arn: &str) -> Outcome {
+        self.set_top_str(id, "resource_arn", arn, self.config.max_string_chars)
+    }
+
+    /// Sets `service.version`.
+    pub fn set_service_version(&mut self, id: EntityId, version: &str) -> Outcome {
+        self.replace_member(id, Section::Top, "service", |m| {
+            m.raw("service", |s| {
+                s.write(b"{\"version\":")?;
+                json::string(s, version, 250)?;
+                s.write(b"}")
+            })
+        })
+    }
+
+    /// Sets `traced`: this subsegment called a traced service, whose segment will name it as
+    /// `parent_id`.
+    pub fn set_traced(&mut self, id: EntityId) -> Outcome {
+        self.replace_member(id, Section::Top, "traced", |m| m.flag("traced", true))
+    }
+
+    /// Adds a precursor id: a sibling subsegment that completed before this one.
+    pub fn add_precursor_id(&mut self, id: EntityId, precursor: SegmentId) -> Outcome {
+        let i = match self.writable(id) {
+            Ok(i) => i,
+            Err(o) => return o,
+        };
+        let r = self.push(i, Section::Precursor, |s| s.write(precursor.as_bytes()));
+        self.outcome(r, false)
+    }
+
+    /// Records the sampling rule that matched, as `aws.xray.sampling_rule_name` (with the SDK
+    /// name and version), on the segment.
+    pub fn set_sampling_rule_name(&mut self, id: EntityId, rule: &str) -> Outcome {
+        self.replace_member(id, Section::Aws, "xray", |m| {
+            crate::model::write_xray_member(m, Some(rule))
+        })
+    }
+
+    // ----- internals -----
+
+    /// The slot index of an entity that can take fields.
+    pub(super) fn writable(&self, id: EntityId) -> Result<usize, Outcome> {
+        let i = self.slot(id).ok_or(Outcome::NoEntity)?;
+        if !self.trace.sampled {
+            return Err(Outcome::NotSampled);
+        }
+        match self.slots[i].state {
+            SlotState::Facade => return Err(Outcome::Rejected(Rejection::Facade)),
+            SlotState::Unsampled => return Err(Outcome::NotSampled),
+            _ => {}
+        }
+        Ok(i)
+    }
+
+    pub(super) fn push(
+        &mut self,
+        slot: usize,
+        section: Section,
+        write: impl FnMut(&mut SliceSink<'_>) -> Result<(), Full>,
+    ) -> Result<(), Full> {
+        let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
+        self.log.push(area, slot as u8, section, write)
+    }
+
+    pub(super) fn kill_section(&mut self, slot: usize, section: Section) {
+        let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
+        self.log.kill_matching(area, slot as u8, Some(section), b"");
+    }
+
+    pub(super) fn outcome(&mut self, r: Result<(), Full>, cut: bool) -> Outcome {
+        match r {
+            Ok(()) if cut => Outcome::Shortened,
+            Ok(()) => Outcome::Recorded,
+            Err(_) => {
+                self.stats.fields_dropped += 1;
+                Outcome::NoRoom
+            }
+        }
+    }
+
+    pub(super) fn set_flag(&mut self, id: EntityId, flag: u8) -> Outcome {
+        match self.writable(id) {
+            Ok(i) => {
+                self.slots[i].flags |= flag;
+                Outcome::Recorded
+            }
+            Err(o) => o,
+        }
+    }
+
+    pub(super) fn set_top_str(
+        &mut self,
+        id: EntityId,
+        key: &str,
+        value: &str,
+        max: usize,
+    ) -> Outcome {
+        let max = max.min(self.config.max_string_chars);
+        self.replace_member(id, Section::Top, key, |m| m.str(key, Some(value), max))
+    }
+
+    /// Replaces every record of a section with the members `write` produces.
+    pub(super) fn replace_members(
+        &mut self,
+        id: EntityId,
+        section: Section,
+        write: impl Fn(&mut Members<'_, SliceSink<'_>>) -> Result<(), Full>,
+    ) -> Outcome {
+        let i = match self.writable(id) {
+            Ok(i) => i,
+            Err(o) => return o,
+        };
+        self.kill_section(i, section);
+        self.push_members(i, section, write)
+    }
+
+    /// Replaces the member `key` of a section.
+    pub(super) fn replace_member(
+        &mut self,
+        id: EntityId,
+        section: Section,
+        key: &str,
+        write: impl Fn(&mut Members<'_, SliceSink<'_>>) -> Result<(), Full>,
+    ) -> Outcome {
+        let i = match self.writable(id) {
+            Ok(i) => i,
+            Err(o) => return o,
+        };
+        // Match `"key":` exactly.
+        let mut prefix = [0u8; 40];
+        let n = key.len().min(36);
+        prefix[0] = b'"';
+        prefix[1..=n].copy_from_slice(&key.as_bytes()[..n]);
+        prefix[n + 1..n + 3].copy_from_slice(b"\":");
+        let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
+        self.log
+            .kill_matching(area, i as u8, Some(section), &prefix[..n + 3]);
+        self.push_members(i, section, write)
+    }
+
+    pub(super) fn push_members(
+        &mut self,
+        i: usize,
+        section: Section,
+        write: impl Fn(&mut Members<'_, SliceSink<'_>>) -> Result<(), Full>,
+    ) -> Outcome {
+        let mut cut = false;
+        let mut empty = false;
+        let r = self.push(i, section, |s| {
+            let mut m = Members::new(s);
+            write(&mut m)?;
+            cut = m.cut;
+            empty = m.is_empty();
+            Ok(())
+        });
+        if r.is_ok() && empty {
+            // Nothing set: do not leave an empty record (it would write `,` alone).
+            let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
+            if let Some(at) = self.log.last_at(area) {
+                self.log.kill(area, at);
+            }
+        }
+        self.outcome(r, cut)
+    }
+}
