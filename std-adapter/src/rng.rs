@@ -45,9 +45,16 @@ use rand_core::TryRng;
 /// assert_ne!(rng.next_u64(), rng.next_u64());
 /// # let _ = (trace, segment);
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct FastRng {
     s: [u64; 4],
+}
+
+impl core::fmt::Debug for FastRng {
+    /// Does not show the state: whoever reads it could predict the ids.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("FastRng { .. }")
+    }
 }
 
 impl FastRng {
@@ -314,6 +321,11 @@ mod tests {
         let mut zero = FastRng::from_seed([0; 32]);
         assert_ne!(zero.next_u64(), 0);
         assert_ne!(zero.s, [0; 4]);
+    }
+
+    #[test]
+    fn debug_output_hides_the_state() {
+        assert_eq!(format!("{:?}", FastRng::seed_from_u64(1)), "FastRng { .. }");
     }
 
     #[test]
