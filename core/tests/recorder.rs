@@ -524,3 +524,23 @@ fn unsampled_subsegments_record_nothing_and_propagate_not_sampled() {
         "nothing of the unsampled subtree is sent"
     );
 }
+
+#[test]
+fn a_small_trace_under_a_small_budget_is_one_datagram() {
+    // Regression: the closing child's own reserve was counted against the headroom, so its
+    // parent's children were flushed early.
+    let (clock, mut rng, mut out) = (StepClock::new(), TestRng(16), Capture::default());
+    let mut rec: Recorder<[u8; 2048]> = Recorder::new([0; 2048], RecorderConfig::with_budget(1024));
+    let seg = rec.begin_segment("checkout", None, true, &clock, &mut rng);
+    let _ = rec.annotate(seg, "customer", "acme-corp");
+    for name in ["orders-db", "payments"] {
+        let sub = rec.begin_subsegment(seg, name, &clock, &mut rng);
+        let _ = rec.set_fault(sub);
+        let _ = rec.end(sub, &clock, &mut out);
+    }
+    let _ = rec.end(seg, &clock, &mut out);
+    assert_eq!(out.0.len(), 1);
+    assert_eq!(rec.stats().streamed, 0);
+    let doc = check_datagram(&out.0[0], 1024);
+    assert_eq!(doc["subsegments"].as_array().map(Vec::len), Some(2));
+}

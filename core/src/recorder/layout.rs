@@ -32,9 +32,9 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
                 }
             }
         }
-        let own = self.own_reserve(i);
+        // Its own reserve is released first: its document is written now, within what is left.
+        self.reserved -= self.own_reserve(i);
         self.write_closed(i, end, transport);
-        self.reserved -= own;
         self.kill_records(i);
         self.slots[i] = Slot {
             generation: self.slots[i].generation,
@@ -81,7 +81,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             parent_id: None,
         };
         if !parent_is_facade && !self.config.stream_all {
-            let cap = self.limit() - self.reserve_except(i);
+            let cap = self.limit() - self.reserved;
             let comma = self.slots[parent].region_len > 0;
             if let Some(start) = self.try_level(i, &doc, cap, comma, Level::Full) {
                 self.embed(parent, start);
@@ -307,7 +307,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     /// run of closed children is sent as independent subsegments.
     pub(super) fn keep_headroom<T: Transport + ?Sized>(&mut self, transport: &mut T) {
         for _ in 0..N {
-            let free = self.limit().saturating_sub(self.used + self.reserve_all());
+            let free = self.limit().saturating_sub(self.used + self.reserved);
             if free >= HEADROOM {
                 return;
             }

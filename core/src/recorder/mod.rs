@@ -510,7 +510,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             });
             // The name is required, and room must stay for this entity's smallest document.
             let fits = r.is_ok()
-                && self.used + self.reserve_all() + MIN_DOC_OVERHEAD + name_len <= self.limit();
+                && self.used + self.reserved + MIN_DOC_OVERHEAD + name_len <= self.limit();
             if !fits {
                 let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
                 self.log.kill_matching(area, i as u8, None, b"");
@@ -560,15 +560,6 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         } else {
             0
         }
-    }
-
-    /// Room to keep for the smallest documents of every open entity but `except`.
-    fn reserve_except(&self, except: usize) -> usize {
-        self.reserved - self.own_reserve(except)
-    }
-
-    fn reserve_all(&self) -> usize {
-        self.reserved
     }
 
     fn kill_records(&mut self, i: usize) {
