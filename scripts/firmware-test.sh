@@ -43,7 +43,7 @@ for entry in "${boards[@]}"; do
         rustup target add "$target"
     fi
     echo "firmware-test: building for $board ($target)"
-    cargo build --release --target "$target" --features "board-$board"
+    cargo build --release --target "$target" --features "board-$board" --target-dir "$fw/target"
     elf="$fw/target/$target/release/xray-firmware-demo"
     out="$fw/target/qemu-$board.out"
     echo "firmware-test: running under qemu-system-arm -M $board"
@@ -63,6 +63,23 @@ for entry in "${boards[@]}"; do
         passed=$((passed + 1))
     else
         echo "FAIL: $board: output did not validate ($out)"
+        failed=$((failed + 1))
+    fi
+done
+
+# The embassy adapter on the same bare-metal targets (and RISC-V), with and without defmt.
+cd "$root"
+for target in thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-elf; do
+    if ! grep -qx "$target" <<<"$installed_targets"; then
+        rustup target add "$target"
+    fi
+    if cargo build --quiet -p xray-embassy --target "$target" --release &&
+        cargo build --quiet -p xray-embassy --target "$target" --release \
+            --no-default-features --features medium-ip,defmt; then
+        echo "firmware-test: xray-embassy builds for $target"
+        passed=$((passed + 1))
+    else
+        echo "FAIL: xray-embassy does not build for $target"
         failed=$((failed + 1))
     fi
 done

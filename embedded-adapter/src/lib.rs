@@ -17,7 +17,9 @@
 //! implementation (e.g. `cortex-m`'s `critical-section-single-core`) and an embassy-time driver,
 //! as any embassy application has.
 //!
-//! ```no_run
+#![cfg_attr(not(feature = "defmt"), doc = "```no_run")]
+// With defmt the example would need a defmt logger to link on the host.
+#![cfg_attr(feature = "defmt", doc = "```ignore")]
 //! use embassy_net::udp::{PacketMetadata, UdpSocket};
 //! use embassy_net::{Ipv4Address, Stack};
 //! use embassy_sync::blocking_mutex::raw::NoopRawMutex;

@@ -24,6 +24,30 @@ use xray_core::rand_core::{Infallible, TryRng};
 use xray_core::{AsyncTransport, Clock, DAEMON_HEADER, Recorder, RecorderConfig, Timestamp};
 use xray_embassy::{Datagram, EmbassyClock, EmbassyUdpTransport, EmitterQueue};
 
+/// With the `defmt` feature (e.g. `--all-features`) the stacks log through defmt, which needs
+/// a global logger to link: this one discards everything.
+#[cfg(feature = "defmt")]
+mod defmt_sink {
+    #[defmt::global_logger]
+    struct Discard;
+
+    // SAFETY: the logger holds no state; every method does nothing.
+    #[allow(unsafe_code)]
+    unsafe impl defmt::Logger for Discard {
+        fn acquire() {}
+        unsafe fn flush() {}
+        unsafe fn release() {}
+        unsafe fn write(_bytes: &[u8]) {}
+    }
+
+    defmt::timestamp!("{=u64}", 0);
+
+    #[defmt::panic_handler]
+    fn panic() -> ! {
+        panic!("defmt panic")
+    }
+}
+
 const MTU: usize = 1500;
 const BUDGET: usize = 1472;
 const TRACES: usize = 5;
@@ -175,72 +199,84 @@ fn recorded_segments_cross_two_stacks_and_validate() {
             RecorderConfig::with_budget(BUDGET),
         ));
 
-        // Before the epoch is known nothing is sampled, so nothing is queued.
-        assert_eq!(clock.now(), None);
-        let seg = rec.begin_segment("early-boot", None, true, &*clock, &mut rng);
-        let _ = rec.end(seg, &*clock, &mut to_queue);
-        assert_eq!(rec.stats().clock_unset, 1);
-        assert_eq!(to_queue.stats().queued, 0);
-
-        clock.set_now(epoch_now());
-        let mut trace_ids = Vec::new();
-        for t in 0..TRACES {
-            let seg = rec.begin_segment("sensor-node", None, true, &*clock, &mut rng);
-            trace_ids.push(rec.trace_id().expect("trace in progress").to_string());
-            let _ = rec.annotate(seg, "device_id", "node-17");
-            let _ = rec.annotate(seg, "round", t as u32);
-            let read = rec.begin_subsegment(seg, "read-sensor", &*clock, &mut rng);
-            let i2c = rec.begin_subsegment(read, "i2c-transfer", &*clock, &mut rng);
-            let frames = [StackFrame {
-                path: Some("src/sensor.rs"),
-                line: Some(42),
-                label: Some("read_temperature"),
-            }];
-            let exception = Exception {
-                type_name: Some("I2cError"),
-                message: Some("NACK from address 0x48"),
-                stack: &frames,
-                ..Exception::default()
-            };
-            let _ = rec.add_exception(i2c, &exception, &mut rng);
-            let _ = rec.set_fault(i2c);
-            let _ = rec.end(i2c, &*clock, &mut to_queue);
-            let _ = rec.end(read, &*clock, &mut to_queue);
-            for i in 0..(t * 2) {
-                let s = rec.begin_subsegment(seg, "publish", &*clock, &mut rng);
-                let _ = rec.annotate(s, "attempt", i as u32);
-                let _ = rec.set_http_response(
-                    s,
-                    &HttpResponse {
-                        status: Some(503),
-                        ..HttpResponse::default()
-                    },
-                );
-                let _ = rec.end(s, &*clock, &mut to_queue);
+        // The daemon listens while the device sends: it takes datagrams until the line has
+        // been quiet for a second (at most 200, and the whole test is bounded by a timeout).
+        let receiver = async {
+            let mut captured = Vec::new();
+            let mut buf = [0u8; 2048];
+            while captured.len() < 200 {
+                match with_timeout(Duration::from_secs(1), daemon.recv_from(&mut buf)).await {
+                    Ok(Ok((n, meta))) => {
+                        assert_eq!(meta.endpoint.addr, Ipv4Address::new(192, 0, 2, 1).into());
+                        captured.push(buf[..n].to_vec());
+                    }
+                    Ok(Err(e)) => panic!("receive error {e:?}"),
+                    Err(_) => break,
+                }
             }
+            captured
+        };
+        let sender = async {
+            // Before the epoch is known nothing is sampled, so nothing is queued.
+            assert_eq!(clock.now(), None);
+            let seg = rec.begin_segment("early-boot", None, true, &*clock, &mut rng);
             let _ = rec.end(seg, &*clock, &mut to_queue);
-            assert_eq!(to_queue.stats().dropped(), 0, "queue drops");
-            emitter.flush(&mut udp, 16).await;
-        }
-        let sent = rec.stats().datagrams;
-        assert!(sent as usize >= TRACES);
-        assert_eq!(to_queue.stats().queued, sent);
-        assert_eq!(udp.stats().sent, sent, "transport stats {:?}", udp.stats());
+            assert_eq!(rec.stats().clock_unset, 1);
+            assert_eq!(to_queue.stats().queued, 0);
 
-        // A datagram larger than the socket's transmit buffer is a counted drop, not an error.
-        udp.send(&[b' '; 5000]).await;
-        assert_eq!(udp.stats().too_large, 1);
+            clock.set_now(epoch_now());
+            let mut trace_ids = Vec::new();
+            for t in 0..TRACES {
+                let seg = rec.begin_segment("sensor-node", None, true, &*clock, &mut rng);
+                trace_ids.push(rec.trace_id().expect("trace in progress").to_string());
+                let _ = rec.annotate(seg, "device_id", "node-17");
+                let _ = rec.annotate(seg, "round", t as u32);
+                let read = rec.begin_subsegment(seg, "read-sensor", &*clock, &mut rng);
+                let i2c = rec.begin_subsegment(read, "i2c-transfer", &*clock, &mut rng);
+                let frames = [StackFrame {
+                    path: Some("src/sensor.rs"),
+                    line: Some(42),
+                    label: Some("read_temperature"),
+                }];
+                let exception = Exception {
+                    type_name: Some("I2cError"),
+                    message: Some("NACK from address 0x48"),
+                    stack: &frames,
+                    ..Exception::default()
+                };
+                let _ = rec.add_exception(i2c, &exception, &mut rng);
+                let _ = rec.set_fault(i2c);
+                let _ = rec.end(i2c, &*clock, &mut to_queue);
+                let _ = rec.end(read, &*clock, &mut to_queue);
+                for i in 0..(t * 2) {
+                    let s = rec.begin_subsegment(seg, "publish", &*clock, &mut rng);
+                    let _ = rec.annotate(s, "attempt", i as u32);
+                    let _ = rec.set_http_response(
+                        s,
+                        &HttpResponse {
+                            status: Some(503),
+                            ..HttpResponse::default()
+                        },
+                    );
+                    let _ = rec.end(s, &*clock, &mut to_queue);
+                }
+                let _ = rec.end(seg, &*clock, &mut to_queue);
+                assert_eq!(to_queue.stats().dropped(), 0, "queue drops");
+                emitter.flush(&mut udp, 16).await;
+            }
+            let sent = rec.stats().datagrams;
+            assert!(sent as usize >= TRACES);
+            assert_eq!(to_queue.stats().queued, sent);
+            assert_eq!(udp.stats().sent, sent, "transport stats {:?}", udp.stats());
 
-        let mut captured = Vec::new();
-        let mut buf = [0u8; 2048];
-        for _ in 0..sent {
-            let (n, meta) = with_timeout(Duration::from_secs(5), daemon.recv_from(&mut buf))
-                .await
-                .expect("datagram arrives in time")
-                .expect("datagram fits");
-            assert_eq!(meta.endpoint.addr, Ipv4Address::new(192, 0, 2, 1).into());
-            captured.push(buf[..n].to_vec());
-        }
+            // A datagram larger than the socket's transmit buffer is a counted drop, not an error.
+            udp.send(&[b' '; 5000]).await;
+            assert_eq!(udp.stats().too_large, 1);
+            (sent, trace_ids)
+        };
+        let (captured, (sent, trace_ids)) = join(receiver, sender).await;
+        assert_eq!(captured.len(), sent as usize, "every datagram arrived");
+
         (captured, trace_ids)
     });
 

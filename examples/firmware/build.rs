@@ -19,7 +19,9 @@ fn main() {
     }
     let board = match chosen.as_slice() {
         [one] => *one,
-        [] => panic!("pick a board: --features board-lm3s6965evb | board-mps2-an386 | board-microbit"),
+        [] => {
+            panic!("pick a board: --features board-lm3s6965evb | board-mps2-an386 | board-microbit")
+        }
         _ => panic!("pick exactly one board feature, got {chosen:?}"),
     };
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));

@@ -3,8 +3,8 @@
 use core::cell::Cell;
 use cortex_m_semihosting::hio::HostStream;
 use xray_core::model::{Exception, HttpRequest, HttpResponse, StackFrame};
-use xray_core::sampler::{LocalRules, Sampler, SamplingRequest, Upstream};
 use xray_core::rand_core::{Infallible, TryRng};
+use xray_core::sampler::{LocalRules, Sampler, SamplingRequest, Upstream};
 use xray_core::{Clock, EntityId, Recorder, RecorderConfig, Timestamp, Transport};
 
 /// The datagram budget: the largest UDP payload that crosses a 1,500-byte Ethernet MTU
