@@ -222,6 +222,8 @@ struct Inner {
     transport: Arc<dyn SharedTransport>,
     udp: Option<UdpTransport>,
     sampler: Option<Sampler>,
+    // Boxed on purpose: entries are large and move in and out of the pool by pointer.
+    #[allow(clippy::vec_box)]
     pool: Mutex<Vec<Box<PoolEntry>>>,
     pool_size: usize,
     clock: SystemClock,
