@@ -82,10 +82,17 @@ fn main() {
         stats.datagrams - sent_before,
         udp.dropped()
     );
-    assert_eq!(stats.datagrams - sent_before, REQUESTS as u64, "one datagram per request");
+    assert_eq!(
+        stats.datagrams - sent_before,
+        REQUESTS as u64,
+        "one datagram per request"
+    );
     assert_eq!(stats.sampled, 10 + REQUESTS as u64);
     assert!(udp.sent >= 10 + REQUESTS as u64 - udp.dropped());
-    assert_eq!(allocations, 0, "heap allocations on the record → encode → send path");
+    assert_eq!(
+        allocations, 0,
+        "heap allocations on the record → encode → send path"
+    );
     // The datagrams really went out.
     let mut received = 0;
     while received < 5 && daemon.recv_from(&mut buf).is_ok() {
