@@ -69,6 +69,7 @@ const REQUEST: SamplingRequest<'static> = SamplingRequest {
     host: Some("api.example.com"),
     method: Some("GET"),
     url_path: Some("/api/v2/orders/items"),
+    service_type: None,
 };
 
 fn single_thread(c: &mut Criterion) {

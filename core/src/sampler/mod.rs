@@ -47,6 +47,7 @@
 //! # Ok::<(), xray_core::sampler::RulesError>(())
 //! ```
 
+pub mod centralized;
 mod decision;
 mod rate;
 pub mod reservoir;
@@ -210,6 +211,7 @@ mod tests {
             host,
             method,
             url_path: path,
+            service_type: None,
         }
     }
 

@@ -50,6 +50,13 @@ impl Rate {
         }
     }
 
+    /// The rate with this threshold out of 2³² (clamped to 2³²).
+    pub const fn from_threshold(threshold: u64) -> Rate {
+        Rate {
+            threshold: if threshold > ONE { ONE } else { threshold },
+        }
+    }
+
     /// The threshold out of 2³² (0 ..= 2³²).
     pub const fn threshold(self) -> u64 {
         self.threshold

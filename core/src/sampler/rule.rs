@@ -39,6 +39,9 @@ pub struct SamplingRequest<'a> {
     pub method: Option<&'a str>,
     /// The URL path (no query).
     pub url_path: Option<&'a str>,
+    /// The service type, the segment's `origin` (for example `AWS::EC2::Instance`). Only
+    /// centralized rules match on it.
+    pub service_type: Option<&'a str>,
 }
 
 /// A request attribute a rule matches on (for error reports).
@@ -329,7 +332,7 @@ mod tests {
             host: Some("API.example.com"),
             method: Some("post"),
             url_path: Some("/orders/7"),
-            service_name: None,
+            ..SamplingRequest::default()
         }));
         assert!(!rule.matches(&SamplingRequest {
             method: Some("GET"),
