@@ -94,10 +94,10 @@ impl FieldLog {
         area: &mut [u8],
         slot: u8,
         section: Section,
-        mut write: impl FnMut(&mut SliceSink<'_>) -> Result<(), Full>,
+        write: &mut dyn FnMut(&mut SliceSink<'_>) -> Result<(), Full>,
     ) -> Result<(), Full> {
-        match self.try_push(area, slot, section, &mut write) {
-            Err(_) if self.compact(area) => self.try_push(area, slot, section, &mut write),
+        match self.try_push(area, slot, section, write) {
+            Err(_) if self.compact(area) => self.try_push(area, slot, section, write),
             other => other,
         }
     }
@@ -107,7 +107,7 @@ impl FieldLog {
         area: &mut [u8],
         slot: u8,
         section: Section,
-        write: &mut impl FnMut(&mut SliceSink<'_>) -> Result<(), Full>,
+        write: &mut dyn FnMut(&mut SliceSink<'_>) -> Result<(), Full>,
     ) -> Result<(), Full> {
         let start = self.len;
         let Some(rest) = area.get_mut(start + HEADER..) else {
@@ -254,12 +254,16 @@ mod tests {
     fn push_iterate_kill_and_compact() {
         let mut area = [0u8; 32];
         let mut log = FieldLog::default();
-        log.push(&mut area, 1, Section::Top, |s| s.write(b"\"a\":1"))
+        log.push(&mut area, 1, Section::Top, &mut |s| s.write(b"\"a\":1"))
             .unwrap();
-        log.push(&mut area, 2, Section::Annotation, |s| s.write(b"\"b\":2"))
-            .unwrap();
-        log.push(&mut area, 1, Section::Annotation, |s| s.write(b"\"c\":3"))
-            .unwrap();
+        log.push(&mut area, 2, Section::Annotation, &mut |s| {
+            s.write(b"\"b\":2")
+        })
+        .unwrap();
+        log.push(&mut area, 1, Section::Annotation, &mut |s| {
+            s.write(b"\"c\":3")
+        })
+        .unwrap();
         assert_eq!(log.records(&area).count(), 3);
         assert_eq!(
             log.of(&area, 1, Section::Annotation)
@@ -270,11 +274,11 @@ mod tests {
         );
         // Full: 3 * 9 = 27 bytes used, a 9-byte record does not fit until something dies.
         assert!(
-            log.push(&mut area, 3, Section::Top, |s| s.write(b"\"d\":4"))
+            log.push(&mut area, 3, Section::Top, &mut |s| s.write(b"\"d\":4"))
                 .is_err()
         );
         log.kill_matching(&mut area, 2, Some(Section::Annotation), b"\"b\"");
-        log.push(&mut area, 3, Section::Top, |s| s.write(b"\"d\":4"))
+        log.push(&mut area, 3, Section::Top, &mut |s| s.write(b"\"d\":4"))
             .unwrap();
         let payloads: heapless::Vec<&[u8], 4> = log.records(&area).map(|r| r.payload).collect();
         assert_eq!(

@@ -74,8 +74,8 @@ use crate::DAEMON_HEADER;
 use crate::header::{SampledFlag, TraceHeader};
 use crate::id::{SegmentId, TraceId};
 use crate::json;
-use crate::model::Limits;
-use crate::sink::Sink;
+use crate::model::{Limits, Members};
+use crate::sink::{Sink, SliceSink};
 use crate::time::{Clock, Timestamp};
 use crate::transport::Transport;
 use field_log::{FieldLog, Section};
@@ -501,7 +501,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         let generation = self.generation;
         let mut name_len = 0;
         if self.trace.sampled && state == SlotState::Open {
-            let r = self.push(i, Section::Name, |s| {
+            let r = self.push(i, Section::Name, &mut |s| {
                 let before = s.len();
                 s.write(b"\"name\":")?;
                 json::name(s, name)?;
@@ -538,7 +538,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             && self.config.sdk_block
             && state == SlotState::Open
         {
-            let _ = self.push_members(i, Section::Aws, |m| {
+            let _ = self.push_members(i, Section::Aws, &|m: &mut Members<'_, SliceSink<'_>>| {
                 crate::model::write_xray_member(m, None)
             });
         }

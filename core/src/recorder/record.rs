@@ -16,13 +16,49 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     /// Adds an annotation (indexed by X-Ray for filter expressions). Keys are 1 to 500 of
     /// `[A-Za-z0-9_]`; string values are cut to 1,000 characters; setting a key again
     /// replaces the value; at most [`RecorderConfig::max_annotations`] per trace.
+    ///
+    /// The value's type is resolved where this is called, so a program that never annotates
+    /// a float does not link float formatting (about 5 KiB of flash on a microcontroller).
+    ///
+    /// [`RecorderConfig::max_annotations`]: super::RecorderConfig::max_annotations
+    #[inline]
     pub fn annotate<'v>(
         &mut self,
         id: EntityId,
         key: &str,
         value: impl Into<AnnotationValue<'v>>,
     ) -> Outcome {
-        let value = value.into();
+        match value.into() {
+            AnnotationValue::Str(v) => self.annotate_str(id, key, v),
+            AnnotationValue::Int(v) => {
+                self.annotate_with(id, key, &mut |s| json::i64(s, v).map(|()| false))
+            }
+            AnnotationValue::Bool(v) => {
+                self.annotate_with(id, key, &mut |s| json::bool(s, v).map(|()| false))
+            }
+            AnnotationValue::Float(v) => self.annotate_float(id, key, v),
+        }
+    }
+
+    fn annotate_str(&mut self, id: EntityId, key: &str, value: &str) -> Outcome {
+        let max = self.config.max_string_chars.min(1000);
+        self.annotate_with(id, key, &mut |s| json::string(s, value, max))
+    }
+
+    fn annotate_float(&mut self, id: EntityId, key: &str, value: f64) -> Outcome {
+        if !value.is_finite() {
+            return Outcome::Rejected(Rejection::NotFinite);
+        }
+        self.annotate_with(id, key, &mut |s| json::f64(s, value).map(|_| false))
+    }
+
+    /// Records `"key":<value>`; `value` writes the JSON value and says whether it was cut.
+    fn annotate_with(
+        &mut self,
+        id: EntityId,
+        key: &str,
+        value: &mut dyn FnMut(&mut SliceSink<'_>) -> Result<bool, Full>,
+    ) -> Outcome {
         let i = match self.writable(id) {
             Ok(i) => i,
             Err(o) => return o,
@@ -30,25 +66,12 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         if !valid_annotation_key(key) {
             return Outcome::Rejected(Rejection::InvalidAnnotationKey);
         }
-        if let AnnotationValue::Float(f) = value
-            && !f.is_finite()
-        {
-            return Outcome::Rejected(Rejection::NotFinite);
-        }
-        let max = self.config.max_string_chars.min(1000);
         let mut cut = false;
-        let r = self.push(i, Section::Annotation, |s| {
+        let r = self.push(i, Section::Annotation, &mut |s| {
             s.write(b"\"")?;
             s.write(key.as_bytes())?;
             s.write(b"\":")?;
-            match value {
-                AnnotationValue::Str(v) => cut = json::string(s, v, max)?,
-                AnnotationValue::Int(v) => json::i64(s, v)?,
-                AnnotationValue::Float(v) => {
-                    json::f64(s, v)?;
-                }
-                AnnotationValue::Bool(v) => json::bool(s, v)?,
-            }
+            cut = value(s)?;
             Ok(())
         });
         if r.is_err() {
@@ -98,7 +121,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         let mut key_cut = false;
         let mut key_len = 0;
         let mut serialize_failed = false;
-        let r = self.push(i, Section::Metadata, |s| {
+        let r = self.push(i, Section::Metadata, &mut |s| {
             s.write(&[ns_len as u8])?;
             json::escaped(s, ns)?;
             let before = s.len();
@@ -138,7 +161,10 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     pub fn set_http_request(&mut self, id: EntityId, request: &HttpRequest<'_>) -> Outcome {
         let limits = self.limits();
         let keep_query = self.config.record_url_query;
-        self.replace_members(id, Section::HttpRequest, |m| {
+        self.replace_members(id, Section::HttpRequest, &|m: &mut Members<
+            '_,
+            SliceSink<'_>,
+        >| {
             request.write_members(m, limits, keep_query)
         })
     }
@@ -146,7 +172,12 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     /// Records the HTTP response (replacing an earlier one) and sets the flags its status
     /// implies: 4xx `error`, 429 `throttle` too, 5xx `fault`.
     pub fn set_http_response(&mut self, id: EntityId, response: &HttpResponse) -> Outcome {
-        let out = self.replace_members(id, Section::HttpResponse, |m| response.write_members(m));
+        let out = self.replace_members(id, Section::HttpResponse, &|m: &mut Members<
+            '_,
+            SliceSink<'_>,
+        >| {
+            response.write_members(m)
+        });
         if out.is_recorded() {
             let (error, throttle, fault) = response.flags();
             if let Some(i) = self.slot(id) {
@@ -162,13 +193,17 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     /// Records the `aws` block (replacing an earlier one; the recorder's own `aws.xray` is kept).
     pub fn set_aws(&mut self, id: EntityId, aws: &Aws<'_>) -> Outcome {
         let limits = self.limits();
-        self.replace_members(id, Section::Aws, |m| aws.write_members(m, limits))
+        self.replace_members(id, Section::Aws, &|m: &mut Members<'_, SliceSink<'_>>| {
+            aws.write_members(m, limits)
+        })
     }
 
     /// Records the `sql` block (replacing an earlier one).
     pub fn set_sql(&mut self, id: EntityId, sql: &Sql<'_>) -> Outcome {
         let limits = self.limits();
-        self.replace_members(id, Section::Sql, |m| sql.write_members(m, limits))
+        self.replace_members(id, Section::Sql, &|m: &mut Members<'_, SliceSink<'_>>| {
+            sql.write_members(m, limits)
+        })
     }
 
     /// Records an exception under `cause.exceptions`, with a new random id. Does not set a flag:
@@ -208,7 +243,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             return Outcome::NoRoom;
         }
         let members_len = u16::try_from(counter.len()).unwrap_or(u16::MAX);
-        let r = self.push(i, Section::Exception, |s| {
+        let r = self.push(i, Section::Exception, &mut |s| {
             s.write(&frames.to_le_bytes())?;
             s.write(&exception.truncated.to_le_bytes())?;
             s.write(&members_len.to_le_bytes())?;
@@ -229,16 +264,21 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             Err(o) => return o,
         };
         self.kill_section(i, Section::CauseId);
-        let r = self.push(i, Section::CauseId, |s| json::segment_id(s, exception_id));
+        let r = self.push(i, Section::CauseId, &mut |s| {
+            json::segment_id(s, exception_id)
+        });
         self.outcome(r, false)
     }
 
     /// Sets `cause.working_directory`.
     pub fn set_working_directory(&mut self, id: EntityId, dir: &str) -> Outcome {
         let max = self.config.max_string_chars;
-        self.replace_member(id, Section::CauseTop, "working_directory", |m| {
-            m.str("working_directory", Some(dir), max)
-        })
+        self.replace_member(
+            id,
+            Section::CauseTop,
+            "working_directory",
+            &|m: &mut Members<'_, SliceSink<'_>>| m.str("working_directory", Some(dir), max),
+        )
     }
 
     /// Sets the `fault` flag (a server-side error, 5xx).
@@ -278,7 +318,10 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
 
     /// Sets `service.version`.
     pub fn set_service_version(&mut self, id: EntityId, version: &str) -> Outcome {
-        self.replace_member(id, Section::Top, "service", |m| {
+        self.replace_member(id, Section::Top, "service", &|m: &mut Members<
+            '_,
+            SliceSink<'_>,
+        >| {
             m.raw("service", |s| {
                 s.write(b"{\"version\":")?;
                 json::string(s, version, 250)?;
@@ -290,7 +333,12 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     /// Sets `traced`: this subsegment called a traced service, whose segment will name it as
     /// `parent_id`.
     pub fn set_traced(&mut self, id: EntityId) -> Outcome {
-        self.replace_member(id, Section::Top, "traced", |m| m.flag("traced", true))
+        self.replace_member(id, Section::Top, "traced", &|m: &mut Members<
+            '_,
+            SliceSink<'_>,
+        >| {
+            m.flag("traced", true)
+        })
     }
 
     /// Adds a precursor id: a sibling subsegment that completed before this one.
@@ -299,14 +347,19 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             Ok(i) => i,
             Err(o) => return o,
         };
-        let r = self.push(i, Section::Precursor, |s| s.write(precursor.as_bytes()));
+        let r = self.push(i, Section::Precursor, &mut |s| {
+            s.write(precursor.as_bytes())
+        });
         self.outcome(r, false)
     }
 
     /// Records the sampling rule that matched, as `aws.xray.sampling_rule_name` (with the SDK
     /// name and version), on the segment.
     pub fn set_sampling_rule_name(&mut self, id: EntityId, rule: &str) -> Outcome {
-        self.replace_member(id, Section::Aws, "xray", |m| {
+        self.replace_member(id, Section::Aws, "xray", &|m: &mut Members<
+            '_,
+            SliceSink<'_>,
+        >| {
             crate::model::write_xray_member(m, Some(rule))
         })
     }
@@ -331,7 +384,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         &mut self,
         slot: usize,
         section: Section,
-        write: impl FnMut(&mut SliceSink<'_>) -> Result<(), Full>,
+        write: &mut dyn FnMut(&mut SliceSink<'_>) -> Result<(), Full>,
     ) -> Result<(), Full> {
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
         self.log.push(area, slot as u8, section, write)
@@ -371,7 +424,12 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         max: usize,
     ) -> Outcome {
         let max = max.min(self.config.max_string_chars);
-        self.replace_member(id, Section::Top, key, |m| m.str(key, Some(value), max))
+        self.replace_member(id, Section::Top, key, &|m: &mut Members<
+            '_,
+            SliceSink<'_>,
+        >| {
+            m.str(key, Some(value), max)
+        })
     }
 
     /// Replaces every record of a section with the members `write` produces.
@@ -379,7 +437,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         &mut self,
         id: EntityId,
         section: Section,
-        write: impl Fn(&mut Members<'_, SliceSink<'_>>) -> Result<(), Full>,
+        write: &dyn Fn(&mut Members<'_, SliceSink<'_>>) -> Result<(), Full>,
     ) -> Outcome {
         let i = match self.writable(id) {
             Ok(i) => i,
@@ -395,7 +453,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         id: EntityId,
         section: Section,
         key: &str,
-        write: impl Fn(&mut Members<'_, SliceSink<'_>>) -> Result<(), Full>,
+        write: &dyn Fn(&mut Members<'_, SliceSink<'_>>) -> Result<(), Full>,
     ) -> Outcome {
         let i = match self.writable(id) {
             Ok(i) => i,
@@ -417,11 +475,11 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         &mut self,
         i: usize,
         section: Section,
-        write: impl Fn(&mut Members<'_, SliceSink<'_>>) -> Result<(), Full>,
+        write: &dyn Fn(&mut Members<'_, SliceSink<'_>>) -> Result<(), Full>,
     ) -> Outcome {
         let mut cut = false;
         let mut empty = false;
-        let r = self.push(i, section, |s| {
+        let r = self.push(i, section, &mut |s| {
             let mut m = Members::new(s);
             write(&mut m)?;
             cut = m.cut;
