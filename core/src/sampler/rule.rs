@@ -3,7 +3,7 @@
 use super::decision::Reason;
 use super::rate::Rate;
 use super::reservoir::{MAX_CAPACITY, Reservoir};
-use super::wildcard::wildcard_match;
+use super::wildcard::{match_stars, star_span, wildcard_match};
 use crate::time::Timestamp;
 use core::fmt;
 use rand_core::Rng;
@@ -118,11 +118,26 @@ impl fmt::Display for RuleError {
 
 impl core::error::Error for RuleError {}
 
+/// How a pattern is matched, worked out once when it is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Only stars: matches anything.
+    Any,
+    /// No wildcard: a case-insensitive comparison.
+    Literal,
+    /// Wildcards only as one trailing star (`/health*`): a case-insensitive prefix test.
+    Prefix,
+    /// Anything else: the wildcard matcher, with the first and last `*` found once.
+    Wild { first_star: usize, last_star: usize },
+    /// `?` but no `*`: the wildcard matcher.
+    Single,
+}
+
 /// A wildcard pattern of at most `N` bytes (see [`super::wildcard_match`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pattern<const N: usize> {
     text: heapless::String<N>,
-    any: bool,
+    kind: Kind,
 }
 
 impl<const N: usize> Pattern<N> {
@@ -132,14 +147,32 @@ impl<const N: usize> Pattern<N> {
         // N is at least 1 for every pattern type here; an N of 0 keeps an empty text but
         // still matches anything.
         let _ = text.push('*');
-        Self { text, any: true }
+        Self {
+            text,
+            kind: Kind::Any,
+        }
     }
 
     /// A pattern; `None` if it is longer than `N` bytes.
     pub fn new(pattern: &str) -> Option<Self> {
         let text = heapless::String::try_from(pattern).ok()?;
-        let any = !pattern.is_empty() && pattern.bytes().all(|b| b == b'*');
-        Some(Self { text, any })
+        let bytes = pattern.as_bytes();
+        let wild = |b: &u8| *b == b'*' || *b == b'?';
+        let kind = if !bytes.is_empty() && bytes.iter().all(|&b| b == b'*') {
+            Kind::Any
+        } else if !bytes.iter().any(wild) {
+            Kind::Literal
+        } else if bytes.last() == Some(&b'*') && !bytes[..bytes.len() - 1].iter().any(wild) {
+            Kind::Prefix
+        } else if let Some((first_star, last_star)) = star_span(bytes) {
+            Kind::Wild {
+                first_star,
+                last_star,
+            }
+        } else {
+            Kind::Single
+        };
+        Some(Self { text, kind })
     }
 
     /// The pattern text.
@@ -150,10 +183,24 @@ impl<const N: usize> Pattern<N> {
     /// Whether `value` matches; an unknown value (`None`) matches every pattern.
     #[inline]
     pub fn matches(&self, value: Option<&str>) -> bool {
-        match value {
-            None => true,
-            Some(_) if self.any => true,
-            Some(v) => wildcard_match(&self.text, v),
+        let Some(v) = value else {
+            return true;
+        };
+        let p = self.text.as_bytes();
+        match self.kind {
+            Kind::Any => true,
+            Kind::Literal => p.eq_ignore_ascii_case(v.as_bytes()),
+            Kind::Prefix => {
+                let head = &p[..p.len() - 1];
+                v.as_bytes()
+                    .get(..head.len())
+                    .is_some_and(|start| start.eq_ignore_ascii_case(head))
+            }
+            Kind::Wild {
+                first_star,
+                last_star,
+            } => match_stars(p, first_star, last_star, v.as_bytes(), &mut ()),
+            Kind::Single => wildcard_match(&self.text, v),
         }
     }
 }
@@ -379,5 +426,24 @@ mod tests {
         assert!(empty.matches(Some("")));
         assert!(!empty.matches(Some("x")));
         assert!(Pattern::<8>::any().matches(Some("x")));
+    }
+
+    #[test]
+    fn fast_paths_agree_with_the_matcher() {
+        let texts = [
+            "", "/", "/health", "/HEALTHZ", "/heal", "get", "GET", "x/health", "é",
+        ];
+        for p in [
+            "*", "**", "", "GET", "/health*", "/health", "/he?lth*", "*z", "é*",
+        ] {
+            let pattern = Pattern::<16>::new(p).unwrap();
+            for t in texts {
+                assert_eq!(
+                    pattern.matches(Some(t)),
+                    wildcard_match(p, t),
+                    "pattern {p:?} text {t:?}"
+                );
+            }
+        }
     }
 }

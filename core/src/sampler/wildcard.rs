@@ -129,14 +129,32 @@ pub(crate) fn match_counting<S: Steps>(pattern: &[u8], text: &[u8], steps: &mut 
         .iter()
         .rposition(|&b| b == b'*')
         .unwrap_or(first_star);
+    match_stars(pattern, first_star, last_star, text, steps)
+}
 
+/// The first and last `*` of a pattern, if it has one (for [`match_stars`]).
+pub(crate) fn star_span(pattern: &[u8]) -> Option<(usize, usize)> {
+    let first = pattern.iter().position(|&b| b == b'*')?;
+    let last = pattern.iter().rposition(|&b| b == b'*').unwrap_or(first);
+    Some((first, last))
+}
+
+/// [`match_counting`] for a pattern with a star, whose first and last star are known.
+pub(crate) fn match_stars<S: Steps>(
+    pattern: &[u8],
+    first_star: usize,
+    last_star: usize,
+    text: &[u8],
+    steps: &mut S,
+) -> bool {
+    let (Some(head), Some(tail)) = (pattern.get(..first_star), pattern.get(last_star + 1..)) else {
+        return false;
+    };
     // Anchored head.
-    let head = &pattern[..first_star];
     let Some(mut pos) = match_forward(head, text, steps) else {
         return false;
     };
     // Anchored tail: it must start at or after the head's end.
-    let tail = &pattern[last_star + 1..];
     let Some(tail_start) = match_backward(tail, text, steps) else {
         return false;
     };
@@ -148,11 +166,17 @@ pub(crate) fn match_counting<S: Steps>(pattern: &[u8], text: &[u8], steps: &mut 
     let middle = pattern.get(first_star + 1..last_star).unwrap_or(&[]);
     for seg in middle.split(|&b| b == b'*').filter(|s| !s.is_empty()) {
         let mut start = pos;
+        // With a literal first byte, candidates must start with it (ASCII case folded).
+        let first = seg.first().copied().filter(|&b| b != b'?');
         loop {
             if start >= limit {
                 return false;
             }
             steps.step();
+            if first.is_some_and(|f| !f.eq_ignore_ascii_case(&text[start])) {
+                start += 1;
+                continue;
+            }
             if !is_continuation(text[start])
                 && let Some(used) = match_forward(seg, &text[start..limit], steps)
             {
