@@ -544,3 +544,24 @@ fn a_small_trace_under_a_small_budget_is_one_datagram() {
     let doc = check_datagram(&out.0[0], 1024);
     assert_eq!(doc["subsegments"].as_array().map(Vec::len), Some(2));
 }
+
+#[test]
+fn a_reused_slot_starts_empty() {
+    let (clock, mut rng, mut out) = (StepClock::new(), TestRng(17), Capture::default());
+    let mut rec: Recorder<Vec<u8>, 2> = Recorder::new(vec![0; 8192], RecorderConfig::with_budget(4096));
+    let seg = rec.begin_segment("root", None, true, &clock, &mut rng);
+    let a = rec.begin_subsegment(seg, "a", &clock, &mut rng);
+    let _ = rec.annotate(a, "only_a", 1);
+    let _ = rec.set_http_request(a, &HttpRequest { method: Some("GET"), ..Default::default() });
+    let _ = rec.end(a, &clock, &mut out);
+    let b = rec.begin_subsegment(seg, "b", &clock, &mut rng);
+    assert!(!b.is_none(), "the second slot is free again");
+    let _ = rec.end(b, &clock, &mut out);
+    let _ = rec.end(seg, &clock, &mut out);
+    let body = std::str::from_utf8(&out.0[0]).unwrap();
+    assert_eq!(body.matches("only_a").count(), 1, "{body}");
+    assert_eq!(body.matches("\"name\"").count(), 3, "{body}");
+    let doc = check_datagram(&out.0[0], 4096);
+    assert!(doc["subsegments"][1].get("annotations").is_none());
+    assert!(doc["subsegments"][1].get("http").is_none());
+}

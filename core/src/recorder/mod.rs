@@ -154,6 +154,15 @@ pub(crate) struct Slot {
     region_len: usize,
     /// Bytes of the `"name":"…"` member.
     name_len: usize,
+    /// Sections this entity has recorded into (one bit per `Section`); a clear bit means no
+    /// record of that section exists, so nothing needs to be looked up or replaced.
+    sections: u16,
+}
+
+impl Slot {
+    fn has(&self, section: Section) -> bool {
+        self.sections & (1 << (section as u8)) != 0
+    }
 }
 
 const FREE: Slot = Slot {
@@ -166,6 +175,7 @@ const FREE: Slot = Slot {
     region_start: 0,
     region_len: 0,
     name_len: 0,
+    sections: 0,
 };
 
 /// The trace the recorder is working on.
@@ -531,6 +541,12 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             region_start: 0,
             region_len: 0,
             name_len,
+            // The name (if any) was recorded above, before the slot was filled in.
+            sections: if name_len > 0 {
+                1 << (Section::Name as u8)
+            } else {
+                0
+            },
         };
         self.reserved += self.own_reserve(i);
         if parent == NO_PARENT
@@ -563,6 +579,10 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     }
 
     fn kill_records(&mut self, i: usize) {
+        // A segment's records go with the whole log when the trace ends.
+        if self.slots[i].sections == 0 || self.slots[i].parent == NO_PARENT {
+            return;
+        }
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
         self.log.kill_matching(area, i as u8, None, b"");
     }

@@ -67,6 +67,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             return Outcome::Rejected(Rejection::InvalidAnnotationKey);
         }
         let mut cut = false;
+        let had_annotations = self.slots[i].has(Section::Annotation);
         let r = self.push(i, Section::Annotation, &mut |s| {
             s.write(b"\"")?;
             s.write(key.as_bytes())?;
@@ -81,7 +82,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         let Some(at) = self.log.last_at(area) else {
             return Outcome::NoRoom;
         };
-        if !self.log.kill_earlier_duplicates(area, at, key.len() + 3) {
+        if !(had_annotations && self.log.kill_earlier_duplicates(area, at, key.len() + 3)) {
             if self.trace.annotations >= self.config.max_annotations {
                 self.log.kill(area, at);
                 return Outcome::Rejected(Rejection::TooManyAnnotations);
@@ -387,10 +388,17 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         write: &mut dyn FnMut(&mut SliceSink<'_>) -> Result<(), Full>,
     ) -> Result<(), Full> {
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
-        self.log.push(area, slot as u8, section, write)
+        let r = self.log.push(area, slot as u8, section, write);
+        if r.is_ok() {
+            self.slots[slot].sections |= 1 << (section as u8);
+        }
+        r
     }
 
     pub(super) fn kill_section(&mut self, slot: usize, section: Section) {
+        if !self.slots[slot].has(section) {
+            return;
+        }
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
         self.log.kill_matching(area, slot as u8, Some(section), b"");
     }
@@ -465,9 +473,11 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         prefix[0] = b'"';
         prefix[1..=n].copy_from_slice(&key.as_bytes()[..n]);
         prefix[n + 1..n + 3].copy_from_slice(b"\":");
-        let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
-        self.log
-            .kill_matching(area, i as u8, Some(section), &prefix[..n + 3]);
+        if self.slots[i].has(section) {
+            let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
+            self.log
+                .kill_matching(area, i as u8, Some(section), &prefix[..n + 3]);
+        }
         self.push_members(i, section, write)
     }
 
