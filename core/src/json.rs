@@ -27,6 +27,29 @@ pub(crate) fn cut_chars(text: &str, max_chars: usize) -> (&str, bool) {
     }
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Eight bytes as a little-endian word (`chunk` has exactly eight).
+fn load8(chunk: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(chunk);
+    u64::from_le_bytes(word)
+}
+
+/// Whether some byte of `x` equals `byte` (may also report a byte right after a match).
+fn has_byte(x: u64, byte: u8) -> bool {
+    let y = x ^ (ONES * u64::from(byte));
+    y.wrapping_sub(ONES) & !y & HIGHS != 0
+}
+
+/// Whether all eight bytes are ASCII that JSON strings take as is: no control character,
+/// no `"`, no `\`, nothing above 0x7f (checked byte by byte instead).
+fn plain_ascii8(x: u64) -> bool {
+    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
+    below_space | (x & HIGHS) == 0 && !has_byte(x, b'"') && !has_byte(x, b'\\')
+}
+
 /// Writes the escaped contents of a JSON string (without quotes).
 ///
 /// Escapes `"`, `\`, every control character below U+0020 and U+2028/U+2029 (valid JSON, but
@@ -36,6 +59,13 @@ pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Ful
     let mut run = 0;
     let mut i = 0;
     while i < bytes.len() {
+        // Eight bytes at a time while none needs a look.
+        if let Some(chunk) = bytes.get(i..i + 8)
+            && plain_ascii8(load8(chunk))
+        {
+            i += 8;
+            continue;
+        }
         let b = bytes[i];
         if b >= 0x20 && b != b'"' && b != b'\\' && b != 0xe2 {
             i += 1;
@@ -98,6 +128,13 @@ pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Ful
 pub(crate) fn escape_line_separators(buf: &mut [u8], mut len: usize) -> Option<usize> {
     let mut i = 0;
     while i + 2 < len {
+        if let Some(chunk) = buf.get(i..i + 8)
+            && i + 8 <= len
+            && !has_byte(load8(chunk), 0xe2)
+        {
+            i += 8;
+            continue;
+        }
         if buf[i] == 0xe2 && buf[i + 1] == 0x80 && matches!(buf[i + 2], 0xa8 | 0xa9) {
             if len + 3 > buf.len() {
                 return None;
@@ -314,6 +351,22 @@ mod tests {
         assert_eq!(out(|s| assert!(f64(s, 1.5).unwrap())), "1.5");
         assert_eq!(out(|s| assert!(!f64(s, f64::NAN).unwrap())), "");
         assert_eq!(out(|s| assert!(!f64(s, f64::NEG_INFINITY).unwrap())), "");
+    }
+
+    #[test]
+    fn word_checks_agree_with_byte_checks() {
+        let special = |b: u8| b < 0x20 || b == b'"' || b == b'\\' || b >= 0x80;
+        for base in [*b"abcdefgh", *b"/v1/item", *b"GET acme"] {
+            assert!(plain_ascii8(load8(&base)));
+            for pos in 0..8 {
+                for b in [0u8, 0x1f, b'"', b'\\', 0x80, 0xe2, 0xff, b' ', b'~', 0x7f] {
+                    let mut w = base;
+                    w[pos] = b;
+                    assert_eq!(plain_ascii8(load8(&w)), !special(b), "{w:?}");
+                    assert_eq!(has_byte(load8(&w), 0xe2), b == 0xe2, "{w:?}");
+                }
+            }
+        }
     }
 
     proptest! {
