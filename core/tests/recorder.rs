@@ -548,11 +548,18 @@ fn a_small_trace_under_a_small_budget_is_one_datagram() {
 #[test]
 fn a_reused_slot_starts_empty() {
     let (clock, mut rng, mut out) = (StepClock::new(), TestRng(17), Capture::default());
-    let mut rec: Recorder<Vec<u8>, 2> = Recorder::new(vec![0; 8192], RecorderConfig::with_budget(4096));
+    let mut rec: Recorder<Vec<u8>, 2> =
+        Recorder::new(vec![0; 8192], RecorderConfig::with_budget(4096));
     let seg = rec.begin_segment("root", None, true, &clock, &mut rng);
     let a = rec.begin_subsegment(seg, "a", &clock, &mut rng);
     let _ = rec.annotate(a, "only_a", 1);
-    let _ = rec.set_http_request(a, &HttpRequest { method: Some("GET"), ..Default::default() });
+    let _ = rec.set_http_request(
+        a,
+        &HttpRequest {
+            method: Some("GET"),
+            ..Default::default()
+        },
+    );
     let _ = rec.end(a, &clock, &mut out);
     let b = rec.begin_subsegment(seg, "b", &clock, &mut rng);
     assert!(!b.is_none(), "the second slot is free again");
@@ -564,4 +571,31 @@ fn a_reused_slot_starts_empty() {
     let doc = check_datagram(&out.0[0], 4096);
     assert!(doc["subsegments"][1].get("annotations").is_none());
     assert!(doc["subsegments"][1].get("http").is_none());
+}
+
+#[test]
+fn empty_blocks_leave_no_trace_in_the_document() {
+    let (clock, mut rng, mut out) = (StepClock::new(), TestRng(18), Capture::default());
+    let mut rec = recorder(4096);
+    let seg = rec.begin_segment("svc", None, true, &clock, &mut rng);
+    let _ = rec.set_sql(seg, &Sql::default());
+    let _ = rec.set_http_request(seg, &HttpRequest::default());
+    let _ = rec.set_aws(
+        seg,
+        &Aws {
+            region: Some("eu-west-1"),
+            ..Default::default()
+        },
+    );
+    let _ = rec.set_aws(seg, &Aws::default());
+    let _ = rec.end(seg, &clock, &mut out);
+    let doc = check_datagram(&out.0[0], 4096);
+    assert!(
+        doc.get("sql").is_none() && doc.get("http").is_none(),
+        "{doc}"
+    );
+    assert!(
+        doc["aws"].get("region").is_none(),
+        "set again with nothing replaces it: {doc}"
+    );
 }

@@ -1,7 +1,7 @@
 //! Writes one entity's own fields (everything but `subsegments`) from its slot and its
 //! records in the field log, at a given level of detail.
 
-use super::field_log::{FieldLog, Section};
+use super::field_log::{FieldLog, Record, Section};
 use super::{FLAG_ERROR, FLAG_FAULT, FLAG_THROTTLE, Slot};
 use crate::id::{SegmentId, TraceId};
 use crate::json;
@@ -32,6 +32,63 @@ pub(crate) struct Doc<'a> {
     pub(crate) parent_id: Option<SegmentId>,
 }
 
+/// Records kept in one pass over the log; an entity with more falls back to scanning.
+const COLLECTED: usize = 32;
+
+/// One entity's live records, gathered in a single pass over the field log.
+struct Entity<'a> {
+    log: &'a FieldLog,
+    area: &'a [u8],
+    slot: u8,
+    records: heapless::Vec<Record<'a>, COLLECTED>,
+    overflow: bool,
+    /// One bit per section that has at least one live record.
+    present: u16,
+}
+
+impl<'a> Entity<'a> {
+    fn collect(log: &'a FieldLog, area: &'a [u8], slot: u8) -> Self {
+        let mut records = heapless::Vec::new();
+        let mut overflow = false;
+        let mut present = 0u16;
+        for r in log.records(area).filter(|r| r.slot == slot) {
+            present |= 1 << (r.section as u8);
+            if !overflow && records.push(r).is_err() {
+                overflow = true;
+            }
+        }
+        Self {
+            log,
+            area,
+            slot,
+            records,
+            overflow,
+            present,
+        }
+    }
+
+    /// The entity's records of one section, in the order they were recorded.
+    fn of(&self, section: Section) -> impl Iterator<Item = Record<'a>> + '_ {
+        let (collected, scanned) = if self.overflow {
+            (None, Some(self.log.of(self.area, self.slot, section)))
+        } else {
+            (
+                Some(
+                    self.records
+                        .iter()
+                        .copied()
+                        .filter(move |r| r.section == section),
+                ),
+                None,
+            )
+        };
+        collected
+            .into_iter()
+            .flatten()
+            .chain(scanned.into_iter().flatten())
+    }
+}
+
 /// Writes `"name":…,"id":…` and the rest, comma-separated, without braces.
 pub(crate) fn write_fields(
     s: &mut SliceSink<'_>,
@@ -40,17 +97,13 @@ pub(crate) fn write_fields(
     doc: &Doc<'_>,
     level: Level,
 ) -> Result<(), Full> {
-    let idx = doc.slot_index;
-    // One pass to learn which sections this entity has; only those are looked up again.
-    let mut present = 0u16;
-    let mut name: &[u8] = b"";
-    for r in log.records(area).filter(|r| r.slot == idx) {
-        present |= 1 << (r.section as u8);
-        if r.section == Section::Name {
-            name = r.payload;
-        }
-    }
+    let entity = Entity::collect(log, area, doc.slot_index);
+    let present = entity.present;
     let has = |section: Section| present & (1 << (section as u8)) != 0;
+    let name = entity
+        .of(Section::Name)
+        .last()
+        .map_or(&b""[..], |r| r.payload);
     s.write(name)?;
     s.write(b",\"id\":")?;
     json::segment_id(s, doc.slot.id)?;
@@ -79,7 +132,7 @@ pub(crate) fn write_fields(
         return Ok(());
     }
     if has(Section::Top) {
-        for r in log.of(area, idx, Section::Top) {
+        for r in entity.of(Section::Top) {
             s.write(b",")?;
             s.write(r.payload)?;
         }
@@ -96,7 +149,7 @@ pub(crate) fn write_fields(
                     s.write(b",")?;
                 }
                 json::key(s, key)?;
-                object(s, log, area, idx, section)?;
+                object(s, &entity, section)?;
             }
         }
         s.write(b"}")?;
@@ -109,18 +162,18 @@ pub(crate) fn write_fields(
         if has(section) {
             s.write(b",")?;
             json::key(s, key)?;
-            object(s, log, area, idx, section)?;
+            object(s, &entity, section)?;
         }
     }
     if level < Level::NoMetadata && has(Section::Metadata) {
-        write_metadata(s, log, area, idx)?;
+        write_metadata(s, &entity)?;
     }
     if has(Section::Exception) || has(Section::CauseTop) || has(Section::CauseId) {
-        write_cause(s, log, area, idx, level)?;
+        write_cause(s, &entity, level)?;
     }
     if has(Section::Precursor) {
         s.write(b",\"precursor_ids\":[")?;
-        for (i, r) in log.of(area, idx, Section::Precursor).enumerate() {
+        for (i, r) in entity.of(Section::Precursor).enumerate() {
             if i > 0 {
                 s.write(b",")?;
             }
@@ -134,15 +187,9 @@ pub(crate) fn write_fields(
 }
 
 /// Writes `{member,member}` from every record of a section.
-fn object(
-    s: &mut SliceSink<'_>,
-    log: &FieldLog,
-    area: &[u8],
-    idx: u8,
-    section: Section,
-) -> Result<(), Full> {
+fn object(s: &mut SliceSink<'_>, entity: &Entity<'_>, section: Section) -> Result<(), Full> {
     s.write(b"{")?;
-    for (i, r) in log.of(area, idx, section).enumerate() {
+    for (i, r) in entity.of(section).enumerate() {
         if i > 0 {
             s.write(b",")?;
         }
@@ -157,14 +204,14 @@ pub(crate) fn split_metadata(payload: &[u8]) -> (&[u8], &[u8]) {
     (&payload[1..1 + n], &payload[1 + n..])
 }
 
-fn write_metadata(s: &mut SliceSink<'_>, log: &FieldLog, area: &[u8], idx: u8) -> Result<(), Full> {
+fn write_metadata(s: &mut SliceSink<'_>, entity: &Entity<'_>) -> Result<(), Full> {
     s.write(b",\"metadata\":{")?;
     let mut first_ns = true;
-    for (i, r) in log.of(area, idx, Section::Metadata).enumerate() {
+    for (i, r) in entity.of(Section::Metadata).enumerate() {
         let (ns, _) = split_metadata(r.payload);
         // Each namespace is written once, where it first appears.
-        if log
-            .of(area, idx, Section::Metadata)
+        if entity
+            .of(Section::Metadata)
             .take(i)
             .any(|e| split_metadata(e.payload).0 == ns)
         {
@@ -176,8 +223,8 @@ fn write_metadata(s: &mut SliceSink<'_>, log: &FieldLog, area: &[u8], idx: u8) -
         s.write(b"\"")?;
         s.write(ns)?;
         s.write(b"\":{")?;
-        let members = log
-            .of(area, idx, Section::Metadata)
+        let members = entity
+            .of(Section::Metadata)
             .skip(i)
             .filter(|e| split_metadata(e.payload).0 == ns);
         for (j, e) in members.enumerate() {
@@ -216,17 +263,11 @@ impl<'a> ExceptionRecord<'a> {
     }
 }
 
-fn write_cause(
-    s: &mut SliceSink<'_>,
-    log: &FieldLog,
-    area: &[u8],
-    idx: u8,
-    level: Level,
-) -> Result<(), Full> {
-    let has_exceptions = log.of(area, idx, Section::Exception).next().is_some();
-    let has_top = log.of(area, idx, Section::CauseTop).next().is_some();
+fn write_cause(s: &mut SliceSink<'_>, entity: &Entity<'_>, level: Level) -> Result<(), Full> {
+    let has_exceptions = entity.of(Section::Exception).next().is_some();
+    let has_top = entity.of(Section::CauseTop).next().is_some();
     if !has_exceptions && !has_top {
-        if let Some(r) = log.of(area, idx, Section::CauseId).last() {
+        if let Some(r) = entity.of(Section::CauseId).last() {
             s.write(b",\"cause\":")?;
             s.write(r.payload)?;
         }
@@ -234,7 +275,7 @@ fn write_cause(
     }
     s.write(b",\"cause\":{")?;
     let mut first = true;
-    for r in log.of(area, idx, Section::CauseTop) {
+    for r in entity.of(Section::CauseTop) {
         if !core::mem::take(&mut first) {
             s.write(b",")?;
         }
@@ -245,7 +286,7 @@ fn write_cause(
             s.write(b",")?;
         }
         s.write(b"\"exceptions\":[")?;
-        for (i, r) in log.of(area, idx, Section::Exception).enumerate() {
+        for (i, r) in entity.of(Section::Exception).enumerate() {
             if i > 0 {
                 s.write(b",")?;
             }
