@@ -38,6 +38,8 @@ pub(crate) enum Section {
     Precursor,
     /// The `"name":"…"` member (required; never dropped).
     Name,
+    /// The upstream header's extra fields (`K=V;K=V`), forwarded downstream; trace-wide.
+    Upstream,
 }
 
 impl Section {
@@ -55,6 +57,7 @@ impl Section {
             10 => Section::Exception,
             11 => Section::Precursor,
             12 => Section::Name,
+            13 => Section::Upstream,
             _ => Section::Dead,
         }
     }

@@ -107,6 +107,8 @@ pub(crate) const FLAG_ERROR: u8 = 1;
 pub(crate) const FLAG_FAULT: u8 = 2;
 pub(crate) const FLAG_THROTTLE: u8 = 4;
 const NO_PARENT: u8 = u8::MAX;
+/// The field-log slot of trace-wide records (entity slots are below it).
+const TRACE_SLOT: u8 = u8::MAX;
 
 /// A handle to an open segment or subsegment of a [`Recorder`].
 ///
@@ -186,8 +188,6 @@ struct Trace {
     id: TraceId,
     /// The upstream caller's id, written as the segment's `parent_id`.
     parent: Option<SegmentId>,
-    /// The upstream header, whose extra fields are forwarded downstream.
-    upstream: TraceHeader,
     annotations: u16,
 }
 
@@ -219,6 +219,12 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     /// every begin is refused and counted, and nothing is ever sent. A buffer of budget +
     /// 4 KiB suits most services.
     pub fn new(mut buf: B, config: RecorderConfig) -> Self {
+        const {
+            assert!(
+                N > 0 && N < TRACE_SLOT as usize,
+                "a recorder has 1 to 254 slots"
+            )
+        };
         let len = buf.as_mut().len();
         let room = len.saturating_sub(SCRATCH + MIN_FIELD_LOG);
         // Never send more than allowed: below the minimum the recorder records nothing.
@@ -240,7 +246,6 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
                 sampled: false,
                 id: TraceId::ZERO,
                 parent: None,
-                upstream: TraceHeader::new(),
                 annotations: 0,
             },
             stats: RecorderStats::default(),
@@ -295,11 +300,33 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     pub fn downstream_header(&self, id: EntityId) -> Option<TraceHeader> {
         let i = self.slot(id)?;
         let sampled = self.trace.sampled && self.slots[i].state != SlotState::Unsampled;
-        Some(
-            self.trace
-                .upstream
-                .downstream(self.trace.id, self.slots[i].id, sampled),
-        )
+        let flag = SampledFlag::from_bool(sampled);
+        let mut header = TraceHeader::with(self.trace.id, Some(self.slots[i].id), flag);
+        let area = &self.buf.as_ref()[self.log_start..];
+        if let Some(extra) = self.log.of(area, TRACE_SLOT, Section::Upstream).next() {
+            // Checked when the upstream header was parsed, and within its capacity.
+            let text = core::str::from_utf8(extra.payload).unwrap_or("");
+            for (key, value) in text.split(';').filter_map(|kv| kv.split_once('=')) {
+                let _ = header.push_extra(key, value);
+            }
+        }
+        Some(header)
+    }
+
+    /// Keeps the upstream header's extra fields (such as `Lineage`) to forward downstream.
+    fn keep_upstream_extra(&mut self, upstream: Option<&TraceHeader>) {
+        let Some(extra) = upstream.map(TraceHeader::extra).filter(|e| !e.is_empty()) else {
+            return;
+        };
+        let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
+        let pushed = self
+            .log
+            .push(area, TRACE_SLOT, Section::Upstream, &mut |s| {
+                s.write(extra.as_bytes())
+            });
+        if pushed.is_err() {
+            self.stats.fields_dropped += 1;
+        }
     }
 
     /// Abandons the trace in progress without sending anything.
@@ -311,7 +338,6 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         self.trace.sampled = false;
         self.trace.annotations = 0;
         self.trace.parent = None;
-        self.trace.upstream = TraceHeader::new();
         let buf = self.buf.as_mut();
         if let Some(h) = buf.get_mut(SCRATCH..SCRATCH + HEADER_LEN) {
             h[..DAEMON_HEADER.len()].copy_from_slice(DAEMON_HEADER);
@@ -350,7 +376,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         let root = upstream.and_then(TraceHeader::root);
         self.trace.id = root.unwrap_or_else(|| TraceId::generate(now, rng));
         self.trace.parent = root.and_then(|_| upstream.and_then(TraceHeader::parent));
-        self.trace.upstream = upstream.cloned().unwrap_or_default();
+        self.keep_upstream_extra(upstream);
         self.start_trace(sampled);
         let id = SegmentId::generate(rng);
         self.open(NO_PARENT, SlotState::Open, id, now, name)
@@ -368,7 +394,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         }
         let (Some(root), Some(parent)) = (header.root(), header.parent()) else {
             self.trace.id = header.root().unwrap_or(TraceId::ZERO);
-            self.trace.upstream = header.clone();
+            self.keep_upstream_extra(Some(header));
             self.start_trace(false);
             return self.open(
                 NO_PARENT,
@@ -380,7 +406,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         };
         self.trace.id = root;
         self.trace.parent = None;
-        self.trace.upstream = header.clone();
+        self.keep_upstream_extra(Some(header));
         self.start_trace(header.sampled() == SampledFlag::Sampled);
         self.open(
             NO_PARENT,
