@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Builds every cargo-fuzz target in fuzz/ and runs each for a fixed time from the committed
+# corpus, with a fixed seed. Fails if any target fails to build, crashes, or breaks one of its
+# invariants. Installs what it needs: the pinned nightly (scripts/nightly-version) and a pinned
+# cargo-fuzz.
+#
+# Usage: scripts/fuzz.sh [seconds-per-target]     (default 20)
+#        FUZZ_TARGETS="header wildcard" scripts/fuzz.sh 60
+#        XRAY_FUZZ_SKIP_KNOWN=1 scripts/fuzz.sh     look past the findings listed in fuzz/README.md
+#
+# The committed corpus is copied to a temporary directory, so runs never grow it. Crash inputs
+# are written to fuzz/artifacts/<target>/ (ignored by git).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SECONDS_PER_TARGET=${1:-20}
+NIGHTLY=$(cat scripts/nightly-version 2>/dev/null || echo nightly-2026-05-19)
+CARGO_FUZZ_VERSION=0.13.2
+SEED=${FUZZ_SEED:-1337}
+
+start=$SECONDS
+rustup toolchain list | grep -q "^$NIGHTLY" \
+  || rustup toolchain install "$NIGHTLY" --profile minimal
+if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+  cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
+fi
+
+cd fuzz
+targets=${FUZZ_TARGETS:-$(cargo +"$NIGHTLY" fuzz list)}
+echo "fuzz: building $(echo $targets | wc -w) targets with $NIGHTLY"
+cargo +"$NIGHTLY" fuzz build
+bin_dir=target/x86_64-unknown-linux-gnu/release
+echo "fuzz: build took $((SECONDS - start))s"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failed=()
+for t in $targets; do
+  mkdir -p "$work/$t" "artifacts/$t"
+  if [ -d "corpus/$t" ]; then cp -r "corpus/$t/." "$work/$t/"; fi
+  # Every committed reproducer must pass too (once fixed; see fuzz/README.md for open ones).
+  regressions=()
+  if [ -d "regressions/$t" ] && [ -z "${XRAY_FUZZ_SKIP_KNOWN:-}" ]; then
+    regressions=(regressions/"$t"/*)
+  fi
+  log="$work/$t.log"
+  echo "fuzz: $t for ${SECONDS_PER_TARGET}s"
+  status=0
+  if [ ${#regressions[@]} -gt 0 ]; then
+    "$bin_dir/$t" "${regressions[@]}" >"$log" 2>&1 || status=$?
+    if [ $status -ne 0 ]; then
+      echo "fuzz: $t FAILS on a committed reproducer in fuzz/regressions/$t/:"
+      grep -a -A3 'panicked\|ERROR' "$log" | head -20
+      failed+=("$t")
+      continue
+    fi
+  fi
+  "$bin_dir/$t" "$work/$t" -max_total_time="$SECONDS_PER_TARGET" -seed="$SEED" \
+    -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
+    -artifact_prefix="artifacts/$t/" >"$log" 2>&1 || status=$?
+  runs=$(grep -a 'stat::number_of_executed_units' "$log" | awk '{print $2}')
+  if [ $status -ne 0 ]; then
+    echo "fuzz: $t FAILED (exit $status) after ${runs:-?} runs:"
+    grep -a -B2 -A12 'panicked\|ERROR: libFuzzer\|SUMMARY' "$log" | head -40
+    failed+=("$t")
+  else
+    echo "fuzz: $t ok: ${runs:-?} runs, $(ls "$work/$t" | wc -l) corpus entries"
+  fi
+done
+
+echo "fuzz: done in $((SECONDS - start))s"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "fuzz: FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "fuzz: $(echo $targets | wc -w) passed, 0 failed"

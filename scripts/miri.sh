@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs the core's unit tests (xray-core --lib) under miri: undefined behaviour, out-of-bounds
+# and uninitialised reads in the no_std core, its encoder and its parsers.
+#
+# Pinned nightly: the project's (scripts/nightly-version) when it ships miri, else
+# MIRI_NIGHTLY below (nightly-2026-05-19 has no miri component; nightly-2026-05-20 has).
+# Property tests run with PROPTEST_CASES=4, and the few tests that take minutes under miri
+# are skipped by name (see SKIP); the full suite runs natively in scripts/test.sh.
+#
+# Usage: scripts/miri.sh [extra test-name filters...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PINNED=$(cat scripts/nightly-version 2>/dev/null || echo nightly-2026-05-19)
+MIRI_NIGHTLY=${MIRI_NIGHTLY:-nightly-2026-05-20}
+start=$SECONDS
+
+toolchain=""
+for tc in "$PINNED" "$MIRI_NIGHTLY"; do
+  if rustup toolchain install "$tc" --profile minimal --component miri,rust-src >/dev/null 2>&1 \
+    && rustup component list --toolchain "$tc" --installed 2>/dev/null | grep -q '^miri'; then
+    toolchain=$tc
+    break
+  fi
+done
+if [ -z "$toolchain" ]; then
+  echo "miri: no miri component for $PINNED or $MIRI_NIGHTLY" >&2
+  exit 1
+fi
+echo "miri: using $toolchain"
+cargo +"$toolchain" miri setup >/dev/null 2>&1 || cargo +"$toolchain" miri setup
+
+# Tests too slow under miri (each takes minutes there); they run natively in scripts/test.sh.
+SKIP=(${MIRI_SKIP:-})
+skip_args=()
+for s in "${SKIP[@]}"; do skip_args+=(--skip "$s"); done
+
+export PROPTEST_CASES=${PROPTEST_CASES:-4}
+# No filesystem or clock isolation needed by the core's tests; keep miri's defaults.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target/miri}
+cargo +"$toolchain" miri test -p xray-core --lib -- "${skip_args[@]}" "$@"
+echo "miri: done in $((SECONDS - start))s"
