@@ -113,6 +113,12 @@ impl LambdaTrace {
         self.trace_id
     }
 
+    /// The shared trace (for [`crate::integrations::TraceContext::current`]).
+    #[cfg(any(feature = "tower", feature = "tracing", feature = "aws-sdk"))]
+    pub(crate) fn shared(&self) -> &Arc<Mutex<Option<Trace>>> {
+        &self.trace
+    }
+
     /// Runs `f` on the invocation's [`Trace`]; `None` once the invocation has ended.
     pub fn with<R>(&self, f: impl FnOnce(&mut Trace) -> R) -> Option<R> {
         let mut guard = self.trace.lock().unwrap_or_else(PoisonError::into_inner);

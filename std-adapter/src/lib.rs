@@ -34,6 +34,8 @@
 
 pub mod config;
 pub mod daemon_address;
+#[cfg(any(feature = "tower", feature = "tracing", feature = "aws-sdk"))]
+pub mod integrations;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod plugins;

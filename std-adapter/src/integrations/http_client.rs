@@ -1,0 +1,205 @@
+//! A `tower` layer that traces outgoing `http::Request`s (feature `tower`): wrap the client
+//! service (hyper-util's `Client`, reqwest through tower, a tonic channel).
+//!
+//! Each call made inside a traced request gets a subsegment named after the URL's host, with
+//! `namespace: "remote"`, `http.request` (method, URL; the core drops userinfo and the query),
+//! `http.response` (status, content length) and the flags the status implies (4xx `error`,
+//! 429 `throttle`, 5xx `fault`); a transport error is recorded as an exception with `fault`.
+//! The request carries `X-Amzn-Trace-Id: Root=…;Parent=<the subsegment's id>;Sampled=<0|1>`
+//! plus the incoming header's extra fields, replacing any trace header it had.
+//!
+//! The trace is found in the outgoing request's extensions (a [`TraceContext`] put there by
+//! the caller) or, failing that, in [`TraceContext::current`] (inside a handler served
+//! through [`XRayServerLayer`](super::http_server::XRayServerLayer)). Without one the call
+//! goes through untouched.
+//!
+//! `traced` (the downstream service records its own segment, so X-Ray waits for it) is off
+//! by default: turn it on with [`XRayClientLayer::traced`] when every callee is traced.
+//!
+//! The subsegment ends when the response head arrives, or when the call's future is dropped
+//! (then it gets `fault` and a `Cancelled` exception).
+//!
+//! ```
+//! use tower_layer::Layer;
+//! use xray_std::integrations::http_client::XRayClientLayer;
+//!
+//! # #[derive(Clone)] struct HttpClient;
+//! # impl tower_service::Service<http::Request<String>> for HttpClient {
+//! #     type Response = http::Response<String>;
+//! #     type Error = std::convert::Infallible;
+//! #     type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+//! #     fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> { std::task::Poll::Ready(Ok(())) }
+//! #     fn call(&mut self, _: http::Request<String>) -> Self::Future { std::future::ready(Ok(http::Response::new(String::new()))) }
+//! # }
+//! // `HttpClient` stands for hyper-util's `Client::builder(TokioExecutor::new()).build_http()`.
+//! let client = XRayClientLayer::new().layer(HttpClient);
+//! # let _ = client;
+//! ```
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::{HeaderValue, Request, Response};
+use http_body::Body;
+use tower_layer::Layer;
+use tower_service::Service;
+use xray_core::EntityId;
+use xray_core::model::{Exception, HttpRequest, HttpResponse};
+
+use super::http_server::content_length;
+use super::{TRACE_HEADER, TraceContext, format_into, record_fault};
+
+/// A `tower` layer that traces outgoing HTTP calls. See the [module docs](self).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct XRayClientLayer {
+    traced: bool,
+}
+
+impl XRayClientLayer {
+    /// A layer that records every call made inside a traced request.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Marks every subsegment `traced: true`: the callee is itself traced (X-Ray then waits
+    /// for a segment whose `parent_id` is the subsegment).
+    pub fn traced(mut self, on: bool) -> Self {
+        self.traced = on;
+        self
+    }
+}
+
+impl<S> Layer<S> for XRayClientLayer {
+    type Service = XRayClient<S>;
+
+    fn layer(&self, inner: S) -> XRayClient<S> {
+        XRayClient {
+            inner,
+            traced: self.traced,
+        }
+    }
+}
+
+/// The service made by [`XRayClientLayer`].
+#[derive(Clone, Debug)]
+pub struct XRayClient<S> {
+    inner: S,
+    traced: bool,
+}
+
+impl<S> XRayClient<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            traced: false,
+        }
+    }
+}
+
+/// Ends the subsegment when dropped: as cancelled unless the call completed.
+struct EndGuard {
+    ctx: TraceContext,
+    sub: EntityId,
+    done: bool,
+}
+
+impl Drop for EndGuard {
+    fn drop(&mut self) {
+        let sub = self.sub;
+        let done = self.done;
+        let _ = self.ctx.with(|t| {
+            if !done {
+                let cancelled = Exception {
+                    type_name: Some("Cancelled"),
+                    message: Some("the call was dropped before a response arrived"),
+                    ..Exception::default()
+                };
+                let _ = t.add_exception(sub, &cancelled);
+                let _ = t.set_fault(sub);
+            }
+            t.end(sub)
+        });
+    }
+}
+
+/// Begins the subsegment for `req` under `ctx`, records its request and injects the header.
+fn begin<B>(ctx: &TraceContext, req: &mut Request<B>, traced: bool) -> EntityId {
+    let name = req.uri().host().unwrap_or("remote");
+    let sub = ctx.begin_subsegment(name);
+    let mut url_buf = [0u8; 512];
+    let url = format_into(&mut url_buf, format_args!("{}", req.uri()));
+    let request = HttpRequest {
+        method: Some(req.method().as_str()),
+        url: Some(url),
+        ..HttpRequest::default()
+    };
+    let header = ctx
+        .with(|t| {
+            let _ = t.set_namespace(sub, "remote");
+            let _ = t.set_http_request(sub, &request);
+            if let Some(rec) = t.recorder().filter(|_| traced) {
+                let _ = rec.set_traced(sub);
+            }
+            t.downstream_header(sub)
+                .or_else(|| t.downstream_header(ctx.entity()))
+        })
+        .flatten();
+    if let Some(value) = header.and_then(|h| HeaderValue::from_str(&h.to_heapless()).ok()) {
+        req.headers_mut().insert(TRACE_HEADER, value);
+    }
+    sub
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for XRayClient<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: std::fmt::Display,
+    S::Future: Send + 'static,
+    ResBody: Body,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResBody>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let ctx = req
+            .extensions()
+            .get::<TraceContext>()
+            .cloned()
+            .or_else(TraceContext::current);
+        let Some(ctx) = ctx else {
+            return Box::pin(self.inner.call(req));
+        };
+        let sub = begin(&ctx, &mut req, self.traced);
+        let fut = self.inner.call(req);
+        let mut guard = EndGuard {
+            ctx,
+            sub,
+            done: false,
+        };
+        Box::pin(async move {
+            let out = fut.await;
+            match &out {
+                Ok(resp) => {
+                    let response = HttpResponse {
+                        status: Some(resp.status().as_u16()),
+                        content_length: content_length(resp),
+                    };
+                    let _ = guard.ctx.with(|t| t.set_http_response(sub, &response));
+                }
+                Err(e) => {
+                    let _ = guard.ctx.with(|t| record_fault(t, sub, "Error", e, false));
+                }
+            }
+            guard.done = true;
+            drop(guard);
+            out
+        })
+    }
+}

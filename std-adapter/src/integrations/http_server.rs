@@ -1,0 +1,289 @@
+//! A `tower` layer that traces every incoming `http::Request` (feature `tower`): works with
+//! axum, hyper and tonic, which all serve `tower::Service<http::Request<B>>`.
+//!
+//! For each request [`XRayServer`]:
+//!
+//! 1. parses the incoming `X-Amzn-Trace-Id` (an invalid one is ignored and logged at debug:
+//!    the request starts a fresh trace);
+//! 2. begins a segment through the [`Tracer`] (an upstream `Sampled=1`/`0` decides; otherwise
+//!    the tracer's sampler, given the `Host`, the method and the URL path);
+//! 3. records `http.request`: method, URL (scheme, host and path; the core drops userinfo and
+//!    the query), `user_agent`, and `client_ip` — the first `X-Forwarded-For` entry with
+//!    `x_forwarded_for: true`, else the peer address when a [`PeerAddr`] (or a
+//!    [`std::net::SocketAddr`]) is in the request extensions, else nothing;
+//! 4. runs the inner service with a [`TraceContext`] in the request extensions and as
+//!    [`TraceContext::current`] (a tokio task-local) while its future runs;
+//! 5. records `http.response` (`status`, and `content_length` from the `Content-Length`
+//!    header or the body's exact size hint) and the flags the status implies (4xx `error`,
+//!    429 `throttle`, 5xx `fault`);
+//! 6. answers a request that said `Sampled=?` with `X-Amzn-Trace-Id: Root=…;Sampled=<0|1>`
+//!    (the Python and Node behaviour; protocol digest 3.3);
+//! 7. ends the segment, which sends it.
+//!
+//! # When the segment ends
+//!
+//! When the inner service's future yields the response *head*: the time a streamed body
+//! takes is not included. An inner service error is recorded as an exception with `fault`.
+//! If the future is dropped before it completes (the client went away, or a timeout layer
+//! outside this one fired), the segment is ended then, with `fault` and an exception of type
+//! `Cancelled`: the request got no response from this service, which is what a fault shows.
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use tower_layer::Layer;
+//! use xray_std::Tracer;
+//! use xray_std::integrations::http_server::XRayServerLayer;
+//!
+//! # #[derive(Clone)] struct App;
+//! # impl tower_service::Service<http::Request<String>> for App {
+//! #     type Response = http::Response<String>;
+//! #     type Error = std::convert::Infallible;
+//! #     type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+//! #     fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> { std::task::Poll::Ready(Ok(())) }
+//! #     fn call(&mut self, _: http::Request<String>) -> Self::Future { std::future::ready(Ok(http::Response::new(String::new()))) }
+//! # }
+//! let tracer = Tracer::builder("orders-api")
+//!     .transport(Arc::new(Mutex::new(xray_core::NullTransport)))
+//!     .build(); // Tracer::from_env("orders-api")?.build() in a real service
+//! // With axum: `Router::new().route(...).layer(XRayServerLayer::new(tracer))`.
+//! let service = XRayServerLayer::new(tracer).layer(App);
+//! # let _ = service;
+//! ```
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::header::{CONTENT_LENGTH, HOST, USER_AGENT};
+use http::{HeaderMap, HeaderValue, Request, Response};
+use http_body::Body;
+use tower_layer::Layer;
+use tower_service::Service;
+use xray_core::model::{Exception, HttpRequest, HttpResponse};
+use xray_core::{SampledFlag, TraceHeader};
+
+use super::{TRACE_HEADER, TraceContext, format_into, record_fault};
+use crate::tracer::{SamplingRequest, Tracer};
+
+/// The client's address, for `http.request.client_ip` when the request has no
+/// `X-Forwarded-For`. Insert it into the request extensions in your accept loop (hyper's
+/// `service_fn`, or a `map_request` layer with axum's `ConnectInfo`); a bare
+/// [`SocketAddr`] extension is used too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// A `tower` layer that traces incoming HTTP requests. See the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct XRayServerLayer {
+    tracer: Tracer,
+}
+
+impl XRayServerLayer {
+    /// A layer recording with `tracer`.
+    pub fn new(tracer: Tracer) -> Self {
+        Self { tracer }
+    }
+}
+
+impl<S> Layer<S> for XRayServerLayer {
+    type Service = XRayServer<S>;
+
+    fn layer(&self, inner: S) -> XRayServer<S> {
+        XRayServer {
+            tracer: self.tracer.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service made by [`XRayServerLayer`].
+#[derive(Clone, Debug)]
+pub struct XRayServer<S> {
+    tracer: Tracer,
+    inner: S,
+}
+
+impl<S> XRayServer<S> {
+    /// Wraps `inner`, recording with `tracer`.
+    pub fn new(tracer: Tracer, inner: S) -> Self {
+        Self { tracer, inner }
+    }
+}
+
+/// The incoming trace header, if present and valid.
+pub(crate) fn incoming_header(headers: &HeaderMap) -> Option<TraceHeader> {
+    let value = headers.get(TRACE_HEADER)?;
+    match value.to_str().map(TraceHeader::parse) {
+        Ok(Ok(h)) => Some(h),
+        Ok(Err(e)) => {
+            log::debug!("X-Ray: invalid X-Amzn-Trace-Id ignored ({e}); starting a new trace");
+            None
+        }
+        Err(_) => {
+            log::debug!("X-Ray: non-ASCII X-Amzn-Trace-Id ignored; starting a new trace");
+            None
+        }
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The host (with port, if any) the request was sent to: the `Host` header, or the URI's
+/// authority (HTTP/2).
+fn request_host<B>(req: &Request<B>) -> Option<&str> {
+    header_str(req.headers(), HOST)
+        .or_else(|| req.uri().authority().map(http::uri::Authority::as_str))
+}
+
+/// The response's `content_length`: the header, or the body's exact size.
+pub(crate) fn content_length<B: Body>(resp: &Response<B>) -> Option<u64> {
+    header_str(resp.headers(), CONTENT_LENGTH)
+        .and_then(|v| v.trim().parse().ok())
+        .or_else(|| resp.body().size_hint().exact())
+}
+
+/// Begins the segment for `req` and records its `http.request`.
+fn begin<B>(tracer: &Tracer, req: &Request<B>) -> (TraceContext, Option<TraceHeader>) {
+    let headers = req.headers();
+    let upstream = incoming_header(headers);
+    let host = request_host(req);
+    let method = req.method().as_str();
+    let path = req.uri().path();
+    let sampling = SamplingRequest::new(tracer.name()).with_http(host, Some(method), Some(path));
+    let mut trace = tracer.begin_with(upstream.as_ref(), &sampling);
+    let seg = trace.segment();
+
+    let scheme = req
+        .uri()
+        .scheme_str()
+        .or_else(|| header_str(headers, "x-forwarded-proto"))
+        .unwrap_or("http");
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or(path, http::uri::PathAndQuery::as_str);
+    let mut url_buf = [0u8; 512];
+    let url = format_into(
+        &mut url_buf,
+        format_args!("{scheme}://{}{path_and_query}", host.unwrap_or("")),
+    );
+
+    let forwarded = header_str(headers, "x-forwarded-for")
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    let mut ip_buf = [0u8; 64];
+    let peer = req
+        .extensions()
+        .get::<PeerAddr>()
+        .map(|p| p.0)
+        .or_else(|| req.extensions().get::<SocketAddr>().copied());
+    let client_ip = match (forwarded, peer) {
+        (Some(f), _) => Some(f),
+        (None, Some(p)) => Some(format_into(&mut ip_buf, format_args!("{}", p.ip()))),
+        (None, None) => None,
+    };
+    let request = HttpRequest {
+        method: Some(method),
+        url: Some(url),
+        user_agent: header_str(headers, USER_AGENT),
+        client_ip,
+        x_forwarded_for: forwarded.is_some(),
+    };
+    let _ = trace.set_http_request(seg, &request);
+    (TraceContext::new(trace), upstream)
+}
+
+/// The response header for a request that said `Sampled=?`: `Root=…;Sampled=<decision>`.
+fn sampling_response(ctx: &TraceContext, upstream: Option<&TraceHeader>) -> Option<HeaderValue> {
+    let upstream = upstream?;
+    if upstream.sampled() != SampledFlag::Requested {
+        return None;
+    }
+    let root = ctx.trace_id().or(upstream.root())?;
+    let header = TraceHeader::with(root, None, SampledFlag::from_bool(ctx.is_sampled()));
+    HeaderValue::from_str(&header.to_heapless()).ok()
+}
+
+/// Ends the segment when dropped: as cancelled unless [`Finisher::complete`] ran first.
+struct Finisher {
+    ctx: TraceContext,
+    done: bool,
+}
+
+impl Finisher {
+    fn complete(mut self) {
+        self.done = true;
+    }
+}
+
+impl Drop for Finisher {
+    fn drop(&mut self) {
+        if !self.done {
+            let seg = self.ctx.entity();
+            let _ = self.ctx.with(|t| {
+                let cancelled = Exception {
+                    type_name: Some("Cancelled"),
+                    message: Some("the request was dropped before a response was produced"),
+                    ..Exception::default()
+                };
+                let _ = t.add_exception(seg, &cancelled);
+                t.set_fault(seg)
+            });
+        }
+        self.ctx.finish();
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for XRayServer<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: std::fmt::Display,
+    S::Future: Send + 'static,
+    ResBody: Body,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<ResBody>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let (ctx, upstream) = begin(&self.tracer, &req);
+        let respond_with = sampling_response(&ctx, upstream.as_ref());
+        req.extensions_mut().insert(ctx.clone());
+        let fut = self.inner.call(req);
+        #[cfg(feature = "tracing")]
+        let fut = tracing::Instrument::instrument(fut, super::log_correlation::span(&ctx));
+        let finisher = Finisher {
+            ctx: ctx.clone(),
+            done: false,
+        };
+        Box::pin(async move {
+            let mut out = ctx.clone().scope(fut).await;
+            let seg = ctx.entity();
+            match &mut out {
+                Ok(resp) => {
+                    let response = HttpResponse {
+                        status: Some(resp.status().as_u16()),
+                        content_length: content_length(resp),
+                    };
+                    let _ = ctx.with(|t| t.set_http_response(seg, &response));
+                    if let Some(value) = respond_with {
+                        resp.headers_mut().insert(TRACE_HEADER, value);
+                    }
+                }
+                Err(e) => {
+                    let _ = ctx.with(|t| record_fault(t, seg, "Error", e, false));
+                }
+            }
+            finisher.complete();
+            out
+        })
+    }
+}
