@@ -68,24 +68,45 @@ impl<'a> Entity<'a> {
     }
 
     /// The entity's records of one section, in the order they were recorded.
-    fn of(&self, section: Section) -> impl Iterator<Item = Record<'a>> + '_ {
-        let (collected, scanned) = if self.overflow {
-            (None, Some(self.log.of(self.area, self.slot, section)))
-        } else {
-            (
-                Some(
-                    self.records
-                        .iter()
-                        .copied()
-                        .filter(move |r| r.section == section),
-                ),
-                None,
-            )
-        };
-        collected
-            .into_iter()
-            .flatten()
-            .chain(scanned.into_iter().flatten())
+    fn of(&self, section: Section) -> SectionRecords<'_, 'a> {
+        SectionRecords {
+            entity: self,
+            section,
+            at: 0,
+        }
+    }
+}
+
+/// The records of one section of an [`Entity`]: from the gathered list, or (for an entity
+/// with more records than were gathered) from the log itself.
+struct SectionRecords<'e, 'a> {
+    entity: &'e Entity<'a>,
+    section: Section,
+    /// An index into the gathered list, or an offset into the log.
+    at: usize,
+}
+
+impl<'a> Iterator for SectionRecords<'_, 'a> {
+    type Item = Record<'a>;
+
+    fn next(&mut self) -> Option<Record<'a>> {
+        let e = self.entity;
+        if e.overflow {
+            loop {
+                let (rec, next) = e.log.next_live(e.area, self.at)?;
+                self.at = next;
+                if rec.slot == e.slot && rec.section == self.section {
+                    return Some(rec);
+                }
+            }
+        }
+        while let Some(&rec) = e.records.get(self.at) {
+            self.at += 1;
+            if rec.section == self.section {
+                return Some(rec);
+            }
+        }
+        None
     }
 }
 

@@ -127,25 +127,36 @@ impl FieldLog {
         Ok(())
     }
 
+    /// The next live record at or after offset `at`, and the offset after it.
+    pub(crate) fn next_live<'a>(
+        &self,
+        area: &'a [u8],
+        mut at: usize,
+    ) -> Option<(Record<'a>, usize)> {
+        while at + HEADER <= self.len {
+            let h = &area[at..at + HEADER];
+            let n = usize::from(u16::from_le_bytes([h[2], h[3]]));
+            let rec = Record {
+                slot: h[0],
+                section: Section::from_u8(h[1]),
+                payload: &area[at + HEADER..at + HEADER + n],
+            };
+            at += HEADER + n;
+            if rec.section != Section::Dead {
+                return Some((rec, at));
+            }
+        }
+        None
+    }
+
     /// Iterates over live records in order.
     pub(crate) fn records<'a>(&self, area: &'a [u8]) -> impl Iterator<Item = Record<'a>> + 'a {
-        let end = self.len;
+        let log = *self;
         let mut at = 0;
         core::iter::from_fn(move || {
-            while at + HEADER <= end {
-                let h = &area[at..at + HEADER];
-                let n = usize::from(u16::from_le_bytes([h[2], h[3]]));
-                let rec = Record {
-                    slot: h[0],
-                    section: Section::from_u8(h[1]),
-                    payload: &area[at + HEADER..at + HEADER + n],
-                };
-                at += HEADER + n;
-                if rec.section != Section::Dead {
-                    return Some(rec);
-                }
-            }
-            None
+            let (rec, next) = log.next_live(area, at)?;
+            at = next;
+            Some(rec)
         })
     }
 
