@@ -77,7 +77,8 @@ async fn calls_get_remote_subsegments_and_carry_the_downstream_header() {
     let seen = Seen::default();
     let down = downstream(seen.clone()).await;
     let paths: &'static [&'static str] = &["/ok", "/missing", "/throttled", "/boom"];
-    let addr = front(tracer("front", &daemon.lock().unwrap()), down, paths, false).await;
+    let t = tracer("front", &daemon.lock().unwrap());
+    let addr = front(t, down, paths, false).await;
 
     let root = "1-5759e988-bd862e3fe1be46a994272793";
     let req = Request::get(format!("http://{addr}/"))
@@ -129,13 +130,8 @@ async fn unsampled_traces_still_propagate_and_untraced_calls_are_untouched() {
     let daemon = Arc::new(Mutex::new(Daemon::bind()));
     let seen = Seen::default();
     let down = downstream(seen.clone()).await;
-    let addr = front(
-        tracer("front", &daemon.lock().unwrap()),
-        down,
-        &["/ok"],
-        true,
-    )
-    .await;
+    let t = tracer("front", &daemon.lock().unwrap());
+    let addr = front(t, down, &["/ok"], true).await;
 
     let root = "1-5759e988-bd862e3fe1be46a994272794";
     let req = Request::get(format!("http://{addr}/"))
