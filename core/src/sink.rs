@@ -60,6 +60,14 @@ impl<'a> SliceSink<'a> {
         &mut self.buf[self.len..]
     }
 
+    /// Overwrites already written bytes at `at` (a length placeholder, say). Out of range
+    /// bytes are ignored.
+    pub(crate) fn patch(&mut self, at: usize, bytes: &[u8]) {
+        if let Some(dst) = self.buf[..self.len].get_mut(at..at + bytes.len()) {
+            dst.copy_from_slice(bytes);
+        }
+    }
+
     /// Counts `n` bytes written into [`SliceSink::unfilled`] (clamped to the capacity).
     pub fn advance(&mut self, n: usize) {
         self.len = (self.len + n).min(self.buf.len());

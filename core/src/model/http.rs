@@ -45,27 +45,35 @@ impl HttpResponse {
 /// Splits a URL into the parts to keep: everything before the authority, the host part
 /// without userinfo, and the path (with or without the query); the fragment is dropped.
 pub(crate) fn sanitized_url_parts(url: &str, keep_query: bool) -> [&str; 3] {
-    let url = url.split('#').next().unwrap_or(url);
-    let (scheme, rest) = match url.find("://") {
-        Some(i) => url.split_at(i + 3),
-        None => ("", url),
+    // Byte scans: every delimiter is ASCII, so each cut is at a char boundary.
+    let find = |text: &str, from: usize, pred: fn(u8) -> bool| {
+        text.as_bytes()[from..]
+            .iter()
+            .position(|&b| pred(b))
+            .map_or(text.len(), |i| from + i)
     };
-    let auth_end = if scheme.is_empty() {
+    let url = &url[..find(url, 0, |b| b == b'#')];
+    let b = url.as_bytes();
+    let scheme_end = b.windows(3).position(|w| w == b"://").map_or(0, |i| i + 3);
+    let auth_end = if scheme_end == 0 {
         0
     } else {
-        rest.find(['/', '?']).unwrap_or(rest.len())
+        find(url, scheme_end, |b| b == b'/' || b == b'?')
     };
-    let (authority, path) = rest.split_at(auth_end);
-    let host = match authority.rfind('@') {
-        Some(i) => &authority[i + 1..],
-        None => authority,
-    };
-    let path = if keep_query {
-        path
+    let host_start = b[scheme_end..auth_end]
+        .iter()
+        .rposition(|&b| b == b'@')
+        .map_or(scheme_end, |i| scheme_end + i + 1);
+    let path_end = if keep_query {
+        url.len()
     } else {
-        path.split('?').next().unwrap_or(path)
+        find(url, auth_end, |b| b == b'?')
     };
-    [scheme, host, path]
+    [
+        &url[..scheme_end],
+        &url[host_start..auth_end],
+        &url[auth_end..path_end],
+    ]
 }
 
 /// Writes a JSON string made of `parts`, cut to `max_chars` characters in total.
@@ -80,11 +88,13 @@ pub(crate) fn write_parts<S: Sink + ?Sized>(
     for part in parts {
         let (kept, c) = json::cut_chars(part, left);
         json::escaped(s, kept)?;
-        left -= kept.chars().count();
         if c {
             cut = true;
             break;
         }
+        // Bytes stand in for characters: a URL with multi-byte characters may be cut before
+        // the limit, never after it.
+        left = left.saturating_sub(kept.len());
     }
     s.write(b"\"")?;
     Ok(cut)

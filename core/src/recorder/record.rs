@@ -113,18 +113,18 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         }
         let max_key = self.config.max_string_chars.min(250);
         let (ns, ns_cut) = json::cut_chars(namespace, 40);
-        // 40 characters escape to at most 240 bytes, so the length fits the one-byte prefix.
-        let mut counter = crate::sink::CountingSink::new(255);
-        if json::escaped(&mut counter, ns).is_err() {
-            return Outcome::Rejected(Rejection::Serialize);
-        }
-        let ns_len = counter.len();
         let mut key_cut = false;
+        let mut ns_len = 0;
         let mut key_len = 0;
         let mut serialize_failed = false;
         let r = self.push(i, Section::Metadata, &mut |s| {
-            s.write(&[ns_len as u8])?;
+            // The escaped namespace goes behind its one-byte length (40 characters escape to
+            // at most 240 bytes), patched in once known.
+            let at = s.len();
+            s.write(&[0])?;
             json::escaped(s, ns)?;
+            ns_len = s.len() - at - 1;
+            s.patch(at, &[ns_len as u8]);
             let before = s.len();
             key_cut = json::string(s, key, max_key)?;
             s.write(b":")?;
@@ -234,23 +234,17 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         let limits = self.limits();
         let mut cut = false;
         let frames = u16::try_from(exception.stack.len()).unwrap_or(u16::MAX);
-        // Measure the members first: their length goes in front of them.
-        let mut counter = crate::sink::CountingSink::new(u16::MAX as usize);
-        let mut m = Members::new(&mut counter);
-        if exception
-            .write_members(&mut m, exception_id, limits)
-            .is_err()
-        {
-            return Outcome::NoRoom;
-        }
-        let members_len = u16::try_from(counter.len()).unwrap_or(u16::MAX);
         let r = self.push(i, Section::Exception, &mut |s| {
             s.write(&frames.to_le_bytes())?;
             s.write(&exception.truncated.to_le_bytes())?;
-            s.write(&members_len.to_le_bytes())?;
+            // The members' length goes in front of them, patched in once known.
+            let at = s.len();
+            s.write(&[0, 0])?;
             let mut m = Members::new(&mut *s);
             exception.write_members(&mut m, exception_id, limits)?;
             cut = m.cut;
+            let members_len = u16::try_from(s.len() - at - 2).map_err(|_| Full { needed: 0 })?;
+            s.patch(at, &members_len.to_le_bytes());
             cut |= exception.write_frames(s, limits)?;
             Ok(())
         });
