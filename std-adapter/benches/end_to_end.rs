@@ -22,6 +22,8 @@ fn end_to_end(c: &mut Criterion) {
         .expect("config");
     let tracer = Tracer::from_config(&config, reference::SERVICE_NAME)
         .expect("tracer")
+        // Measure the sampled path (the default rule would sample 1 request per second).
+        .always_sample()
         .pool_size(4)
         .build();
 

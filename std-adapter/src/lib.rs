@@ -7,6 +7,9 @@
 //! - [`UdpTransport`]: a non-blocking, best-effort UDP [`xray_core::Transport`] with counters.
 //! - [`SystemClock`]: the OS wall clock as an [`xray_core::Clock`].
 //! - [`ThreadRng`], [`FastRng`], [`OsRng`]: `rand_core` RNGs for trace and segment ids.
+//! - [`Tracer`]: the per-request API, sampling with the default rule or local rules
+//!   (`AWS_XRAY_SAMPLING_RULES_FILE`), or [`centralized_sampling`] (cargo feature
+//!   `centralized-sampling`) with rules and targets from the daemon.
 //! - [`plugins`]: EC2, ECS and Elastic Beanstalk metadata (cargo features `ec2`, `ecs`,
 //!   `elastic-beanstalk`), gathered only when asked.
 //!
@@ -32,6 +35,8 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+#[cfg(feature = "centralized-sampling")]
+pub mod centralized_sampling;
 pub mod config;
 pub mod daemon_address;
 #[cfg(any(feature = "tower", feature = "tracing", feature = "aws-sdk"))]
@@ -41,6 +46,8 @@ pub mod lambda;
 pub mod plugins;
 pub mod reference;
 pub mod rng;
+#[cfg(feature = "centralized-sampling")]
+pub mod sampling_proxy_client;
 pub mod system_clock;
 pub mod tracer;
 pub mod udp_transport;

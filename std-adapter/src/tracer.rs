@@ -37,6 +37,7 @@
 //! A tracer built disabled (`AWS_XRAY_SDK_DISABLED=true`) hands out no-op traces: no
 //! recorder, no ids, nothing sent, every call returns `Ok(Outcome::NotSampled)`.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -47,8 +48,10 @@ use crate::system_clock::SystemClock;
 use crate::udp_transport::{TransportStats, UdpTransport};
 use xray_core::model::{AnnotationValue, Aws, Exception, HttpRequest, HttpResponse, Sql};
 use xray_core::recorder::{DEFAULT_SLOTS, RecorderStats};
+use xray_core::sampler::{Decision, RulesError, Upstream};
 use xray_core::{
-    EntityId, Outcome, Recorder, RecorderConfig, SegmentId, TraceHeader, TraceId, Transport,
+    Clock, EntityId, Outcome, Recorder, RecorderConfig, SampledFlag, SegmentId, Timestamp,
+    TraceHeader, TraceId, Transport,
 };
 
 /// The error the fallible [`Trace`] calls return under [`ContextMissing::RuntimeError`].
@@ -101,6 +104,20 @@ pub enum BuildError {
     Config(ConfigError),
     /// The UDP socket could not be opened, or the daemon address not resolved.
     Io(std::io::Error),
+    /// The local sampling rules file (`AWS_XRAY_SAMPLING_RULES_FILE`) could not be read.
+    SamplingRulesRead {
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be read.
+        error: std::io::Error,
+    },
+    /// The local sampling rules (a file, or JSON given to the builder) are invalid.
+    SamplingRules {
+        /// The file, when the rules came from one.
+        path: Option<PathBuf>,
+        /// What is wrong with them.
+        error: RulesError,
+    },
 }
 
 impl std::fmt::Display for BuildError {
@@ -108,6 +125,22 @@ impl std::fmt::Display for BuildError {
         match self {
             BuildError::Config(e) => write!(f, "invalid X-Ray configuration: {e}"),
             BuildError::Io(e) => write!(f, "cannot open the X-Ray UDP transport: {e}"),
+            BuildError::SamplingRulesRead { path, error } => write!(
+                f,
+                "cannot read the X-Ray sampling rules file {}: {error}",
+                path.display()
+            ),
+            BuildError::SamplingRules {
+                path: Some(path),
+                error,
+            } => write!(
+                f,
+                "invalid X-Ray sampling rules file {}: {error}",
+                path.display()
+            ),
+            BuildError::SamplingRules { path: None, error } => {
+                write!(f, "invalid X-Ray sampling rules: {error}")
+            }
         }
     }
 }
@@ -117,6 +150,8 @@ impl std::error::Error for BuildError {
         match self {
             BuildError::Config(e) => Some(e),
             BuildError::Io(e) => Some(e),
+            BuildError::SamplingRulesRead { error, .. } => Some(error),
+            BuildError::SamplingRules { error, .. } => Some(error),
         }
     }
 }
@@ -142,6 +177,9 @@ pub struct SamplingRequest<'a> {
     pub method: Option<&'a str>,
     /// The URL path.
     pub url_path: Option<&'a str>,
+    /// The service type (the segment's `origin`, such as `AWS::EC2::Instance`); only
+    /// centralized rules match on it.
+    pub service_type: Option<&'a str>,
 }
 
 impl<'a> SamplingRequest<'a> {
@@ -165,11 +203,78 @@ impl<'a> SamplingRequest<'a> {
         self.url_path = url_path;
         self
     }
+
+    /// Adds the service type (the segment's `origin`).
+    pub fn with_service_type(mut self, service_type: Option<&'a str>) -> Self {
+        self.service_type = service_type;
+        self
+    }
+
+    /// The core sampler's view of this request.
+    pub fn to_core(&self) -> xray_core::SamplingRequest<'a> {
+        xray_core::SamplingRequest {
+            service_name: Some(self.service_name),
+            host: self.host,
+            method: self.method,
+            url_path: self.url_path,
+            service_type: self.service_type,
+        }
+    }
 }
 
 /// A sampling decision function: `true` to sample. It must not allocate if the request path
 /// is to stay allocation-free.
 pub type Sampler = Arc<dyn Fn(&SamplingRequest<'_>) -> bool + Send + Sync>;
+
+/// How many rules (besides the default rule) a local rules file may hold.
+pub const LOCAL_RULE_CAPACITY: usize = 32;
+
+/// The local-rules sampler a tracer uses by default: the core's [`xray_core::Sampler`] with
+/// room for [`LOCAL_RULE_CAPACITY`] rules. Its `Default` is the default rule (1 request per
+/// second, then 5 %).
+pub type LocalSampler = xray_core::Sampler<LOCAL_RULE_CAPACITY>;
+
+/// Parses a local sampling rules document (version 1 or 2, spec §5.2).
+pub fn parse_sampling_rules(json: &str) -> Result<LocalSampler, BuildError> {
+    LocalSampler::from_rules_json(json)
+        .map_err(|error| BuildError::SamplingRules { path: None, error })
+}
+
+/// Reads and parses a local sampling rules file; errors name the file.
+pub fn load_sampling_rules(path: &Path) -> Result<LocalSampler, BuildError> {
+    let json = std::fs::read_to_string(path).map_err(|error| BuildError::SamplingRulesRead {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    LocalSampler::from_rules_json(&json).map_err(|error| BuildError::SamplingRules {
+        path: Some(path.to_path_buf()),
+        error,
+    })
+}
+
+/// Who decides for requests whose upstream header carries no decision.
+#[derive(Clone)]
+enum Sampling {
+    /// Sample every one.
+    Always,
+    /// A user function.
+    Custom(Sampler),
+    /// Local rules (the core sampler; by default the default rule).
+    Rules(Arc<LocalSampler>),
+    /// Centralized rules from the daemon, local rules while they are missing or stale.
+    #[cfg(feature = "centralized-sampling")]
+    Centralized(Arc<crate::centralized_sampling::CentralizedSampling>),
+}
+
+/// A clock reading taken once and handed to several calls.
+struct ReadClock(Option<Timestamp>);
+
+impl Clock for ReadClock {
+    #[inline]
+    fn now(&self) -> Option<Timestamp> {
+        self.0
+    }
+}
 
 /// The recorder type the tracer pools.
 pub type PooledRecorder = Recorder<Box<[u8]>, DEFAULT_SLOTS>;
@@ -221,7 +326,7 @@ struct Inner {
     lambda: bool,
     transport: Arc<dyn SharedTransport>,
     udp: Option<UdpTransport>,
-    sampler: Option<Sampler>,
+    sampling: Sampling,
     // Boxed on purpose: entries are large and move in and out of the pool by pointer.
     #[allow(clippy::vec_box)]
     pool: Mutex<Vec<Box<PoolEntry>>>,
@@ -239,10 +344,21 @@ pub struct TracerBuilder {
     lambda: bool,
     transport: Option<Arc<dyn SharedTransport>>,
     udp: Option<UdpTransport>,
-    sampler: Option<Sampler>,
+    sampling: Sampling,
     pool_size: usize,
     config: RecorderConfig,
     buffer_len: Option<usize>,
+}
+
+impl std::fmt::Debug for TracerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TracerBuilder")
+            .field("name", &self.name)
+            .field("enabled", &self.enabled)
+            .field("lambda", &self.lambda)
+            .field("pool_size", &self.pool_size)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Bytes of field log kept next to the datagram budget in each pooled buffer.
@@ -282,19 +398,52 @@ impl TracerBuilder {
         self
     }
 
-    /// The sampling decision for requests that arrive without `Sampled=1` or `Sampled=0`
-    /// (default: sample every request).
+    /// The sampling decision for requests that arrive without `Sampled=1` or `Sampled=0`,
+    /// as a function (the default is the local default rule, see
+    /// [`TracerBuilder::local_rules`]). No rule name is recorded.
     pub fn sampler(
         mut self,
         f: impl Fn(&SamplingRequest<'_>) -> bool + Send + Sync + 'static,
     ) -> Self {
-        self.sampler = Some(Arc::new(f));
+        self.sampling = Sampling::Custom(Arc::new(f));
         self
     }
 
-    /// Samples every request that does not carry a decision (the default).
+    /// Samples every request that does not carry a decision (for tests and load generators;
+    /// the default is the default rule: 1 request per second, then 5 %).
     pub fn always_sample(mut self) -> Self {
-        self.sampler = None;
+        self.sampling = Sampling::Always;
+        self
+    }
+
+    /// Decides with local rules (the core sampler): the first matching rule's reservoir,
+    /// then its rate; the matched rule's name is recorded as `aws.xray.sampling_rule_name`.
+    /// This is the default, with only the default rule (1 request per second, then 5 %).
+    pub fn local_rules(mut self, sampler: LocalSampler) -> Self {
+        self.sampling = Sampling::Rules(Arc::new(sampler));
+        self
+    }
+
+    /// Decides with the local rules of a rules document (version 1 or 2, spec §5.2).
+    pub fn sampling_rules_json(self, json: &str) -> Result<Self, BuildError> {
+        Ok(self.local_rules(parse_sampling_rules(json)?))
+    }
+
+    /// Decides with the local rules of a rules file (`AWS_XRAY_SAMPLING_RULES_FILE`), read
+    /// now; the error names the file.
+    pub fn sampling_rules_file(self, path: impl AsRef<Path>) -> Result<Self, BuildError> {
+        Ok(self.local_rules(load_sampling_rules(path.as_ref())?))
+    }
+
+    /// Decides with centralized rules from the daemon (fed by a
+    /// [`crate::centralized_sampling::Poller`]), falling back to its local rules while they
+    /// are missing or older than an hour.
+    #[cfg(feature = "centralized-sampling")]
+    pub fn centralized_sampling(
+        mut self,
+        sampling: Arc<crate::centralized_sampling::CentralizedSampling>,
+    ) -> Self {
+        self.sampling = Sampling::Centralized(sampling);
         self
     }
 
@@ -353,7 +502,7 @@ impl TracerBuilder {
                 lambda: self.lambda,
                 transport,
                 udp: self.udp,
-                sampler: self.sampler,
+                sampling: self.sampling,
                 pool: Mutex::new(pool),
                 pool_size,
                 clock: SystemClock,
@@ -391,7 +540,7 @@ impl Tracer {
             lambda: false,
             transport: None,
             udp: None,
-            sampler: None,
+            sampling: Sampling::Rules(Arc::new(LocalSampler::default())),
             pool_size: 16,
             config: RecorderConfig::default(),
             buffer_len: None,
@@ -405,17 +554,21 @@ impl Tracer {
     }
 
     /// A builder from a [`Config`]: UDP to its daemon address, its context-missing mode, its
-    /// `AWS_XRAY_SDK_DISABLED`, Lambda mode when in Lambda, and its `AWS_XRAY_TRACING_NAME`
-    /// (which overrides `default_name`). Adjust the rest (pool size, sampler) before
-    /// [`TracerBuilder::build`].
+    /// `AWS_XRAY_SDK_DISABLED`, Lambda mode when in Lambda, its `AWS_XRAY_TRACING_NAME`
+    /// (which overrides `default_name`) and its local sampling rules file
+    /// (`AWS_XRAY_SAMPLING_RULES_FILE`, read now; not in Lambda, where the header decides).
+    /// Adjust the rest (pool size, sampler) before [`TracerBuilder::build`].
     pub fn from_config(config: &Config, default_name: &str) -> Result<TracerBuilder, BuildError> {
         let name = config.tracing_name.as_deref().unwrap_or(default_name);
-        let builder = Tracer::builder(name)
+        let mut builder = Tracer::builder(name)
             .enabled(config.is_enabled())
             .context_missing(config.context_missing)
             .lambda(config.is_lambda());
         if !config.is_enabled() {
             return Ok(builder);
+        }
+        if let (Some(path), false) = (&config.sampling_rules_file, config.is_lambda()) {
+            builder = builder.sampling_rules_file(path)?;
         }
         let udp = UdpTransport::from_config(config).map_err(BuildError::Io)?;
         Ok(builder.udp(udp))
@@ -478,7 +631,8 @@ impl Tracer {
 
     /// Begins a trace for a request, continuing `upstream` (the incoming `X-Amzn-Trace-Id`)
     /// when it has a Root. An upstream `Sampled=1` or `Sampled=0` decides; otherwise (`?` or
-    /// absent) the sampler does.
+    /// absent) the sampler does, and the name of the rule that sampled it is recorded on the
+    /// segment. In Lambda mode nothing is sampled locally: only `Sampled=1` samples.
     pub fn begin(&self, upstream: Option<&TraceHeader>) -> Trace {
         self.begin_with(upstream, &SamplingRequest::new(&self.inner.name))
     }
@@ -492,14 +646,35 @@ impl Tracer {
         let Some(mut entry) = self.take() else {
             return self.noop();
         };
-        let sampled = match upstream.map(TraceHeader::sampled) {
-            Some(xray_core::SampledFlag::Sampled) => true,
-            Some(xray_core::SampledFlag::NotSampled) => false,
-            _ => self.inner.sampler.as_ref().is_none_or(|f| f(request)),
-        };
+        let inner = &*self.inner;
         let PoolEntry { rec, rng } = &mut *entry;
         let before = *rec.stats();
-        let seg = rec.begin_segment(&self.inner.name, upstream, sampled, &self.inner.clock, rng);
+        // One clock reading for the decision and the segment start.
+        let clock = ReadClock(inner.clock.now());
+        let name = inner.name.as_str();
+        let flag = upstream.map(TraceHeader::sampled);
+        let seg = match (&inner.sampling, flag) {
+            (_, Some(SampledFlag::Sampled)) => rec.begin_segment(name, upstream, true, &clock, rng),
+            (_, Some(SampledFlag::NotSampled)) => {
+                rec.begin_segment(name, upstream, false, &clock, rng)
+            }
+            // Lambda: the invocation header decides, nothing else samples.
+            _ if inner.lambda => rec.begin_segment(name, upstream, false, &clock, rng),
+            (Sampling::Always, _) => rec.begin_segment(name, upstream, true, &clock, rng),
+            (Sampling::Custom(f), _) => rec.begin_segment(name, upstream, f(request), &clock, rng),
+            (Sampling::Rules(sampler), _) => {
+                let up = Upstream::from_header(upstream);
+                let decision = sampler.decide(&request.to_core(), up, &clock, rng);
+                begin_decided(rec, name, upstream, decision, &clock, rng)
+            }
+            #[cfg(feature = "centralized-sampling")]
+            (Sampling::Centralized(central), _) => {
+                let up = Upstream::from_header(upstream);
+                central.decide_with(&request.to_core(), up, &clock, rng, |decision, rng| {
+                    begin_decided(rec, name, upstream, decision, &clock, rng)
+                })
+            }
+        };
         self.started(entry, seg, before)
     }
 
@@ -592,6 +767,22 @@ impl Tracer {
             pool.push(entry);
         }
     }
+}
+
+/// Begins the segment as `decision` says and records the rule that sampled it.
+fn begin_decided(
+    rec: &mut PooledRecorder,
+    name: &str,
+    upstream: Option<&TraceHeader>,
+    decision: Decision<'_>,
+    clock: &ReadClock,
+    rng: &mut FastRng,
+) -> EntityId {
+    let seg = rec.begin_segment(name, upstream, decision.sampled, clock, rng);
+    if let (true, Some(rule)) = (decision.sampled, decision.rule) {
+        let _ = rec.set_sampling_rule_name(seg, rule);
+    }
+    seg
 }
 
 /// One request's trace: a recorder borrowed from the [`Tracer`]'s pool.

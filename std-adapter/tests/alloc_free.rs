@@ -51,6 +51,7 @@ fn main() {
         .expect("config");
     let tracer = Tracer::from_config(&config, reference::SERVICE_NAME)
         .expect("tracer")
+        .always_sample()
         .pool_size(2)
         .build();
 
@@ -99,5 +100,35 @@ fn main() {
         received += 1;
     }
     assert_eq!(received, 5);
-    println!("1 passed, 0 failed");
+    sampler_decisions_do_not_allocate(&config);
+    println!("2 passed, 0 failed");
+}
+
+/// The default path: local rules decide (mostly "not sampled" after the first request of
+/// the second) and the matched rule's name is recorded, without allocating.
+fn sampler_decisions_do_not_allocate(config: &Config) {
+    let tracer = Tracer::from_config(config, reference::SERVICE_NAME)
+        .expect("tracer")
+        .sampling_rules_json(
+            r#"{"version": 2, "default": {"fixed_target": 1, "rate": 0.05},
+                "rules": [{"description": "orders", "host": "*", "http_method": "*",
+                           "url_path": "/orders*", "fixed_target": 0, "rate": 0.5}]}"#,
+        )
+        .expect("rules")
+        .pool_size(2)
+        .build();
+    for _ in 0..10 {
+        reference::record(&tracer);
+    }
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    for _ in 0..REQUESTS {
+        reference::record(&tracer);
+    }
+    let after = ALLOCATIONS.load(Ordering::SeqCst);
+    assert_eq!(tracer.stats().traces, 10 + REQUESTS as u64);
+    assert_eq!(
+        after - before,
+        0,
+        "heap allocations on the sampler decision path"
+    );
 }

@@ -32,6 +32,7 @@ fn every_datagram_of_a_multi_request_scenario_arrives_and_validates() {
     let daemon = Daemon::bind();
     let tracer = Tracer::from_config(&config(&daemon, &[]), reference::SERVICE_NAME)
         .expect("tracer")
+        .always_sample()
         .pool_size(4)
         .build();
 
