@@ -151,6 +151,130 @@ pub(crate) fn escape_line_separators(buf: &mut [u8], mut len: usize) -> Option<u
     Some(len)
 }
 
+/// Containers nested deeper than this make [`is_json_value`] say no.
+pub(crate) const MAX_CHECKED_DEPTH: u32 = 64;
+
+/// Whether `b` is exactly one JSON value (RFC 8259 syntax; strings assumed UTF-8). Used on
+/// what another serializer wrote, before it joins a document: serde-json-core, for one,
+/// writes integer map keys without quotes. Iterative, at most [`MAX_CHECKED_DEPTH`] deep.
+pub(crate) fn is_json_value(b: &[u8]) -> bool {
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Want {
+        Value,
+        ValueOrEnd,
+        Key,
+        KeyOrEnd,
+        Colon,
+        CommaOrEnd,
+    }
+    let mut want = Want::Value;
+    // One bit per open container, 1 for an object.
+    let mut objects: u64 = 0;
+    let mut depth = 0u32;
+    let mut i = 0;
+    loop {
+        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+            i += 1;
+        }
+        let Some(&c) = b.get(i) else {
+            return depth == 0 && want == Want::CommaOrEnd;
+        };
+        let closes = match want {
+            Want::ValueOrEnd => c == b']',
+            Want::KeyOrEnd => c == b'}',
+            Want::CommaOrEnd => depth > 0 && c == if objects & 1 == 1 { b'}' } else { b']' },
+            _ => false,
+        };
+        if closes {
+            objects >>= 1;
+            depth -= 1;
+            i += 1;
+            want = Want::CommaOrEnd;
+            continue;
+        }
+        let next = match want {
+            Want::Value | Want::ValueOrEnd => match c {
+                b'{' | b'[' => {
+                    if depth == MAX_CHECKED_DEPTH {
+                        return false;
+                    }
+                    depth += 1;
+                    objects = (objects << 1) | u64::from(c == b'{');
+                    want = if c == b'{' {
+                        Want::KeyOrEnd
+                    } else {
+                        Want::ValueOrEnd
+                    };
+                    i += 1;
+                    continue;
+                }
+                b'"' => skip_string(b, i),
+                b't' => b[i..].starts_with(b"true").then_some(i + 4),
+                b'f' => b[i..].starts_with(b"false").then_some(i + 5),
+                b'n' => b[i..].starts_with(b"null").then_some(i + 4),
+                b'-' | b'0'..=b'9' => skip_number(b, i),
+                _ => None,
+            },
+            Want::Key | Want::KeyOrEnd => (c == b'"').then(|| skip_string(b, i)).flatten(),
+            Want::Colon => (c == b':').then_some(i + 1),
+            Want::CommaOrEnd => (depth > 0 && c == b',').then_some(i + 1),
+        };
+        let Some(next) = next else { return false };
+        i = next;
+        want = match want {
+            Want::Key | Want::KeyOrEnd => Want::Colon,
+            Want::Colon => Want::Value,
+            Want::CommaOrEnd if objects & 1 == 1 => Want::Key,
+            Want::CommaOrEnd => Want::Value,
+            Want::Value | Want::ValueOrEnd => Want::CommaOrEnd,
+        };
+    }
+}
+
+/// The index after the string starting at `b[i] == '"'`.
+fn skip_string(b: &[u8], i: usize) -> Option<usize> {
+    let mut j = i + 1;
+    loop {
+        match *b.get(j)? {
+            b'"' => return Some(j + 1),
+            b'\\' => match *b.get(j + 1)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => j += 2,
+                b'u' if b.get(j + 2..j + 6)?.iter().all(u8::is_ascii_hexdigit) => j += 6,
+                _ => return None,
+            },
+            0x00..=0x1f => return None,
+            _ => j += 1,
+        }
+    }
+}
+
+/// The index after the number starting at `b[i]`.
+fn skip_number(b: &[u8], i: usize) -> Option<usize> {
+    let digits = |mut j: usize| {
+        let start = j;
+        while b.get(j).is_some_and(u8::is_ascii_digit) {
+            j += 1;
+        }
+        (j > start).then_some(j)
+    };
+    let mut j = i + usize::from(b[i] == b'-');
+    j = match b.get(j)? {
+        b'0' => j + 1,
+        _ => digits(j)?,
+    };
+    if b.get(j) == Some(&b'.') {
+        j = digits(j + 1)?;
+    }
+    if matches!(b.get(j), Some(b'e' | b'E')) {
+        j += 1;
+        if matches!(b.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        j = digits(j)?;
+    }
+    Some(j)
+}
+
 /// Writes `"text"`, cut to `max_chars` characters. Returns whether it was cut.
 pub(crate) fn string<S: Sink + ?Sized>(
     s: &mut S,
@@ -354,6 +478,53 @@ mod tests {
     }
 
     #[test]
+    fn json_values_are_checked() {
+        for ok in [
+            "0",
+            "-1.5e+3",
+            "\"a\\u00e9\\n\"",
+            "true",
+            "null",
+            "[]",
+            "{}",
+            " [1, {\"a\": [null]}] ",
+            "{\"k\":{\"k\":[1,2,3]}}",
+            "1E9",
+            "-0",
+        ] {
+            assert!(is_json_value(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "",
+            "{1:2}",
+            "[1,]",
+            "[,1]",
+            "{\"a\"}",
+            "{\"a\":}",
+            "01",
+            "1.",
+            "-",
+            "tru",
+            "[1] 2",
+            "]",
+            "{\"a\":1,}",
+            "\"\\x\"",
+            "\"\u{1}\"",
+            "[[[",
+            "{\"a\" 1}",
+            "nan",
+            "+1",
+            ".5",
+        ] {
+            assert!(!is_json_value(bad.as_bytes()), "{bad}");
+        }
+        let deep = "[".repeat(64) + &"]".repeat(64);
+        assert!(is_json_value(deep.as_bytes()));
+        let deeper = "[".repeat(65) + &"]".repeat(65);
+        assert!(!is_json_value(deeper.as_bytes()), "past the depth limit");
+    }
+
+    #[test]
     fn word_checks_agree_with_byte_checks() {
         let special = |b: u8| b < 0x20 || b == b'"' || b == b'\\' || b >= 0x80;
         for base in [*b"abcdefgh", *b"/v1/item", *b"GET acme"] {
@@ -375,6 +546,14 @@ mod tests {
             let json = out(|s| { string(s, &text, usize::MAX).unwrap(); });
             let back: std::string::String = serde_json::from_str(&json).unwrap();
             prop_assert_eq!(back, text);
+        }
+
+        #[test]
+        fn json_check_agrees_with_serde_json(text in "[\\[\\]{}:,\"a0-9.eE+\\- tfrunl\\\\]{0,24}") {
+            let ours = is_json_value(text.as_bytes());
+            let theirs = serde_json::from_str::<serde_json::Value>(&text).is_ok();
+            // serde_json nests 128 deep; 24 bytes never reach either limit.
+            prop_assert_eq!(ours, theirs, "{:?}", text);
         }
 
         #[test]

@@ -222,3 +222,26 @@ fn every_ascii_control_character_in_every_string_field() {
         "names keep only the schema's characters"
     );
 }
+
+#[test]
+fn metadata_that_serializes_to_invalid_json_is_rejected() {
+    // serde-json-core writes integer map keys unquoted (`{1:2}`), which is not JSON (found by
+    // the recorder fuzz target).
+    let (clock, mut rng, mut out) = (StepClock::new(), TestRng(7), Capture::default());
+    let mut rec = recorder(4096);
+    let seg = rec.begin_segment("svc", None, true, &clock, &mut rng);
+    let by_number: std::collections::BTreeMap<u32, &str> = [(1, "one"), (2, "two")].into();
+    assert_eq!(
+        rec.add_metadata(seg, "default", "by_number", &by_number),
+        Outcome::Rejected(Rejection::Serialize)
+    );
+    let by_name: std::collections::BTreeMap<&str, u32> = [("one", 1)].into();
+    assert_eq!(
+        rec.add_metadata(seg, "default", "by_name", &by_name),
+        Outcome::Recorded
+    );
+    let _ = rec.end(seg, &clock, &mut out);
+    let doc = check_datagram(&out.0[0], 4096);
+    assert_eq!(doc["metadata"]["default"]["by_name"]["one"], 1);
+    assert!(doc["metadata"]["default"].get("by_number").is_none());
+}

@@ -131,6 +131,10 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             key_len = s.len() - before;
             let room = s.unfilled();
             match serde_json_core::to_slice(value, room) {
+                Ok(n) if !json::is_json_value(&room[..n]) => {
+                    serialize_failed = true;
+                    Err(Full { needed: 0 })
+                }
                 Ok(n) => match json::escape_line_separators(room, n) {
                     Some(n) => {
                         s.advance(n);
