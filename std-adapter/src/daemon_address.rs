@@ -181,7 +181,9 @@ impl DaemonAddress {
 impl fmt::Display for DaemonAddress {
     /// The canonical `AWS_XRAY_DAEMON_ADDRESS` form; it parses back to the same value.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.udp == self.tcp {
+        // A host named `tcp` or `udp` would read as a protocol prefix in the one-part form.
+        let prefix_like = matches!(&self.udp.host, Host::Name(n) if n.eq_ignore_ascii_case("tcp") || n.eq_ignore_ascii_case("udp"));
+        if self.udp == self.tcp && !prefix_like {
             write!(f, "{}", self.udp)
         } else {
             write!(f, "tcp:{} udp:{}", self.tcp, self.udp)
@@ -575,6 +577,16 @@ mod tests {
         fn port_numbers_parse_exactly(port in 1u16..) {
             let a = DaemonAddress::parse(&format!("127.0.0.1:{port}")).unwrap();
             prop_assert_eq!(a.udp().port, port);
+        }
+    }
+
+    #[test]
+    fn hosts_named_like_a_prefix_round_trip() {
+        // Found by the daemon_address fuzz target: `tcp:tcp:2000 udp:tcp:2000` was written
+        // back as `tcp:2000`, which reads as a lone tcp: part.
+        for text in ["tcp:tcp:2000 udp:tcp:2000", "tcp:UDP:2000 udp:UDP:2000"] {
+            let a = DaemonAddress::parse(text).unwrap();
+            assert_eq!(DaemonAddress::parse(&a.to_string()), Ok(a.clone()), "{a}");
         }
     }
 }

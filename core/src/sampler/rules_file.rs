@@ -47,6 +47,9 @@ pub enum RulesError {
     Json(serde_json_core::de::Error),
     /// Arrays and objects are nested deeper than [`MAX_NESTING`].
     TooDeep,
+    /// The text is not valid JSON syntax (checked before parsing: the no_std parser is lenient
+    /// about raw control characters in strings and leading zeros).
+    Syntax,
     /// There is no `version`.
     MissingVersion,
     /// `version` is neither 1 nor 2.
@@ -76,6 +79,7 @@ impl fmt::Display for RulesError {
         match self {
             RulesError::Json(e) => write!(f, "sampling rules: invalid JSON: {e}"),
             RulesError::TooDeep => write!(f, "sampling rules: nested deeper than {MAX_NESTING}"),
+            RulesError::Syntax => f.write_str("sampling rules: not valid JSON"),
             RulesError::MissingVersion => f.write_str("sampling rules: missing \"version\""),
             RulesError::UnsupportedVersion(v) => {
                 write!(
@@ -126,6 +130,9 @@ impl<const N: usize> LocalRules<N> {
     /// Parses a rules file (see the module documentation).
     pub fn parse(json: &str) -> Result<Self, RulesError> {
         check_nesting(json.as_bytes())?;
+        if !crate::json::is_json_value(json.as_bytes()) {
+            return Err(RulesError::Syntax);
+        }
         let mut buffer = [0u8; UNESCAPE_BUFFER];
         let (file, _) = serde_json_core::from_str_escaped::<WireFile<N>>(json, &mut buffer)
             .map_err(RulesError::Json)?;
@@ -593,18 +600,19 @@ mod tests {
     #[test]
     fn malformed_json_is_an_error() {
         // Go's rule-v1-invalid.json: truncated after "rate":.
-        assert!(matches!(
+        assert_eq!(
             err(r#"{"version":1,"default":{"fixed_target":1,"rate":"#),
-            RulesError::Json(_)
-        ));
-        assert!(matches!(err(""), RulesError::Json(_)));
+            RulesError::Syntax
+        );
+        assert_eq!(err(""), RulesError::Syntax);
+        assert_eq!(
+            err(r#"{"version":2,"default":{"fixed_target":1,"rate":0.05}} trailing"#),
+            RulesError::Syntax
+        );
+        // Valid JSON of the wrong shape.
         assert!(matches!(err("[]"), RulesError::Json(_)));
         assert!(matches!(
             err(r#"{"version":"2","default":{"fixed_target":1,"rate":0.05}}"#),
-            RulesError::Json(_)
-        ));
-        assert!(matches!(
-            err(r#"{"version":2,"default":{"fixed_target":1,"rate":0.05}} trailing"#),
             RulesError::Json(_)
         ));
     }
@@ -663,6 +671,21 @@ mod tests {
             s.push(byte as char);
             s.push_str(&V2[cut..]);
             let _ = Rules::parse(&s);
+        }
+    }
+
+    #[test]
+    fn invalid_json_syntax_is_rejected_before_parsing() {
+        // Found by the sampling_rules fuzz target: the no_std parser took these.
+        for text in [
+            "{\"version\":2,\"default\":{\"fixed_target\":1,\"rate\":0.05},\"rules\":[{\"host\":\"a\u{1}\",\"http_method\":\"*\",\"url_path\":\"*\",\"fixed_target\":1,\"rate\":0.1}]}",
+            "{\"version\":2,\"default\":{\"fixed_target\":1,\"rate\":0.05},\"x\":[-01]}",
+        ] {
+            assert_eq!(
+                LocalRules::<4>::parse(text).err(),
+                Some(RulesError::Syntax),
+                "{text}"
+            );
         }
     }
 }
