@@ -226,7 +226,7 @@ impl core::str::FromStr for SegmentId {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_rng::CountingRng;
+    use crate::test_rng::TestRng;
     use proptest::prelude::*;
 
     #[test]
@@ -276,7 +276,7 @@ mod tests {
 
     #[test]
     fn generates_from_clock_and_rng() {
-        let mut rng = CountingRng(7);
+        let mut rng = TestRng(7);
         let now = Timestamp::from_secs_micros(0x6000_0000, 0);
         let t = TraceId::generate(now, &mut rng);
         assert_eq!(t.epoch_secs(), 0x6000_0000);

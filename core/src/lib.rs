@@ -31,9 +31,13 @@ pub mod sink;
 pub mod time;
 pub mod transport;
 
+/// Lets unit tests share the integration tests' helpers, which name the crate.
+#[cfg(test)]
+extern crate self as xray_core;
 #[cfg(test)]
 extern crate std;
 #[cfg(test)]
+#[path = "../tests/common/test_rng.rs"]
 pub(crate) mod test_rng;
 
 pub use header::{HeaderError, SampledFlag, TraceHeader};

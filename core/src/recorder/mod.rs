@@ -425,16 +425,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         clock: &C,
         rng: &mut R,
     ) -> EntityId {
-        let Some(p) = self.slot(parent) else {
-            return EntityId::NONE;
-        };
-        let now = clock.now().unwrap_or(self.slots[p].start);
-        let id = SegmentId::generate(rng);
-        let state = match self.slots[p].state {
-            SlotState::Unsampled => SlotState::Unsampled,
-            _ => SlotState::Open,
-        };
-        self.open(p as u8, state, id, now, name)
+        self.begin_child(parent, name, clock.now(), SegmentId::generate(rng), false)
     }
 
     /// Begins a subsegment that is never sampled, whatever the trace's decision: nothing
@@ -448,12 +439,28 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         clock: &C,
         rng: &mut R,
     ) -> EntityId {
+        self.begin_child(parent, name, clock.now(), SegmentId::generate(rng), true)
+    }
+
+    /// Opens a child of `parent`; it is unsampled if asked or if its parent is.
+    fn begin_child(
+        &mut self,
+        parent: EntityId,
+        name: &str,
+        now: Option<Timestamp>,
+        id: SegmentId,
+        unsampled: bool,
+    ) -> EntityId {
         let Some(p) = self.slot(parent) else {
             return EntityId::NONE;
         };
-        let now = clock.now().unwrap_or(self.slots[p].start);
-        let id = SegmentId::generate(rng);
-        self.open(p as u8, SlotState::Unsampled, id, now, name)
+        let now = now.unwrap_or(self.slots[p].start);
+        let state = if unsampled || self.slots[p].state == SlotState::Unsampled {
+            SlotState::Unsampled
+        } else {
+            SlotState::Open
+        };
+        self.open(p as u8, state, id, now, name)
     }
 
     /// Ends an entity now (see [`Recorder::end_at`]).

@@ -469,7 +469,7 @@ pub fn client_id<R: Rng + ?Sized>(rng: &mut R) -> [u8; 24] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_rng::CountingRng;
+    use crate::test_rng::TestRng;
     use crate::time::FixedClock;
 
     const T0: u64 = 1_700_000_000;
@@ -543,15 +543,14 @@ mod tests {
     fn borrow_one_per_second_until_a_quota_arrives() {
         let s = state();
         let local = Sampler::<0>::default();
-        let mut rng = CountingRng(1);
+        let mut rng = TestRng(1);
         let orders = SamplingRequest {
             url_path: Some("/orders/1"),
             service_name: Some("shop"),
             ..Default::default()
         };
-        let decide = |secs, rng: &mut CountingRng| {
-            s.decide(&local, &orders, Upstream::NoTrace, &at(secs), rng)
-        };
+        let decide =
+            |secs, rng: &mut TestRng| s.decide(&local, &orders, Upstream::NoTrace, &at(secs), rng);
         let d = decide(T0, &mut rng);
         assert_eq!(
             (d.sampled, d.reason, d.rule),
@@ -593,7 +592,7 @@ mod tests {
     fn no_borrowing_without_reservoir_size() {
         let s = state();
         let local = Sampler::<0>::default();
-        let mut rng = CountingRng(2);
+        let mut rng = TestRng(2);
         let billing = SamplingRequest {
             service_name: Some("Billing"),
             ..Default::default()
@@ -620,7 +619,7 @@ mod tests {
     fn counters_and_reports() {
         let s = state();
         let local = Sampler::<0>::default();
-        let mut rng = CountingRng(3);
+        let mut rng = TestRng(3);
         let orders = SamplingRequest {
             url_path: Some("/orders"),
             service_name: Some("shop"),
@@ -682,7 +681,7 @@ mod tests {
     #[test]
     fn stale_or_missing_rules_fall_back_to_local() {
         let local = Sampler::<0>::default();
-        let mut rng = CountingRng(4);
+        let mut rng = TestRng(4);
         let empty = CentralizedRules::<2>::new();
         let d = empty.decide(
             &local,
@@ -734,7 +733,7 @@ mod tests {
 
     #[test]
     fn client_ids_are_hex() {
-        let mut rng = CountingRng(9);
+        let mut rng = TestRng(9);
         let a = client_id(&mut rng);
         let b = client_id(&mut rng);
         assert_ne!(a, b);

@@ -164,7 +164,7 @@ impl<const N: usize> Sampler<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_rng::CountingRng;
+    use crate::test_rng::TestRng;
     use crate::time::{FixedClock, Timestamp};
     use core::cell::Cell;
 
@@ -257,7 +257,7 @@ mod tests {
     fn decisions_carry_rule_and_reason() {
         let s: Sampler<4> = Sampler::from_rules_json(RULES).unwrap();
         let clock = clock_at(T0);
-        let mut rng = CountingRng(1);
+        let mut rng = TestRng(1);
         let checkout = req(Some("shop.x"), Some("POST"), Some("/checkout/9"));
         let d = s.decide(&checkout, Upstream::NoTrace, &clock, &mut rng);
         assert_eq!(
@@ -284,7 +284,7 @@ mod tests {
     fn reservoirs_are_per_rule() {
         let s: Sampler<4> = Sampler::from_rules_json(RULES).unwrap();
         let clock = clock_at(T0);
-        let mut rng = CountingRng(2);
+        let mut rng = TestRng(2);
         let checkout = req(Some("shop.x"), Some("POST"), Some("/checkout/9"));
         let other = req(None, Some("GET"), Some("/x"));
         for _ in 0..5 {
@@ -301,7 +301,7 @@ mod tests {
     fn upstream_decisions_win() {
         let s: Sampler<4> = Sampler::from_rules_json(RULES).unwrap();
         let clock = clock_at(T0);
-        let mut rng = CountingRng(3);
+        let mut rng = TestRng(3);
         let health = req(None, Some("GET"), Some("/health"));
         let d = s.decide(&health, SampledFlag::Sampled.into(), &clock, &mut rng);
         assert_eq!(
@@ -320,7 +320,7 @@ mod tests {
     fn requested_runs_rules_and_asks_for_an_answer() {
         let s: Sampler<4> = Sampler::default();
         let clock = clock_at(T0);
-        let mut rng = CountingRng(4);
+        let mut rng = TestRng(4);
         let d = s.decide(
             &SamplingRequest::default(),
             SampledFlag::Requested.into(),
@@ -344,7 +344,7 @@ mod tests {
     #[test]
     fn root_without_sampled_follows_the_policy() {
         let clock = clock_at(T0);
-        let mut rng = CountingRng(5);
+        let mut rng = TestRng(5);
         let root_only = Upstream::Header(SampledFlag::Unknown);
         let r = SamplingRequest::default();
 
@@ -376,7 +376,7 @@ mod tests {
         let s = Sampler::<0>::new(LocalRules::with_default(
             Target::new(100, Rate::ZERO).unwrap(),
         ));
-        let mut rng = CountingRng(6);
+        let mut rng = TestRng(6);
         let d = s.decide(
             &SamplingRequest::default(),
             Upstream::NoTrace,
@@ -401,7 +401,7 @@ mod tests {
         let extra = Rule::catch_all("x", Target::DEFAULT).unwrap();
         assert!(rules.push(extra).is_err(), "capacity is 1");
         let s = Sampler::new(rules);
-        let mut rng = CountingRng(7);
+        let mut rng = TestRng(7);
         let orders = SamplingRequest {
             url_path: Some("/orders/1"),
             ..Default::default()
@@ -414,7 +414,7 @@ mod tests {
     fn simulate(seed: u64, seconds: u64, per_second: u64) -> std::vec::Vec<(u32, u32)> {
         let s = Sampler::<0>::default();
         let clock = StepClock(Cell::new(T0 * 1_000_000));
-        let mut rng = CountingRng(seed);
+        let mut rng = TestRng(seed);
         let r = SamplingRequest::default();
         let mut out = std::vec::Vec::new();
         for sec in 0..seconds {
@@ -479,7 +479,7 @@ mod tests {
             let handles: [_; 4] = core::array::from_fn(|t| {
                 let (s, clock) = (&s, &clock);
                 scope.spawn(move || {
-                    let mut rng = CountingRng(t as u64);
+                    let mut rng = TestRng(t as u64);
                     let mut counts = (0, 0);
                     for _ in 0..2_000 {
                         let d = s.decide(&checkout, Upstream::NoTrace, clock, &mut rng);

@@ -89,7 +89,7 @@ impl Default for Rate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_rng::CountingRng;
+    use crate::test_rng::TestRng;
 
     #[test]
     fn bounds_are_checked() {
@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn extremes_draw_nothing() {
-        let mut rng = CountingRng(1);
+        let mut rng = TestRng(1);
         for _ in 0..100 {
             assert!(!Rate::ZERO.sample(&mut rng));
             assert!(Rate::ONE.sample(&mut rng));
@@ -125,7 +125,7 @@ mod tests {
 
     #[test]
     fn half_samples_about_half() {
-        let mut rng = CountingRng(42);
+        let mut rng = TestRng(42);
         let rate = Rate::from_ratio(1, 2);
         let hits = (0..10_000).filter(|_| rate.sample(&mut rng)).count();
         // Mean 5,000, sd 50: ±6 sd, and the seed is fixed.

@@ -358,7 +358,7 @@ impl Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_rng::CountingRng;
+    use crate::test_rng::TestRng;
 
     #[test]
     fn names_are_cut_at_char_boundaries() {
@@ -411,7 +411,7 @@ mod tests {
     #[test]
     fn no_clock_skips_the_reservoir() {
         let rule = Rule::catch_all("r", Target::new(5, Rate::ZERO).unwrap()).unwrap();
-        let mut rng = CountingRng(3);
+        let mut rng = TestRng(3);
         assert_eq!(rule.sample(None, &mut rng), (false, Reason::Rate));
         let now = Some(Timestamp::from_secs_micros(1_700_000_000, 0));
         assert_eq!(rule.sample(now, &mut rng), (true, Reason::Reservoir));
