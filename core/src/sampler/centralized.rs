@@ -307,8 +307,16 @@ impl<const N: usize> CentralizedRules<N> {
             }
             if rule.name() == CENTRAL_DEFAULT_RULE {
                 default = Some(rule);
-            } else if rules.push(rule).is_err() {
+            } else if let Err(rule) = rules.push(rule) {
+                // Full: keep the rules that match first (lowest priority, then name), whatever
+                // order the service listed them in.
                 dropped += 1;
+                let key = |r: &CentralizedRule| (r.priority, r.name.clone());
+                if let Some(last) = rules.iter_mut().max_by_key(|r| key(r))
+                    && key(&rule) < key(last)
+                {
+                    *last = rule;
+                }
             }
         }
         rules.sort_unstable_by(|a, b| {
@@ -522,6 +530,24 @@ mod tests {
         );
         assert_eq!(dropped, 0);
         s
+    }
+
+    #[test]
+    fn a_full_rule_table_keeps_the_rules_that_match_first() {
+        let mut s: CentralizedRules<2> = CentralizedRules::new();
+        let records = [
+            record("low", 30, 0.1, 0),
+            record("mid", 20, 0.1, 0),
+            record("high", 10, 0.1, 0),
+        ];
+        let dropped = s.replace_rules(records, 1_700_000_000);
+        assert_eq!(dropped, 1);
+        let names: std::vec::Vec<&str> = s.rules().map(CentralizedRule::name).collect();
+        assert_eq!(
+            names,
+            ["high", "mid"],
+            "priority decides, not the order of the response"
+        );
     }
 
     #[test]
