@@ -74,8 +74,8 @@ use crate::DAEMON_HEADER;
 use crate::header::{SampledFlag, TraceHeader};
 use crate::id::{SegmentId, TraceId};
 use crate::json;
-use crate::model::{Limits, Members};
-use crate::sink::{Sink, SliceSink};
+use crate::model::Limits;
+use crate::sink::Sink;
 use crate::time::{Clock, Timestamp};
 use crate::transport::Transport;
 use field_log::{FieldLog, Section};
@@ -587,8 +587,13 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             && self.config.sdk_block
             && state == SlotState::Open
         {
-            let _ = self.push_members(i, Section::Aws, &|m: &mut Members<'_, SliceSink<'_>>| {
-                crate::model::write_xray_member(m, None)
+            // The SDK's name and version are constants: no escaping needed at run time.
+            let _ = self.push(i, Section::Aws, &mut |s| {
+                s.write(b"\"xray\":{\"sdk\":\"")?;
+                s.write(crate::SDK_NAME.as_bytes())?;
+                s.write(b"\",\"sdk_version\":\"")?;
+                s.write(crate::SDK_VERSION.as_bytes())?;
+                s.write(b"\"}")
             });
         }
         EntityId {
