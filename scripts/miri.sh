@@ -36,7 +36,8 @@ skip_args=()
 for s in "${SKIP[@]}"; do skip_args+=(--skip "$s"); done
 
 export PROPTEST_CASES=${PROPTEST_CASES:-4}
-# No filesystem or clock isolation needed by the core's tests; keep miri's defaults.
+# proptest reads the working directory (failure persistence) and the clock: no isolation.
+export MIRIFLAGS=${MIRIFLAGS:--Zmiri-disable-isolation}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target/miri}
 cargo +"$toolchain" miri test -p xray-core --lib -- "${skip_args[@]}" "$@"
 echo "miri: done in $((SECONDS - start))s"
