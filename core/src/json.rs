@@ -122,35 +122,6 @@ pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Ful
     s.write(&bytes[run..])
 }
 
-/// Rewrites raw U+2028/U+2029 in the first `len` bytes of `buf` (JSON written by another
-/// serializer) as `\u2028`/`\u2029`. They can only occur inside strings, where the escape
-/// means the same. Returns the new length, or `None` if `buf` has no room for the escapes.
-pub(crate) fn escape_line_separators(buf: &mut [u8], mut len: usize) -> Option<usize> {
-    let mut i = 0;
-    while i + 2 < len {
-        if let Some(chunk) = buf.get(i..i + 8)
-            && i + 8 <= len
-            && !has_byte(load8(chunk), 0xe2)
-        {
-            i += 8;
-            continue;
-        }
-        if buf[i] == 0xe2 && buf[i + 1] == 0x80 && matches!(buf[i + 2], 0xa8 | 0xa9) {
-            if len + 3 > buf.len() {
-                return None;
-            }
-            let last = if buf[i + 2] == 0xa8 { b'8' } else { b'9' };
-            buf.copy_within(i + 3..len, i + 6);
-            buf[i..i + 6].copy_from_slice(&[b'\\', b'u', b'2', b'0', b'2', last]);
-            len += 3;
-            i += 6;
-        } else {
-            i += 1;
-        }
-    }
-    Some(len)
-}
-
 /// Containers nested deeper than this make [`is_json_value`] say no.
 pub(crate) const MAX_CHECKED_DEPTH: u32 = 64;
 

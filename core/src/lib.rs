@@ -23,6 +23,7 @@
 pub mod header;
 pub mod id;
 mod json;
+mod metadata_serializer;
 pub mod model;
 mod name_charset;
 pub mod recorder;

@@ -224,24 +224,63 @@ fn every_ascii_control_character_in_every_string_field() {
 }
 
 #[test]
-fn metadata_that_serializes_to_invalid_json_is_rejected() {
-    // serde-json-core writes integer map keys unquoted (`{1:2}`), which is not JSON (found by
-    // the recorder fuzz target).
+fn metadata_serde_json_core_could_not_write_is_written_correctly() {
+    // The recorder fuzz target found serde-json-core writing integer map keys bare, map keys
+    // unescaped, bytes raw, and panicking on `char`. Metadata now goes through the core's own
+    // serializer, which writes them as serde_json does.
     let (clock, mut rng, mut out) = (StepClock::new(), TestRng(7), Capture::default());
     let mut rec = recorder(4096);
     let seg = rec.begin_segment("svc", None, true, &clock, &mut rng);
-    let by_number: std::collections::BTreeMap<u32, &str> = [(1, "one"), (2, "two")].into();
+    let by_number: std::collections::BTreeMap<i32, &str> = [(-1, "minus one"), (2, "two")].into();
     assert_eq!(
         rec.add_metadata(seg, "default", "by_number", &by_number),
-        Outcome::Rejected(Rejection::Serialize)
-    );
-    let by_name: std::collections::BTreeMap<&str, u32> = [("one", 1)].into();
-    assert_eq!(
-        rec.add_metadata(seg, "default", "by_name", &by_name),
         Outcome::Recorded
+    );
+    let quote_key: std::collections::BTreeMap<&str, char> = [("a\"b", '"')].into();
+    assert_eq!(
+        rec.add_metadata(seg, "default", "quote_key", &quote_key),
+        Outcome::Recorded
+    );
+    assert_eq!(
+        rec.add_metadata(seg, "default", "letter", &'x'),
+        Outcome::Recorded
+    );
+    struct Bytes;
+    impl serde::Serialize for Bytes {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(&[0, 255])
+        }
+    }
+    assert_eq!(
+        rec.add_metadata(seg, "default", "bytes", &Bytes),
+        Outcome::Recorded
+    );
+    let float_keys: Vec<(f64, u8)> = vec![(0.5, 1)];
+    struct FloatKeys(Vec<(f64, u8)>);
+    impl serde::Serialize for FloatKeys {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut m = s.serialize_map(None)?;
+            for (k, v) in &self.0 {
+                m.serialize_entry(k, v)?;
+            }
+            m.end()
+        }
+    }
+    assert_eq!(
+        rec.add_metadata(seg, "default", "float_keys", &FloatKeys(float_keys)),
+        Outcome::Rejected(Rejection::Serialize),
+        "JSON has no float keys; serde_json refuses them too"
     );
     let _ = rec.end(seg, &clock, &mut out);
     let doc = check_datagram(&out.0[0], 4096);
-    assert_eq!(doc["metadata"]["default"]["by_name"]["one"], 1);
-    assert!(doc["metadata"]["default"].get("by_number").is_none());
+    let md = &doc["metadata"]["default"];
+    assert_eq!(
+        md["by_number"],
+        serde_json::json!({"-1": "minus one", "2": "two"})
+    );
+    assert_eq!(md["quote_key"], serde_json::json!({"a\"b": "\""}));
+    assert_eq!(md["letter"], "x");
+    assert_eq!(md["bytes"], serde_json::json!([0, 255]));
+    assert!(md.get("float_keys").is_none());
 }

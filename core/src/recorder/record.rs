@@ -6,6 +6,7 @@ use super::outcome::{Outcome, Rejection};
 use super::{EntityId, FLAG_ERROR, FLAG_FAULT, FLAG_THROTTLE, Recorder, SlotState};
 use crate::id::SegmentId;
 use crate::json;
+use crate::metadata_serializer::SerializeError;
 use crate::model::{
     AnnotationValue, Aws, Exception, HttpRequest, HttpResponse, Members, Sql, valid_annotation_key,
 };
@@ -129,20 +130,9 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             key_cut = json::string(s, key, max_key)?;
             s.write(b":")?;
             key_len = s.len() - before;
-            let room = s.unfilled();
-            match serde_json_core::to_slice(value, room) {
-                Ok(n) if !json::is_json_value(&room[..n]) => {
-                    serialize_failed = true;
-                    Err(Full { needed: 0 })
-                }
-                Ok(n) => match json::escape_line_separators(room, n) {
-                    Some(n) => {
-                        s.advance(n);
-                        Ok(())
-                    }
-                    None => Err(Full { needed: 3 }),
-                },
-                Err(serde_json_core::ser::Error::BufferFull) => Err(Full { needed: 1 }),
+            match crate::metadata_serializer::to_sink(value, s) {
+                Ok(()) => Ok(()),
+                Err(SerializeError::Full) => Err(Full { needed: 1 }),
                 Err(_) => {
                     serialize_failed = true;
                     Err(Full { needed: 0 })
