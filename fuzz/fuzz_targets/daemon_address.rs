@@ -57,7 +57,8 @@ impl HostPart {
                 let mut name = parts.join(".");
                 // Not all digits and dots (that is an IPv4 mistake, rejected on purpose).
                 if name.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-                    name.insert(0, 'h');
+                    // Replace, not insert: a label may already be 63 bytes long.
+                    name.replace_range(..1, "h");
                 }
                 if name.len() > 253 {
                     return None;
