@@ -162,6 +162,9 @@ fuzz_target!(|data: &[u8]| {
         // with leading zeros are accepted. `XRAY_FUZZ_SKIP_KNOWN=1` looks past such leniency
         // until it is fixed (and then compares only what serde_json can read).
         Err(_) if skip_known() => return,
+        // Valid JSON syntax that serde_json cannot hold (`7e2274` overflows an f64): RFC 8259
+        // lets implementations limit number range, so this is no finding; nothing to compare.
+        Err(e) if e.to_string().contains("number out of range") => return,
         Err(e) => panic!("accepted a file serde_json rejects ({e}): {text:?}"),
     };
     if serde_json::from_str::<Unique>(&text).is_ok() {
