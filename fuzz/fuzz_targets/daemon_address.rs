@@ -125,7 +125,11 @@ fuzz_target!(|data: &[u8]| {
     match DaemonAddress::parse(&text) {
         Ok(a) => check_parsed(&a),
         Err(e) => {
-            assert_eq!(e.value(), text.as_ref());
+            // The value, cut after 1,024 characters (documented on `value()`).
+            match text.char_indices().nth(1024) {
+                Some((cut, _)) => assert_eq!(e.value(), format!("{}...", &text[..cut])),
+                None => assert_eq!(e.value(), text.as_ref()),
+            }
             let _ = e.to_string();
         }
     }
@@ -140,6 +144,8 @@ fuzz_target!(|data: &[u8]| {
     let udp_port = b.udp.1.max(1);
     let (lead, mid, tail) = (ws(b.spaces[0], false), ws(b.spaces[1], true), ws(b.spaces[2], false));
     let (text, want) = match &b.tcp {
+        // `udp:1` is a prefix without its pair, not host `udp` port 1: ambiguous, rejected.
+        None if matches!(&udp_host, Host::Name(n) if n.eq_ignore_ascii_case("tcp") || n.eq_ignore_ascii_case("udp")) => return,
         None => (
             format!("{lead}{udp_text}:{udp_port}{tail}"),
             DaemonAddress::same(Endpoint { host: udp_host, port: udp_port }),
