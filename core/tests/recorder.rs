@@ -599,3 +599,39 @@ fn empty_blocks_leave_no_trace_in_the_document() {
         "set again with nothing replaces it: {doc}"
     );
 }
+
+#[test]
+fn every_loss_is_counted_whatever_level_a_document_ends_at() {
+    // Fuzz finding R5: a document written at the no-stacks level lost its metadata too, but
+    // only `stacks_dropped` was counted.
+    let (clock, mut rng, mut out) = (StepClock::new(), TestRng(19), Capture::default());
+    let mut rec = recorder(1000);
+    let seg = rec.begin_segment("svc", None, true, &clock, &mut rng);
+    let frames = [StackFrame {
+        path: Some("src/main.rs"),
+        line: Some(1),
+        label: Some("main"),
+    }; 40];
+    let _ = rec.add_metadata(seg, "default", "k", "v");
+    let _ = rec.add_exception(
+        seg,
+        &Exception {
+            message: Some("boom"),
+            stack: &frames,
+            ..Default::default()
+        },
+        &mut rng,
+    );
+    let _ = rec.end(seg, &clock, &mut out);
+    let doc = check_datagram(&out.0[0], 1000);
+    assert!(doc.get("metadata").is_none() && doc["cause"]["exceptions"][0].get("stack").is_none());
+    let stats = rec.stats();
+    assert_eq!(
+        (
+            stats.metadata_dropped,
+            stats.stacks_dropped,
+            stats.minimal_documents
+        ),
+        (1, 1, 0)
+    );
+}

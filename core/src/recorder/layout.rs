@@ -2,6 +2,7 @@
 //! parent's run of children, or out as its own datagram), the byte budget, and sending.
 
 use super::assemble::{Doc, Level, write_fields};
+use super::field_log::Section;
 use super::{
     FREE, HEADER_LEN, HEADROOM, INDEPENDENT_PREFIX_LEN, NO_PARENT, Recorder, SCRATCH, Slot,
     SlotState,
@@ -146,11 +147,18 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             Level::Minimal,
         ] {
             if let Some(start) = self.try_level(i, doc, cap, false, level) {
-                match level {
-                    Level::Full => {}
-                    Level::NoMetadata => self.stats.metadata_dropped += 1,
-                    Level::NoStacks => self.stats.stacks_dropped += 1,
-                    Level::Minimal => self.stats.minimal_documents += 1,
+                // A level leaves out what the levels before it did too: count each loss the
+                // entity actually had (fuzz finding R5).
+                let slot = &self.slots[i];
+                let stats = &mut self.stats;
+                if level >= Level::NoMetadata && slot.has(Section::Metadata) {
+                    stats.metadata_dropped += 1;
+                }
+                if level >= Level::NoStacks && slot.has(Section::Exception) {
+                    stats.stacks_dropped += 1;
+                }
+                if level == Level::Minimal {
+                    stats.minimal_documents += 1;
                 }
                 return Some(start);
             }

@@ -65,10 +65,12 @@ pub struct RecorderStats {
     pub begins_refused: u32,
     /// Values dropped because the field buffer was full.
     pub fields_dropped: u32,
-    /// Documents sent without their metadata to fit the budget.
+    /// Documents that had metadata and were sent without it to fit the budget.
     pub metadata_dropped: u32,
-    /// Documents sent without stack frames (counted in `truncated`) to fit the budget.
+    /// Documents that had exceptions and were sent without their stack frames (counted in
+    /// each exception's `truncated`) to fit the budget.
     pub stacks_dropped: u32,
-    /// Documents sent with only their required fields to fit the budget.
+    /// Documents sent with only their required fields to fit the budget (counted in the two
+    /// counters above as well, for what they lost).
     pub minimal_documents: u32,
 }
