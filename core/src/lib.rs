@@ -63,8 +63,3 @@ pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The largest UDP payload over IPv4 (65,535 − 8 − 20 bytes): the default datagram budget.
 pub const MAX_DATAGRAM_LEN: usize = 65_507;
-
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

@@ -58,3 +58,8 @@ pub use rng::{FastRng, OsRng, ThreadRng};
 pub use system_clock::SystemClock;
 pub use tracer::{Trace, TraceError, Tracer, TracerBuilder};
 pub use udp_transport::{TransportStats, UdpTransport};
+
+/// The README's examples, compiled and run as doctests (here, where both crates are at hand).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
