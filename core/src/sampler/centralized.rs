@@ -26,7 +26,7 @@
 //! 3. with a valid quota, `ReservoirQuota` requests per second are sampled, then `FixedRate`
 //!    decides; both count in `SampledCount`.
 
-use super::decision::{Decision, Reason, Upstream};
+use super::decision::{Decision, Reason, Upstream, decided_upstream};
 use super::rate::Rate;
 use super::reservoir::Reservoir;
 use super::rule::{
@@ -410,21 +410,8 @@ impl<const N: usize> CentralizedRules<N> {
         clock: &C,
         rng: &mut R,
     ) -> Decision<'s> {
-        let fixed = |sampled, reason| Decision {
-            sampled,
-            reason,
-            rule: None,
-            requested: false,
-        };
-        match upstream {
-            Upstream::Header(SampledFlag::Sampled) => return fixed(true, Reason::Upstream),
-            Upstream::Header(SampledFlag::NotSampled) => return fixed(false, Reason::Upstream),
-            Upstream::Header(SampledFlag::Unknown) => match self.missing_sampled {
-                MissingSampledPolicy::Sample => return fixed(true, Reason::Policy),
-                MissingSampledPolicy::NotSample => return fixed(false, Reason::Policy),
-                MissingSampledPolicy::Decide => {}
-            },
-            Upstream::Header(SampledFlag::Requested) | Upstream::NoTrace => {}
+        if let Some(decided) = decided_upstream(upstream, self.missing_sampled) {
+            return decided;
         }
         let now = clock.now();
         // For the local fallback: the policy above already ran.

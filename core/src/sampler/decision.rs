@@ -106,6 +106,32 @@ impl Decision<'_> {
     }
 }
 
+/// The decision made before any rule runs: an upstream `Sampled=1` or `0`, or the policy for a
+/// header with a Root and no `Sampled`. `None` when the rules decide.
+pub(crate) fn decided_upstream(
+    upstream: Upstream,
+    policy: MissingSampledPolicy,
+) -> Option<Decision<'static>> {
+    let fixed = |sampled, reason| {
+        Some(Decision {
+            sampled,
+            reason,
+            rule: None,
+            requested: false,
+        })
+    };
+    match upstream {
+        Upstream::Header(SampledFlag::Sampled) => fixed(true, Reason::Upstream),
+        Upstream::Header(SampledFlag::NotSampled) => fixed(false, Reason::Upstream),
+        Upstream::Header(SampledFlag::Unknown) => match policy {
+            MissingSampledPolicy::Sample => fixed(true, Reason::Policy),
+            MissingSampledPolicy::NotSample => fixed(false, Reason::Policy),
+            MissingSampledPolicy::Decide => None,
+        },
+        Upstream::Header(SampledFlag::Requested) | Upstream::NoTrace => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

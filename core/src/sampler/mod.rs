@@ -56,6 +56,7 @@ mod rules_file;
 mod sqs;
 mod wildcard;
 
+use decision::decided_upstream;
 pub use decision::{Decision, MissingSampledPolicy, Reason, Upstream};
 pub use rate::Rate;
 pub use reservoir::Reservoir;
@@ -134,21 +135,8 @@ impl<const N: usize> Sampler<N> {
         clock: &C,
         rng: &mut R,
     ) -> Decision<'_> {
-        let fixed = |sampled, reason| Decision {
-            sampled,
-            reason,
-            rule: None,
-            requested: false,
-        };
-        match upstream {
-            Upstream::Header(SampledFlag::Sampled) => return fixed(true, Reason::Upstream),
-            Upstream::Header(SampledFlag::NotSampled) => return fixed(false, Reason::Upstream),
-            Upstream::Header(SampledFlag::Unknown) => match self.missing_sampled {
-                MissingSampledPolicy::Sample => return fixed(true, Reason::Policy),
-                MissingSampledPolicy::NotSample => return fixed(false, Reason::Policy),
-                MissingSampledPolicy::Decide => {}
-            },
-            Upstream::Header(SampledFlag::Requested) | Upstream::NoTrace => {}
+        if let Some(decided) = decided_upstream(upstream, self.missing_sampled) {
+            return decided;
         }
         let rule = self.matching_rule(request);
         let (sampled, reason) = rule.sample(clock.now(), rng);
