@@ -10,6 +10,8 @@
 //! - [`Recorder`]: segments, nested subsegments, annotations, metadata, errors, http/aws/sql
 //!   blocks, written as JSON straight into one caller-provided buffer under a byte budget;
 //! - [`model`]: the typed values of the segment document;
+//! - [`sampler`]: upstream decisions, local rules files (versions 1 and 2), the 1 request per
+//!   second plus 5 % default, per-rule reservoirs, and the state for centralized sampling;
 //! - [`Sink`]: the all-or-nothing byte sinks the encoder writes into;
 //! - [`Transport`] / [`AsyncTransport`]: where finished datagrams go;
 //! - [`Clock`] and [`Timestamp`]: epoch time as integer microseconds.
