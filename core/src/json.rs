@@ -122,6 +122,30 @@ pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Ful
     s.write(&bytes[run..])
 }
 
+/// Brackets (`{ [ ] }`) outside strings, as `(index, depth after it)`; closing at depth 0
+/// stays at 0. Used to find where an object ends and how deep a text nests.
+pub(crate) fn bracket_depths(bytes: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    bytes.iter().enumerate().filter_map(move |(i, &b)| {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            return None;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => return None,
+        }
+        (b != b'"').then_some((i, depth))
+    })
+}
+
 /// Containers nested deeper than this make [`is_json_value`] say no.
 pub(crate) const MAX_CHECKED_DEPTH: u32 = 64;
 

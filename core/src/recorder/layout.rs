@@ -330,31 +330,9 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     }
 }
 
-/// The length of the JSON object at the start of `bytes`, found by tracking nesting outside
-/// strings.
+/// The length of the JSON object at the start of `bytes` (which starts with `{`).
 fn object_len(bytes: &[u8]) -> Option<usize> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(i + 1);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
+    json::bracket_depths(bytes)
+        .find(|&(_, depth)| depth == 0)
+        .map(|(i, _)| i + 1)
 }

@@ -166,30 +166,10 @@ impl<const N: usize> LocalRules<N> {
 
 /// Rejects input whose arrays and objects nest deeper than [`MAX_NESTING`] (strings skipped).
 fn check_nesting(json: &[u8]) -> Result<(), RulesError> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in json {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Err(RulesError::TooDeep);
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
+    match crate::json::bracket_depths(json).any(|(_, depth)| depth > MAX_NESTING) {
+        true => Err(RulesError::TooDeep),
+        false => Ok(()),
     }
-    Ok(())
 }
 
 /// A string that either fits in `N` bytes or is marked too long (reported with its field).
