@@ -351,8 +351,9 @@ pub(crate) fn u64<S: Sink + ?Sized>(s: &mut S, mut v: u64) -> Result<(), Full> {
     let mut i = buf.len();
     loop {
         i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
+        let (rest, digit) = crate::divide::div_rem(v, crate::divide::by(10));
+        buf[i] = b'0' + digit as u8;
+        v = rest;
         if v == 0 {
             break;
         }

@@ -22,6 +22,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod divide;
 pub mod header;
 pub mod id;
 mod json;

@@ -75,7 +75,7 @@ impl<'a> SliceSink<'a> {
 }
 
 impl Sink for SliceSink<'_> {
-    #[inline]
+    #[inline(never)]
     fn write(&mut self, bytes: &[u8]) -> Result<(), Full> {
         let end = self.len + bytes.len();
         match self.buf.get_mut(self.len..end) {

@@ -1,5 +1,7 @@
 //! Wall-clock time as X-Ray wants it: epoch seconds with microseconds, as integers.
 
+use crate::divide::{by, div_rem};
+
 /// A point in time: microseconds since the Unix epoch.
 ///
 /// X-Ray documents carry times as JSON numbers in epoch seconds. Keeping them as an integer
@@ -48,14 +50,18 @@ impl Timestamp {
             4041424344454647484950515253545556575859\
             6061626364656667686970717273747576777879\
             8081828384858687888990919293949596979899";
-        // Digits of the seconds, right to left, two at a time.
+        // 64-bit division by constants (see `divide`): seconds and fraction, then the seconds'
+        // digits right to left, two at a time.
+        let (ten_thousandths, low) = div_rem(self.micros, by(10_000));
+        let (mut secs, high) = div_rem(ten_thousandths, by(100));
+        let frac = high * 10_000 + low;
         let mut digits = [0u8; 20];
         let mut at = digits.len();
-        let mut secs = self.secs();
         while secs >= 100 {
-            let pair = (secs % 100) as usize * 2;
-            secs /= 100;
+            let (rest, pair) = div_rem(secs, by(100));
+            secs = rest;
             at -= 2;
+            let pair = pair as usize * 2;
             digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
         }
         if secs >= 10 {
@@ -69,7 +75,6 @@ impl Timestamp {
         let n = digits.len() - at;
         out[..n].copy_from_slice(&digits[at..]);
         out[n] = b'.';
-        let frac = self.subsec_micros();
         for (i, part) in [frac / 10_000, frac / 100 % 100, frac % 100]
             .into_iter()
             .enumerate()

@@ -113,7 +113,8 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             return;
         }
         if rs + rl != self.used {
-            self.buf.as_mut()[rs..self.used].rotate_left(rl);
+            let run = &mut self.buf.as_mut()[rs..self.used];
+            rotate_right(run, run.len() - rl);
             for s in self.slots.iter_mut() {
                 if s.state != SlotState::Free && s.region_len > 0 && s.region_start > rs {
                     s.region_start -= rl;
@@ -201,7 +202,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         let chunk = written.ok()?;
         let mut tail = used + chunk;
         if rl > 0 {
-            dgram[rs..tail].rotate_right(chunk);
+            rotate_right(&mut dgram[rs..tail], chunk);
             dgram[tail..tail + 2].copy_from_slice(b"]}");
             tail += 2;
         } else {
@@ -223,7 +224,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         }
         let pe = p.region_start + p.region_len;
         if pe != start {
-            self.buf.as_mut()[pe..self.used].rotate_right(len);
+            rotate_right(&mut self.buf.as_mut()[pe..self.used], len);
             for (j, s) in self.slots.iter_mut().enumerate() {
                 if j != parent
                     && s.state != SlotState::Free
@@ -301,7 +302,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             at += len;
         }
         let used = self.used;
-        self.buf.as_mut().copy_within(end..used, rs);
+        move_left(self.buf.as_mut(), end..used, rs);
         for s in self.slots.iter_mut() {
             if s.state != SlotState::Free && s.region_len > 0 && s.region_start > rs {
                 s.region_start -= rl;
@@ -335,4 +336,24 @@ fn object_len(bytes: &[u8]) -> Option<usize> {
     json::bracket_depths(bytes)
         .find(|&(_, depth)| depth == 0)
         .map(|(i, _)| i + 1)
+}
+
+/// Rotates `bytes` right by `k` (`k` ≤ its length), by three reversals: no second buffer, and
+/// no `memmove`, whose general version costs 1.5 KiB of flash on a microcontroller.
+fn rotate_right(bytes: &mut [u8], k: usize) {
+    if k > bytes.len() {
+        return;
+    }
+    bytes.reverse();
+    let (front, back) = bytes.split_at_mut(k);
+    front.reverse();
+    back.reverse();
+}
+
+/// Copies `bytes[from]` to `to` (`to` ≤ `from.start`), front to back, which is safe for
+/// overlapping ranges in this direction.
+pub(super) fn move_left(bytes: &mut [u8], from: core::ops::Range<usize>, to: usize) {
+    for (k, at) in from.enumerate() {
+        bytes[to + k] = bytes[at];
+    }
 }
