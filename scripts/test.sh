@@ -26,6 +26,9 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "tests"
 cargo test --workspace --all-features
 
+step "tests of the core without \`small\` (the default, speed-first code paths)"
+cargo test -p xray-core --lib --tests --quiet
+
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
 

@@ -8,7 +8,8 @@
 use core::num::NonZeroU16;
 
 /// `(v / d, v % d)`.
-#[inline]
+#[cfg_attr(target_pointer_width = "64", inline)]
+#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
 pub(crate) fn div_rem(v: u64, d: NonZeroU16) -> (u64, u32) {
     #[cfg(target_pointer_width = "64")]
     {

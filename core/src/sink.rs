@@ -75,7 +75,9 @@ impl<'a> SliceSink<'a> {
 }
 
 impl Sink for SliceSink<'_> {
-    #[inline(never)]
+    // Called from a hundred places: inlined it is fast, out of line it is small.
+    #[cfg_attr(not(feature = "small"), inline)]
+    #[cfg_attr(feature = "small", inline(never))]
     fn write(&mut self, bytes: &[u8]) -> Result<(), Full> {
         let end = self.len + bytes.len();
         match self.buf.get_mut(self.len..end) {

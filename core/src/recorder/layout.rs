@@ -338,8 +338,17 @@ fn object_len(bytes: &[u8]) -> Option<usize> {
         .map(|(i, _)| i + 1)
 }
 
-/// Rotates `bytes` right by `k` (`k` ≤ its length), by three reversals: no second buffer, and
-/// no `memmove`, whose general version costs 1.5 KiB of flash on a microcontroller.
+/// Rotates `bytes` right by `k` (`k` ≤ its length).
+#[cfg(not(feature = "small"))]
+fn rotate_right(bytes: &mut [u8], k: usize) {
+    if k <= bytes.len() {
+        bytes.rotate_right(k);
+    }
+}
+
+/// Rotates `bytes` right by `k` (`k` ≤ its length), by three reversals: no `memmove`, whose
+/// general version costs 1.5 KiB of flash on a microcontroller.
+#[cfg(feature = "small")]
 fn rotate_right(bytes: &mut [u8], k: usize) {
     if k > bytes.len() {
         return;
@@ -350,8 +359,15 @@ fn rotate_right(bytes: &mut [u8], k: usize) {
     back.reverse();
 }
 
+/// Copies `bytes[from]` to `to` (`to` ≤ `from.start`).
+#[cfg(not(feature = "small"))]
+pub(super) fn move_left(bytes: &mut [u8], from: core::ops::Range<usize>, to: usize) {
+    bytes.copy_within(from, to);
+}
+
 /// Copies `bytes[from]` to `to` (`to` ≤ `from.start`), front to back, which is safe for
-/// overlapping ranges in this direction.
+/// overlapping ranges in this direction (and needs no `memmove`).
+#[cfg(feature = "small")]
 pub(super) fn move_left(bytes: &mut [u8], from: core::ops::Range<usize>, to: usize) {
     for (k, at) in from.enumerate() {
         bytes[to + k] = bytes[at];

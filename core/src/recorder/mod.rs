@@ -508,6 +508,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     }
 
     /// The slot index behind a live handle.
+    #[inline(never)]
     fn slot(&self, id: EntityId) -> Option<usize> {
         let i = usize::from(id.slot);
         let s = self.slots.get(i)?;

@@ -356,6 +356,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     // ----- internals -----
 
     /// The slot index of an entity that can take fields.
+    #[inline(never)]
     pub(super) fn writable(&self, id: EntityId) -> Result<usize, Outcome> {
         let i = self.slot(id).ok_or(Outcome::NoEntity)?;
         if !self.trace.sampled {
