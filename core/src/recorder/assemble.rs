@@ -32,8 +32,9 @@ pub(crate) struct Doc<'a> {
     pub(crate) parent_id: Option<SegmentId>,
 }
 
-/// Records kept in one pass over the log; an entity with more falls back to scanning.
-const COLLECTED: usize = 32;
+/// Records kept in one pass over the log; an entity with more falls back to scanning the log
+/// once per section (always, with the `small` feature: less code, more reading).
+const COLLECTED: usize = if cfg!(feature = "small") { 0 } else { 32 };
 
 /// One entity's live records, gathered in a single pass over the field log.
 struct Entity<'a> {
