@@ -22,7 +22,7 @@ pub(crate) fn cut_chars(text: &str, max_chars: usize) -> (&str, bool) {
         return (text, false);
     }
     match text.char_indices().nth(max_chars) {
-        Some((at, _)) => (&text[..at], true),
+        Some((at, _)) => (text.get(..at).unwrap_or_default(), true),
         None => (text, false),
     }
 }
@@ -309,7 +309,7 @@ pub(crate) fn name<S: Sink + ?Sized>(s: &mut S, name: &str) -> Result<bool, Full
             continue;
         }
         s.write(&bytes[run..i])?;
-        let Some(c) = name[i..].chars().next() else {
+        let Some(c) = name.get(i..).and_then(|rest| rest.chars().next()) else {
             break;
         };
         let len = c.len_utf8();

@@ -52,7 +52,8 @@ pub(crate) fn sanitized_url_parts(url: &str, keep_query: bool) -> [&str; 3] {
             .position(|&b| pred(b))
             .map_or(text.len(), |i| from + i)
     };
-    let url = &url[..find(url, 0, |b| b == b'#')];
+    // `get` cannot fail at these ASCII delimiters, and it links no panic path.
+    let url = url.get(..find(url, 0, |b| b == b'#')).unwrap_or_default();
     let b = url.as_bytes();
     let scheme_end = b.windows(3).position(|w| w == b"://").map_or(0, |i| i + 3);
     let auth_end = if scheme_end == 0 {
@@ -69,10 +70,11 @@ pub(crate) fn sanitized_url_parts(url: &str, keep_query: bool) -> [&str; 3] {
     } else {
         find(url, auth_end, |b| b == b'?')
     };
+    let part = |from: usize, to: usize| url.get(from..to).unwrap_or_default();
     [
-        &url[..scheme_end],
-        &url[host_start..auth_end],
-        &url[auth_end..path_end],
+        part(0, scheme_end),
+        part(host_start, auth_end),
+        part(auth_end, path_end),
     ]
 }
 
