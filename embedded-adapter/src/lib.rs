@@ -1,13 +1,17 @@
 //! embassy-net adapter for [`xray_core`]: X-Ray tracing in async firmware, with no heap.
 //!
-//! - [`EmbassyUdpTransport`]: an [`AsyncTransport`](xray_core::AsyncTransport) on an
-//!   embassy-net [`UdpSocket`](embassy_net::udp::UdpSocket) that writes each datagram straight
-//!   into the socket's transmit buffer (`send_to_with`), or lets an encoder write there
-//!   ([`EmbassyUdpTransport::send_with`]);
+//! - [`EmbassyUdpTransport`]: a transport on an embassy-net
+//!   [`UdpSocket`](embassy_net::udp::UdpSocket) that puts each datagram straight into the
+//!   socket's transmit buffer. As a synchronous [`Transport`](xray_core::Transport) the
+//!   recorder ends entities directly into it (one copy, from the recorder's buffer to the
+//!   socket's, and never a wait); as an [`AsyncTransport`](xray_core::AsyncTransport) it waits
+//!   for room (`send_to_with`), and [`EmbassyUdpTransport::send_with`] lets an encoder write
+//!   into that buffer itself;
 //! - [`EmbassyClock`]: embassy-time's monotonic clock plus an epoch offset that the
 //!   application sets when it learns the time (SNTP, RTC, GPS); `None` until then;
-//! - [`EmitterQueue`]: a bounded queue that the recorder fills through a synchronous
-//!   [`QueueTransport`] (recording never awaits) and an [`Emitter`] task drains to the network;
+//! - [`EmitterQueue`]: for datagrams that should wait for room instead of being dropped when
+//!   the transmit buffer is full, a bounded queue that the recorder fills through a
+//!   synchronous [`QueueTransport`] and an [`Emitter`] task drains to the network;
 //! - counters for every drop ([`TransportStats`], [`QueueStats`]) and optional `defmt` logging
 //!   (feature `defmt`).
 //!
@@ -29,20 +33,24 @@
 //! static CLOCK: EmbassyClock = EmbassyClock::new();
 //!
 //! async fn traced(stack: Stack<'_>, rng: &mut impl xray_core::rand_core::Rng) {
+//!     // Room for four datagrams of up to 1,472 bytes in the socket's transmit buffer.
 //!     let (mut rx_meta, mut rx_buf) = ([PacketMetadata::EMPTY; 1], [0u8; 64]);
-//!     let (mut tx_meta, mut tx_buf) = ([PacketMetadata::EMPTY; 4], [0u8; 4096]);
+//!     let (mut tx_meta, mut tx_buf) = ([PacketMetadata::EMPTY; 4], [0u8; 4 * 1472]);
 //!     let socket = UdpSocket::new(stack, &mut rx_meta, &mut rx_buf, &mut tx_meta, &mut tx_buf);
 //!     let mut udp = EmbassyUdpTransport::new(socket, (Ipv4Address::new(192, 0, 2, 1), 2000));
-//!
-//!     let mut slots = [Datagram::<1472>::EMPTY; 2];
-//!     let mut queue = EmitterQueue::<NoopRawMutex, 1472>::new(&mut slots);
-//!     let (mut to_queue, mut emitter) = queue.split();
 //!
 //!     let mut rec: Recorder<[u8; 2560], 8> =
 //!         Recorder::new([0; 2560], RecorderConfig::with_budget(1472));
 //!     let seg = rec.begin_segment("sensor-node", None, true, &CLOCK, rng);
 //!     let _ = rec.annotate(seg, "device_id", "node-17");
-//!     let _ = rec.end(seg, &CLOCK, &mut to_queue); // never awaits
+//!     let _ = rec.end(seg, &CLOCK, &mut udp); // into the transmit buffer; never awaits
+//!
+//!     // Or through a queue that an emitter task drains, waiting for room as needed.
+//!     let mut slots = [Datagram::<1472>::EMPTY; 2];
+//!     let mut queue = EmitterQueue::<NoopRawMutex, 1472>::new(&mut slots);
+//!     let (mut to_queue, mut emitter) = queue.split();
+//!     let seg = rec.begin_segment("sensor-node", None, true, &CLOCK, rng);
+//!     let _ = rec.end(seg, &CLOCK, &mut to_queue);
 //!     emitter.flush(&mut udp, 2).await; // or `emitter.run(&mut udp)` in its own task
 //! }
 //! ```

@@ -1,10 +1,11 @@
 //! The UDP transport: datagrams written straight into an embassy-net socket's transmit buffer.
 
 use crate::fmt::{log_debug, log_warn};
+use core::task::{Context, Poll, Waker};
 use embassy_net::IpEndpoint;
 use embassy_net::udp::{SendError, UdpSocket};
 use embassy_time::{Duration, with_timeout};
-use xray_core::AsyncTransport;
+use xray_core::{AsyncTransport, Transport};
 
 /// What a transport has done: every datagram is either sent or counted in one drop counter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -23,23 +24,31 @@ pub struct TransportStats {
     pub not_bound: u32,
     /// Dropped: the transmit buffer stayed full for longer than the send timeout.
     pub timed_out: u32,
+    /// Dropped: the transmit buffer was full when a synchronous send ([`Transport`]) came.
+    pub buffer_full: u32,
 }
 
 impl TransportStats {
     /// Datagrams dropped, for whatever reason.
     pub fn dropped(&self) -> u32 {
-        self.too_large + self.no_route + self.not_bound + self.timed_out
+        self.too_large + self.no_route + self.not_bound + self.timed_out + self.buffer_full
     }
 }
 
-/// An [`AsyncTransport`] over an embassy-net [`UdpSocket`], sending to the X-Ray daemon (or a
-/// collector) at a fixed endpoint.
+/// A transport over an embassy-net [`UdpSocket`], sending to the X-Ray daemon (or a collector)
+/// at a fixed endpoint. It is both:
 ///
-/// Sends go through [`UdpSocket::send_to_with`]: the datagram is written straight into the
-/// socket's transmit buffer, with no staging copy. [`EmbassyUdpTransport::send_with`] goes one
-/// step further and hands that buffer to an encoder. Sends are best effort: errors are
-/// counted in [`TransportStats`], never returned; a send that waits for room in the transmit
-/// buffer gives up after the send timeout (default 100 ms).
+/// - a synchronous [`Transport`], so the recorder can end entities straight into it: each
+///   datagram is copied from the recorder's buffer into the socket's transmit buffer at once,
+///   with no queue in between, and the network stack's task sends it. It never waits: when the
+///   transmit buffer is full the datagram is dropped and counted in
+///   [`TransportStats::buffer_full`], so size that buffer (and its packet metadata) for the
+///   datagrams one trace sends in a burst;
+/// - an [`AsyncTransport`] through [`UdpSocket::send_to_with`], which waits for room in the
+///   transmit buffer up to the send timeout (default 100 ms). [`EmbassyUdpTransport::send_with`]
+///   hands that buffer to an encoder that writes the datagram there itself.
+///
+/// Sends are best effort: errors are counted in [`TransportStats`], never returned.
 pub struct EmbassyUdpTransport<'a> {
     socket: UdpSocket<'a>,
     remote: IpEndpoint,
@@ -144,5 +153,32 @@ impl AsyncTransport for EmbassyUdpTransport<'_> {
             None => 0,
         })
         .await;
+    }
+}
+
+impl Transport for EmbassyUdpTransport<'_> {
+    /// Copies the datagram into the socket's transmit buffer now, or counts it as dropped.
+    fn send(&mut self, datagram: &[u8]) {
+        // A no-op waker: this call never waits, so it needs no wake-up when room appears.
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.socket.poll_send_to(datagram, self.remote, &mut cx) {
+            Poll::Ready(Ok(())) => {
+                self.stats.sent += 1;
+                self.stats.bytes += datagram.len() as u64;
+                log_debug!("xray: queued {} bytes in the socket", datagram.len());
+            }
+            Poll::Ready(Err(e)) => {
+                match e {
+                    SendError::PacketTooLarge => self.stats.too_large += 1,
+                    SendError::NoRoute => self.stats.no_route += 1,
+                    SendError::SocketNotBound => self.stats.not_bound += 1,
+                }
+                log_warn!("xray: datagram dropped: {}", e);
+            }
+            Poll::Pending => {
+                self.stats.buffer_full += 1;
+                log_warn!("xray: datagram dropped: transmit buffer full");
+            }
+        }
     }
 }

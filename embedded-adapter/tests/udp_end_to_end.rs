@@ -349,6 +349,73 @@ fn send_with_encodes_straight_into_the_socket_buffer() {
     assert_eq!(doc["name"], "direct");
 }
 
+/// The recorder ends entities straight into the transport (synchronous `Transport`): each
+/// datagram goes from the recorder's buffer into the socket's transmit buffer, with no queue.
+#[test]
+fn recorder_sends_straight_into_the_socket_buffer() {
+    let (captured, sent, stats) = with_two_stacks(|a, b| async move {
+        a.wait_config_up().await;
+        b.wait_config_up().await;
+        let (rx_meta, rx_buf) = (leak([PacketMetadata::EMPTY; 8]), leak([0u8; 8192]));
+        let (tx_meta, tx_buf) = (leak([PacketMetadata::EMPTY; 1]), leak([0u8; 64]));
+        let mut daemon = UdpSocket::new(b, rx_meta, rx_buf, tx_meta, tx_buf);
+        daemon.bind(DAEMON_PORT).expect("bind");
+
+        // Room for four datagrams in the transmit buffer.
+        let (rx_meta, rx_buf) = (leak([PacketMetadata::EMPTY; 1]), leak([0u8; 64]));
+        let (tx_meta, tx_buf) = (leak([PacketMetadata::EMPTY; 4]), leak([0u8; 4 * BUDGET]));
+        let socket = UdpSocket::new(a, rx_meta, rx_buf, tx_meta, tx_buf);
+        let mut udp =
+            EmbassyUdpTransport::new(socket, (Ipv4Address::new(192, 0, 2, 2), DAEMON_PORT));
+
+        let clock = xray_core::FixedClock(epoch_now());
+        let mut rng = XorShift(11);
+        let mut rec: Box<Recorder<[u8; BUDGET + 1024], 8>> = Box::new(Recorder::new(
+            [0; BUDGET + 1024],
+            RecorderConfig::with_budget(BUDGET),
+        ));
+        // Three traces (one datagram each) in a row, without yielding to the network task: all
+        // fit in the transmit buffer.
+        for t in 0..3u32 {
+            let seg = rec.begin_segment("sensor-node", None, true, &clock, &mut rng);
+            let _ = rec.annotate(seg, "round", t);
+            let read = rec.begin_subsegment(seg, "read-sensor", &clock, &mut rng);
+            let _ = rec.end(read, &clock, &mut udp);
+            let _ = rec.end(seg, &clock, &mut udp);
+        }
+        let stats = udp.stats();
+        assert_eq!(stats.sent, 3, "{stats:?}");
+        assert_eq!(stats.dropped(), 0, "{stats:?}");
+        // Two more: the fourth fits, the fifth finds the buffer full and is counted.
+        for _ in 0..2 {
+            let seg = rec.begin_segment("burst", None, true, &clock, &mut rng);
+            let _ = rec.end(seg, &clock, &mut udp);
+        }
+        let stats = udp.stats();
+        assert_eq!((stats.sent, stats.buffer_full), (4, 1), "{stats:?}");
+
+        let mut captured = Vec::new();
+        let mut buf = [0u8; 2048];
+        while captured.len() < 4 {
+            match with_timeout(Duration::from_secs(5), daemon.recv_from(&mut buf)).await {
+                Ok(Ok((n, _))) => captured.push(buf[..n].to_vec()),
+                other => panic!("datagram {} missing: {other:?}", captured.len() + 1),
+            }
+        }
+        (captured, rec.stats().datagrams, stats)
+    });
+    assert_eq!(sent, 5, "the recorder handed over five datagrams");
+    assert_eq!(stats.sent + stats.buffer_full, sent);
+    let names: Vec<String> = captured
+        .iter()
+        .map(|d| check_datagram(d)["name"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["sensor-node", "sensor-node", "sensor-node", "burst"]
+    );
+}
+
 #[test]
 fn queue_counts_full_and_oversize_drops() {
     use xray_core::Transport;
