@@ -3,6 +3,8 @@
 # code (default features) and without it (the baseline), and the difference: what xray-core
 # and the firmware's tracing glue cost. Release profile: opt-level "s", fat LTO, one codegen
 # unit, panic=abort. Prints a markdown table; with an argument, also writes it to that file.
+# Then, for thumbv7em, where the flash cost goes: the symbols the tracing build has and the
+# baseline has not, summed by module (functions inlined into the demo count as the demo's).
 #
 #   bash scripts/firmware-size.sh [OUT.md]
 set -euo pipefail
@@ -82,4 +84,84 @@ PY
 printf '%s\n' "$table"
 if [ -n "$out_file" ]; then
     printf '%s\n' "$table" >"$out_file"
+fi
+
+breakdown="$(python3 - \
+    "$fw/target/size-tracing/thumbv7em-none-eabihf/release/xray-firmware-demo" \
+    "$fw/target/size-baseline/thumbv7em-none-eabihf/release/xray-firmware-demo" <<'PY'
+import collections, re, struct, sys
+
+def symbols(path):
+    """(name, size) of every function and data object in an ELF32 little-endian file."""
+    data = open(path, "rb").read()
+    shoff, = struct.unpack_from("<I", data, 0x20)
+    shentsize, shnum = struct.unpack_from("<HH", data, 0x2E)
+    hdrs = [struct.unpack_from("<IIIIIIIIII", data, shoff + i * shentsize) for i in range(shnum)]
+    out = []
+    for h in hdrs:
+        if h[1] != 2:  # SHT_SYMTAB
+            continue
+        strtab = hdrs[h[6]][4]
+        for off in range(h[4], h[4] + h[5], 16):
+            name_off, _value, size, info, _other, shndx = struct.unpack_from("<IIIBBH", data, off)
+            if size == 0 or shndx == 0 or shndx >= len(hdrs) or (info & 0xF) not in (1, 2):
+                continue  # not a defined OBJECT or FUNC
+            if hdrs[shndx][1] == 8:
+                continue  # .bss (NOBITS): RAM, not flash
+            end = data.index(b"\0", strtab + name_off)
+            out.append((data[strtab + name_off:end].decode(errors="replace"), size))
+    return out
+
+def path_of(mangled):
+    """Module path of a legacy-mangled Rust symbol (_ZN4core3fmt5write17h...E)."""
+    if not mangled.startswith("_ZN"):
+        return [mangled]
+    parts, i = [], 3
+    while i < len(mangled) and mangled[i].isdigit():
+        j = i
+        while mangled[j].isdigit():
+            j += 1
+        n = int(mangled[i:j])
+        parts.append(mangled[j:j + n])
+        i = j + n
+    return [p for p in parts if not re.fullmatch(r"h[0-9a-f]{16}", p)]
+
+def group(name):
+    if name.startswith("_R"):  # v0 mangling: compiler builtins and core
+        return "compiler builtins (mem*, division)" if "compiler_builtins" in name else "core"
+    p = path_of(name)
+    if p[0] == "xray_core":
+        if len(p) > 2 and p[1] in ("recorder", "sampler", "model"):
+            return "xray_core::" + p[1] + (("::" + p[2]) if p[1] == "recorder" and not p[2].startswith("_") and p[2][0].islower() else "")
+        return "xray_core::" + (p[1] if len(p) > 1 else "")
+    if "xray_core" in name:
+        return "xray_core (trait impls)"
+    if p[0] in ("compiler_builtins",) or name.startswith(("__aeabi", "mem", "__udiv")):
+        return "compiler builtins (mem*, division)"
+    if p[0] == "xray_firmware_demo":
+        return "firmware demo (with what is inlined into it)"
+    if name.startswith(".L") or name.startswith("anon"):
+        return "constants (strings, tables)"
+    return p[0]
+
+tracing, baseline = symbols(sys.argv[1]), symbols(sys.argv[2])
+base_sizes = collections.Counter()
+for n, s in baseline:
+    base_sizes[group(n)] += s
+costs = collections.Counter()
+for n, s in tracing:
+    costs[group(n)] += s
+for g in list(costs):
+    costs[g] -= base_sizes.get(g, 0)
+print("| where the flash goes (thumbv7em, tracing minus baseline) | bytes |")
+print("|---|---:|")
+for g, s in costs.most_common():
+    if s > 0:
+        print(f"| {g} | {s} |")
+print(f"| **sum of symbol sizes** | {sum(v for v in costs.values() if v > 0)} |")
+PY
+)"
+printf '\n%s\n' "$breakdown"
+if [ -n "$out_file" ]; then
+    printf '\n%s\n' "$breakdown" >>"$out_file"
 fi
