@@ -129,13 +129,13 @@ pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Ful
 }
 
 /// Writes the escaped contents of a JSON string (without quotes), as the default version
-/// does, one character at a time: the same output in a third of the code (`small` feature).
+/// does, without its eight-byte scans: the same output in less code (`small` feature).
 #[cfg(feature = "small")]
 pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Full> {
-    for c in text.chars() {
-        let mut utf8 = [0u8; 4];
+    let mut run = 0;
+    for (i, c) in text.char_indices() {
         let hex;
-        let bytes: &[u8] = match c {
+        let escape: &[u8] = match c {
             '"' => b"\\\"",
             '\\' => b"\\\\",
             '\n' => b"\\n",
@@ -151,11 +151,14 @@ pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Ful
                 hex = [b'\\', b'u', b'0', b'0', HEX[b >> 4], HEX[b & 0xf]];
                 &hex
             }
-            _ => c.encode_utf8(&mut utf8).as_bytes(),
+            _ => continue,
         };
-        s.write(bytes)?;
+        // Runs of characters that need no escaping are written at once.
+        s.write(text.as_bytes().get(run..i).unwrap_or_default())?;
+        s.write(escape)?;
+        run = i + c.len_utf8();
     }
-    Ok(())
+    s.write(text.as_bytes().get(run..).unwrap_or_default())
 }
 
 /// Brackets (`{ [ ] }`) outside strings, as `(index, depth after it)`; closing at depth 0
@@ -339,7 +342,12 @@ pub(crate) fn name<S: Sink + ?Sized>(s: &mut S, name: &str) -> Result<bool, Full
             changed = true;
             break;
         }
-        if !is_name_char(c) {
+        // ASCII without a walk through the packed table.
+        let allowed = match u8::try_from(c) {
+            Ok(b) if b.is_ascii() => is_name_ascii(b),
+            _ => is_name_char(c),
+        };
+        if !allowed {
             changed = true;
             continue;
         }
@@ -404,7 +412,6 @@ pub(crate) fn name<S: Sink + ?Sized>(s: &mut S, name: &str) -> Result<bool, Full
 }
 
 /// Whether an ASCII byte may appear in a name: letters, digits, space and `_.:/%&#=+-@`.
-#[cfg(not(feature = "small"))]
 fn is_name_ascii(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
