@@ -35,38 +35,53 @@ echo "fuzz: build took $((SECONDS - start))s"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failed=()
-for t in $targets; do
-  mkdir -p "$work/$t" "artifacts/$t"
-  if [ -d "corpus/$t" ]; then cp -r "corpus/$t/." "$work/$t/"; fi
+# Runs one target binary from the committed corpus and regressions; `label` names it in the log.
+run_target() {
+  local t=$1 bin=$2 label=$3
+  mkdir -p "$work/$label" "artifacts/$t"
+  if [ -d "corpus/$t" ]; then cp -r "corpus/$t/." "$work/$label/"; fi
   # Every committed reproducer must pass too (once fixed; see fuzz/README.md for open ones).
-  regressions=()
+  local regressions=()
   if [ -d "regressions/$t" ] && [ -z "${XRAY_FUZZ_SKIP_KNOWN:-}" ]; then
     regressions=(regressions/"$t"/*)
   fi
-  log="$work/$t.log"
-  echo "fuzz: $t for ${SECONDS_PER_TARGET}s"
-  status=0
+  local log="$work/$label.log"
+  echo "fuzz: $label for ${SECONDS_PER_TARGET}s"
+  local status=0
   if [ ${#regressions[@]} -gt 0 ]; then
-    "$bin_dir/$t" "${regressions[@]}" >"$log" 2>&1 || status=$?
+    "$bin" "${regressions[@]}" >"$log" 2>&1 || status=$?
     if [ $status -ne 0 ]; then
-      echo "fuzz: $t FAILS on a committed reproducer in fuzz/regressions/$t/:"
+      echo "fuzz: $label FAILS on a committed reproducer in fuzz/regressions/$t/:"
       grep -a -A3 'panicked\|ERROR' "$log" | head -20
-      failed+=("$t")
-      continue
+      failed+=("$label")
+      return
     fi
   fi
-  "$bin_dir/$t" "$work/$t" -max_total_time="$SECONDS_PER_TARGET" -seed="$SEED" \
+  "$bin" "$work/$label" -max_total_time="$SECONDS_PER_TARGET" -seed="$SEED" \
     -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
     -artifact_prefix="artifacts/$t/" >"$log" 2>&1 || status=$?
+  local runs
   runs=$(grep -a 'stat::number_of_executed_units' "$log" | awk '{print $2}')
   if [ $status -ne 0 ]; then
-    echo "fuzz: $t FAILED (exit $status) after ${runs:-?} runs:"
+    echo "fuzz: $label FAILED (exit $status) after ${runs:-?} runs:"
     grep -a -B2 -A12 'panicked\|ERROR: libFuzzer\|SUMMARY' "$log" | head -40
-    failed+=("$t")
+    failed+=("$label")
   else
-    echo "fuzz: $t ok: ${runs:-?} runs, $(ls "$work/$t" | wc -l) corpus entries"
+    echo "fuzz: $label ok: ${runs:-?} runs, $(ls "$work/$label" | wc -l) corpus entries"
   fi
+}
+
+for t in $targets; do
+  run_target "$t" "$bin_dir/$t" "$t"
 done
+
+# The recorder once more with xray-core's `small` feature, whose code paths differ (rotations,
+# escaping, name filtering, reading the field log).
+if grep -qw recorder <<<"$targets"; then
+  cargo +"$NIGHTLY" fuzz build recorder --features xray-core/small --target-dir target/small
+  run_target recorder target/small/x86_64-unknown-linux-gnu/release/recorder recorder-small
+  targets="$targets recorder-small"
+fi
 
 echo "fuzz: done in $((SECONDS - start))s"
 if [ ${#failed[@]} -gt 0 ]; then
