@@ -8,8 +8,7 @@
 use core::num::NonZeroU16;
 
 /// `(v / d, v % d)`.
-#[cfg_attr(target_pointer_width = "64", inline)]
-#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+#[inline]
 pub(crate) fn div_rem(v: u64, d: NonZeroU16) -> (u64, u32) {
     #[cfg(target_pointer_width = "64")]
     {
@@ -18,16 +17,24 @@ pub(crate) fn div_rem(v: u64, d: NonZeroU16) -> (u64, u32) {
     }
     #[cfg(not(target_pointer_width = "64"))]
     {
-        let d = core::num::NonZeroU32::from(d);
-        let (mut q, mut r) = (0u64, 0u32);
-        for shift in [48, 32, 16, 0] {
-            // r < d < 2^16, so this fits in 32 bits.
-            let part = (r << 16) | ((v >> shift) as u32 & 0xffff);
-            q = (q << 16) | u64::from(part / d);
-            r = part % d;
-        }
-        (q, r)
+        div_rem_by_parts(v, d)
     }
+}
+
+/// [`div_rem`] with 32-bit divisions only: long division in 16-bit digits. Built on 32-bit
+/// targets, and for the tests on any host.
+#[cfg(any(test, not(target_pointer_width = "64")))]
+#[inline(never)]
+fn div_rem_by_parts(v: u64, d: NonZeroU16) -> (u64, u32) {
+    let d = core::num::NonZeroU32::from(d);
+    let (mut q, mut r) = (0u64, 0u32);
+    for shift in [48, 32, 16, 0] {
+        // r < d < 2^16, so this fits in 32 bits.
+        let part = (r << 16) | ((v >> shift) as u32 & 0xffff);
+        q = (q << 16) | u64::from(part / d);
+        r = part % d;
+    }
+    (q, r)
 }
 
 /// A divisor known to be non-zero.
@@ -43,24 +50,15 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// The 32-bit path, tested on any host.
-    fn div_rem_by_parts(v: u64, d: u16) -> (u64, u32) {
-        let d = u32::from(d);
-        let (mut q, mut r) = (0u64, 0u32);
-        for shift in [48, 32, 16, 0] {
-            let part = (r << 16) | ((v >> shift) as u32 & 0xffff);
-            q = (q << 16) | u64::from(part / d);
-            r = part % d;
-        }
-        (q, r)
+    fn native(v: u64, d: u16) -> (u64, u32) {
+        (v / u64::from(d), (v % u64::from(d)) as u32)
     }
 
     proptest! {
         #[test]
         fn agrees_with_native_division(v in any::<u64>(), d in 1u16..) {
-            let want = (v / u64::from(d), (v % u64::from(d)) as u32);
-            prop_assert_eq!(div_rem(v, by(d)), want);
-            prop_assert_eq!(div_rem_by_parts(v, d), want);
+            prop_assert_eq!(div_rem(v, by(d)), native(v, d));
+            prop_assert_eq!(div_rem_by_parts(v, by(d)), native(v, d));
         }
     }
 
@@ -68,10 +66,7 @@ mod tests {
     fn extremes() {
         for d in [1u16, 10, 100, 10_000, u16::MAX] {
             for v in [0, 1, u64::from(d) - 1, u64::from(d), u64::MAX] {
-                assert_eq!(
-                    div_rem_by_parts(v, d),
-                    (v / u64::from(d), (v % u64::from(d)) as u32)
-                );
+                assert_eq!(div_rem_by_parts(v, by(d)), native(v, d));
             }
         }
     }
