@@ -248,7 +248,7 @@ impl FieldLog {
         while read + HEADER <= self.len {
             let n = HEADER + usize::from(u16::from_le_bytes([area[read + 2], area[read + 3]]));
             if area[read + 1] != Section::Dead as u8 {
-                super::layout::move_left(area, read..read + n, write);
+                super::byte_moves::move_left(area, read..read + n, write);
                 write += n;
             }
             read += n;

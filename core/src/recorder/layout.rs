@@ -2,6 +2,7 @@
 //! parent's run of children, or out as its own datagram), the byte budget, and sending.
 
 use super::assemble::{Doc, Level, write_fields};
+use super::byte_moves::{move_left, rotate_right};
 use super::field_log::Section;
 use super::{
     FREE, HEADER_LEN, HEADROOM, INDEPENDENT_PREFIX_LEN, NO_PARENT, Recorder, SCRATCH, Slot,
@@ -336,40 +337,4 @@ fn object_len(bytes: &[u8]) -> Option<usize> {
     json::bracket_depths(bytes)
         .find(|&(_, depth)| depth == 0)
         .map(|(i, _)| i + 1)
-}
-
-/// Rotates `bytes` right by `k` (`k` ≤ its length).
-#[cfg(not(feature = "small"))]
-fn rotate_right(bytes: &mut [u8], k: usize) {
-    if k <= bytes.len() {
-        bytes.rotate_right(k);
-    }
-}
-
-/// Rotates `bytes` right by `k` (`k` ≤ its length), by three reversals: no `memmove`, whose
-/// general version costs 1.5 KiB of flash on a microcontroller.
-#[cfg(feature = "small")]
-fn rotate_right(bytes: &mut [u8], k: usize) {
-    if k > bytes.len() {
-        return;
-    }
-    bytes.reverse();
-    let (front, back) = bytes.split_at_mut(k);
-    front.reverse();
-    back.reverse();
-}
-
-/// Copies `bytes[from]` to `to` (`to` ≤ `from.start`).
-#[cfg(not(feature = "small"))]
-pub(super) fn move_left(bytes: &mut [u8], from: core::ops::Range<usize>, to: usize) {
-    bytes.copy_within(from, to);
-}
-
-/// Copies `bytes[from]` to `to` (`to` ≤ `from.start`), front to back, which is safe for
-/// overlapping ranges in this direction (and needs no `memmove`).
-#[cfg(feature = "small")]
-pub(super) fn move_left(bytes: &mut [u8], from: core::ops::Range<usize>, to: usize) {
-    for (k, at) in from.enumerate() {
-        bytes[to + k] = bytes[at];
-    }
 }

@@ -61,6 +61,7 @@
 //! trace records, encodes and sends nothing: every call returns [`Outcome::NotSampled`].
 
 mod assemble;
+mod byte_moves;
 mod config;
 mod field_log;
 mod layout;
