@@ -13,11 +13,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 fw="$root/examples/firmware"
 out_file="${1:-}"
 
-boards=(
-    "lm3s6965evb thumbv7m-none-eabi"
-    "mps2-an386 thumbv7em-none-eabihf"
-    "microbit thumbv6m-none-eabi"
-)
+mapfile -t boards < <(grep -v "^#" "$fw/boards.txt")
+[ ${#boards[@]} -gt 0 ] || { echo "no boards in $fw/boards.txt" >&2; exit 1; }
 
 cd "$fw"
 installed_targets="$(rustup target list --installed)"

@@ -27,21 +27,21 @@ if ! python3 -c 'import jsonschema' >/dev/null 2>&1; then
     python3 -m pip install --quiet jsonschema
 fi
 
-boards=(
-    "lm3s6965evb thumbv7m-none-eabi"
-    "mps2-an386 thumbv7em-none-eabihf"
-    "microbit thumbv6m-none-eabi"
-)
+mapfile -t boards < <(grep -v "^#" "$fw/boards.txt")
+[ ${#boards[@]} -gt 0 ] || { echo "no boards in $fw/boards.txt" >&2; exit 1; }
 
 cd "$fw"
 installed_targets="$(rustup target list --installed)"
+ensure_target() {
+    if ! grep -qx "$1" <<<"$installed_targets"; then
+        rustup target add "$1"
+    fi
+}
 passed=0
 failed=0
 for entry in "${boards[@]}"; do
     read -r board target <<<"$entry"
-    if ! grep -qx "$target" <<<"$installed_targets"; then
-        rustup target add "$target"
-    fi
+    ensure_target "$target"
     echo "firmware-test: building for $board ($target)"
     cargo build --release --target "$target" --features "board-$board" --target-dir "$fw/target"
     elf="$fw/target/$target/release/xray-firmware-demo"
@@ -70,9 +70,7 @@ done
 # The embassy adapter on the same bare-metal targets (and RISC-V), with and without defmt.
 cd "$root"
 for target in thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-elf; do
-    if ! grep -qx "$target" <<<"$installed_targets"; then
-        rustup target add "$target"
-    fi
+    ensure_target "$target"
     if cargo build --quiet -p xray-embassy --target "$target" --release &&
         cargo build --quiet -p xray-embassy --target "$target" --release \
             --no-default-features --features medium-ip,defmt; then

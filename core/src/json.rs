@@ -188,9 +188,9 @@ pub(crate) fn bracket_depths(bytes: &[u8]) -> impl Iterator<Item = (usize, usize
 /// Containers nested deeper than this make [`is_json_value`] say no.
 pub(crate) const MAX_CHECKED_DEPTH: u32 = 64;
 
-/// Whether `b` is exactly one JSON value (RFC 8259 syntax; strings assumed UTF-8). Used on
-/// what another serializer wrote, before it joins a document: serde-json-core, for one,
-/// writes integer map keys without quotes. Iterative, at most [`MAX_CHECKED_DEPTH`] deep.
+/// Whether `b` is exactly one JSON value (RFC 8259 syntax; strings assumed UTF-8). Checks a
+/// sampling rules file before serde-json-core parses it, since that parser accepts some text
+/// that is not JSON. Iterative, at most [`MAX_CHECKED_DEPTH`] deep.
 pub(crate) fn is_json_value(b: &[u8]) -> bool {
     #[derive(Clone, Copy, PartialEq, Eq)]
     enum Want {

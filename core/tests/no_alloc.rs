@@ -6,9 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 mod common;
 #[path = "common/reference.rs"]
 mod reference;
@@ -17,27 +14,9 @@ use common::{StepClock, TestRng};
 use xray_core::model::Exception;
 use xray_core::{Recorder, RecorderConfig, SliceTransport};
 
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::{Counting, allocations};
 
 #[global_allocator]
 static GLOBAL: Counting = Counting;
@@ -49,7 +28,7 @@ fn main() {
     let mut rec: Recorder<[u8; 16384]> =
         Recorder::new([0; 16384], RecorderConfig::with_budget(8192));
 
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = allocations();
     let sent;
     {
         let mut transport = SliceTransport::new(&mut out);
@@ -75,7 +54,7 @@ fn main() {
         }
         sent = transport.sent();
     }
-    let after = ALLOCATIONS.load(Ordering::Relaxed);
+    let after = allocations();
 
     assert_eq!(sent, 200, "every trace was sent");
     let text = std::str::from_utf8(&out[..]).unwrap_or("");

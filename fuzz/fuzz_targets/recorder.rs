@@ -21,6 +21,11 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
+
+/// The core tests' deterministic RNG (SplitMix64).
+#[path = "../../core/tests/common/test_rng.rs"]
+mod test_rng;
+use test_rng::TestRng as Rng;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Value;
@@ -31,7 +36,6 @@ use xray_core::model::{
     AnnotationValue, Aws, Ec2, Ecs, Eks, ElasticBeanstalk, Exception, HttpRequest, HttpResponse, Preparation, Sql,
     StackFrame,
 };
-use xray_core::rand_core::{Infallible, TryRng};
 use xray_core::recorder::MIN_BUDGET;
 use xray_core::{Clock, EntityId, Outcome, Recorder, RecorderConfig, SampledFlag, SegmentId, Timestamp, TraceHeader, TraceId, Transport};
 
@@ -400,29 +404,6 @@ struct Input {
 }
 
 // ---------------------------------------------------------------- environment
-
-struct Rng(u64);
-
-impl TryRng for Rng {
-    type Error = Infallible;
-    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
-        Ok((self.try_next_u64()? >> 32) as u32)
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        Ok(z ^ (z >> 31))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
-        for chunk in dst.chunks_mut(8) {
-            let v = self.try_next_u64()?.to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
 
 struct TestClock {
     now: Cell<u64>,

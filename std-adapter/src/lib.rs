@@ -43,6 +43,8 @@ pub mod daemon_address;
 pub mod integrations;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+#[cfg(any(feature = "ec2", feature = "ecs", feature = "centralized-sampling"))]
+mod local_http;
 pub mod plugins;
 pub mod reference;
 pub mod rng;

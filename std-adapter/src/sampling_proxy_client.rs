@@ -55,18 +55,8 @@ pub struct SamplingProxyClient {
 impl SamplingProxyClient {
     /// A client for the proxy at `addr`, each call bounded by `timeout`.
     pub fn new(addr: SocketAddr, timeout: Duration) -> Self {
-        let agent = Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .timeout_connect(Some(timeout))
-            // The daemon is local: an `HTTP_PROXY` in the environment must not capture it.
-            .proxy(None)
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .user_agent(concat!("xray-rust/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
         Self {
-            agent,
+            agent: crate::local_http::agent(timeout),
             base: format!("http://{addr}"),
         }
     }

@@ -94,10 +94,10 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     }
 
     /// Adds `key: value` to a metadata namespace (`"default"` is the usual one). The value is
-    /// anything `serde::Serialize`, written as JSON at once (with serde-json-core; NaN and
-    /// infinities become `null`). Namespaces starting with `AWS.` are reserved; namespaces are
-    /// cut to 40 characters and keys to 250; setting a key again replaces it. Metadata is the
-    /// first thing dropped when a document must shrink.
+    /// anything `serde::Serialize`, written as JSON at once by the core's own serializer, as
+    /// `serde_json` would (NaN and infinities become `null`). Namespaces starting with `AWS.`
+    /// are reserved; namespaces are cut to 40 characters and keys to 250; setting a key again
+    /// replaces it. Metadata is the first thing dropped when a document must shrink.
     pub fn add_metadata<T: serde::Serialize + ?Sized>(
         &mut self,
         id: EntityId,

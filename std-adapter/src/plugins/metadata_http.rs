@@ -1,7 +1,5 @@
 //! A tiny blocking HTTP client for metadata services (IMDS, ECS task metadata), on `ureq`.
 
-use std::time::Duration;
-
 use ureq::Agent;
 
 /// Metadata documents are small; anything larger is not what we asked for.
@@ -28,20 +26,7 @@ impl std::fmt::Display for Fetch {
     }
 }
 
-/// An agent with short timeouts, no proxy (metadata services are link-local; an
-/// `HTTP_PROXY` in the environment must not capture them), no redirects and HTTP statuses
-/// returned as values.
-pub(crate) fn agent(timeout: Duration) -> Agent {
-    Agent::config_builder()
-        .timeout_global(Some(timeout))
-        .timeout_connect(Some(timeout))
-        .proxy(None)
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .user_agent(concat!("xray-rust/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
-}
+pub(crate) use crate::local_http::agent;
 
 fn finish(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Fetch {
     match result {
