@@ -77,53 +77,18 @@ pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Ful
             i += 1;
             continue;
         }
-        let esc: Option<&[u8]> = match b {
-            b'"' => Some(b"\\\""),
-            b'\\' => Some(b"\\\\"),
-            b'\n' => Some(b"\\n"),
-            b'\r' => Some(b"\\r"),
-            b'\t' => Some(b"\\t"),
-            0x08 => Some(b"\\b"),
-            0x0c => Some(b"\\f"),
-            0x00..=0x1f => None,
-            0xe2 if bytes.get(i + 1) == Some(&0x80)
-                && matches!(bytes.get(i + 2), Some(0xa8 | 0xa9)) =>
-            {
-                None
-            }
-            _ => {
-                i += 1;
-                continue;
-            }
+        // A byte that needs a look starts a character: it is ASCII or a lead byte.
+        let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
+            i += 1;
+            continue;
         };
-        s.write(&bytes[run..i])?;
-        match esc {
-            Some(e) => {
-                s.write(e)?;
-                i += 1;
-            }
-            None if b == 0xe2 => {
-                s.write(if bytes[i + 2] == 0xa8 {
-                    b"\\u2028"
-                } else {
-                    b"\\u2029"
-                })?;
-                i += 3;
-            }
-            None => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                s.write(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[(b >> 4) as usize],
-                    HEX[(b & 0xf) as usize],
-                ])?;
-                i += 1;
-            }
+        let mut hex = [0u8; 6];
+        if let Some(escape) = escape_of(c, &mut hex) {
+            s.write(&bytes[run..i])?;
+            s.write(escape)?;
+            run = i + c.len_utf8();
         }
-        run = i;
+        i += c.len_utf8();
     }
     s.write(&bytes[run..])
 }
@@ -134,24 +99,9 @@ pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Ful
 pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Full> {
     let mut run = 0;
     for (i, c) in text.char_indices() {
-        let hex;
-        let escape: &[u8] = match c {
-            '"' => b"\\\"",
-            '\\' => b"\\\\",
-            '\n' => b"\\n",
-            '\r' => b"\\r",
-            '\t' => b"\\t",
-            '\u{8}' => b"\\b",
-            '\u{c}' => b"\\f",
-            '\u{2028}' => b"\\u2028",
-            '\u{2029}' => b"\\u2029",
-            '\0'..='\u{1f}' => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                let b = c as usize;
-                hex = [b'\\', b'u', b'0', b'0', HEX[b >> 4], HEX[b & 0xf]];
-                &hex
-            }
-            _ => continue,
+        let mut hex = [0u8; 6];
+        let Some(escape) = escape_of(c, &mut hex) else {
+            continue;
         };
         // Runs of characters that need no escaping are written at once.
         s.write(text.as_bytes().get(run..i).unwrap_or_default())?;
@@ -159,6 +109,29 @@ pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Ful
         run = i + c.len_utf8();
     }
     s.write(text.as_bytes().get(run..).unwrap_or_default())
+}
+
+/// How `c` is written inside a JSON string, if not as itself: `"`, `\`, the control
+/// characters (short forms, else `\u00XX` built in `hex`), and U+2028/U+2029.
+fn escape_of(c: char, hex: &mut [u8; 6]) -> Option<&[u8]> {
+    Some(match c {
+        '"' => b"\\\"",
+        '\\' => b"\\\\",
+        '\n' => b"\\n",
+        '\r' => b"\\r",
+        '\t' => b"\\t",
+        '\u{8}' => b"\\b",
+        '\u{c}' => b"\\f",
+        '\u{2028}' => b"\\u2028",
+        '\u{2029}' => b"\\u2029",
+        '\0'..='\u{1f}' => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let b = c as usize;
+            *hex = [b'\\', b'u', b'0', b'0', HEX[b >> 4], HEX[b & 0xf]];
+            hex
+        }
+        _ => return None,
+    })
 }
 
 /// Brackets (`{ [ ] }`) outside strings, as `(index, depth after it)`; closing at depth 0
