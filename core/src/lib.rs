@@ -23,7 +23,7 @@
 //! - `small`: prefer smaller code to speed, for flash-constrained firmware (the sink's write
 //!   stays out of line, buffer rotations swap bytes instead of calling `memmove`, an entity's
 //!   fields are read from the log per section, escaping and name filtering skip their
-//!   eight-byte fast paths). About 3.3 KiB less flash on thumbv7em; recording is about 1.7
+//!   eight-byte fast paths). About 3.4 KiB less flash on thumbv7em; recording is about 1.7
 //!   times slower on x86-64. The output is the same byte for byte.
 #![no_std]
 #![forbid(unsafe_code)]
