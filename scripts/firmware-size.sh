@@ -5,6 +5,9 @@
 # unit, panic=abort. Prints a markdown table; with an argument, also writes it to that file.
 # Then, for thumbv7em, where the flash cost goes: the symbols the tracing build has and the
 # baseline has not, summed by module (functions inlined into the demo count as the demo's).
+# With qemu-system-arm installed (scripts/firmware-test.sh installs it), each build also runs
+# once under QEMU to read its peak stack use (cortex-m-rt paints the stack at reset; the
+# firmware prints how deep it was used).
 #
 #   bash scripts/firmware-size.sh [OUT.md]
 set -euo pipefail
@@ -31,11 +34,19 @@ for entry in "${boards[@]}"; do
         dir="$fw/target/size-$variant"
         cargo build --quiet --release --target "$target" --features "$features" "${extra[@]}" \
             --target-dir "$dir" >&2
-        rows+=("$board $target $variant $dir/$target/release/xray-firmware-demo")
+        elf="$dir/$target/release/xray-firmware-demo"
+        stack=-
+        if command -v qemu-system-arm >/dev/null 2>&1; then
+            stack="$(timeout 60 qemu-system-arm -M "$board" -nographic \
+                -semihosting-config enable=on,target=native -kernel "$elf" 2>/dev/null |
+                sed -n 's/^# stack peak bytes: \([0-9]*\)$/\1/p' || true)"
+            stack="${stack:--}"
+        fi
+        rows+=("$board $target $variant $elf $stack")
     done
 done
 
-table="$(# shellcheck disable=SC2068 # each row is four words
+table="$(# shellcheck disable=SC2068 # each row is five words
 python3 - ${rows[@]} <<'PY'
 import struct, sys
 
@@ -56,14 +67,16 @@ def sections(path):
 
 args = sys.argv[1:]
 sizes = {}
-for i in range(0, len(args), 4):
-    board, target, variant, path = args[i:i + 4]
+stacks = {}
+for i in range(0, len(args), 5):
+    board, target, variant, path, stack = args[i:i + 5]
     s = sections(path)
     text = s.get(".vector_table", 0) + s.get(".text", 0)
     sizes[(board, target, variant)] = (text, s.get(".rodata", 0), s.get(".data", 0), s.get(".bss", 0) + s.get(".uninit", 0))
+    stacks[(board, target, variant)] = int(stack) if stack.isdigit() else None
 
-print("| board (target) | build | .text | .rodata | .data | .bss | flash | static RAM |")
-print("|---|---|---:|---:|---:|---:|---:|---:|")
+print("| board (target) | build | .text | .rodata | .data | .bss | flash | static RAM | peak stack |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
 seen = []
 for (board, target, _v) in sizes:
     if (board, target) not in seen:
@@ -72,10 +85,13 @@ for board, target in seen:
     t = sizes[(board, target, "tracing")]
     b = sizes[(board, target, "baseline")]
     d = tuple(x - y for x, y in zip(t, b))
-    for label, v in (("with tracing", t), ("without tracing", b), ("**cost of tracing**", d)):
+    st, sb = stacks[(board, target, "tracing")], stacks[(board, target, "baseline")]
+    sd = st - sb if st is not None and sb is not None else None
+    for label, v, stack in (("with tracing", t, st), ("without tracing", b, sb), ("**cost of tracing**", d, sd)):
         flash = v[0] + v[1] + v[2]
         ram = v[2] + v[3]
-        print(f"| {board} ({target}) | {label} | {v[0]} | {v[1]} | {v[2]} | {v[3]} | {flash} | {ram} |")
+        stack = "n/a" if stack is None else stack
+        print(f"| {board} ({target}) | {label} | {v[0]} | {v[1]} | {v[2]} | {v[3]} | {flash} | {ram} | {stack} |")
 PY
 )"
 printf '%s\n' "$table"

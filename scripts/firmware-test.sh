@@ -39,6 +39,13 @@ ensure_target() {
 }
 passed=0
 failed=0
+
+# The firmware is its own workspace: the root's fmt and clippy steps do not see it.
+ensure_target thumbv7em-none-eabihf
+cargo fmt --check
+cargo clippy --quiet --release --target thumbv7em-none-eabihf --features board-mps2-an386 \
+    --target-dir "$fw/target" -- -D warnings
+echo "firmware-test: examples/firmware is formatted and clippy-clean"
 for entry in "${boards[@]}"; do
     read -r board target <<<"$entry"
     ensure_target "$target"

@@ -14,6 +14,7 @@ import pathlib
 import sys
 
 HEADER = '{"format":"json","version":1}'
+STACK = "# stack peak bytes: "
 
 
 def find_schema(explicit):
@@ -46,10 +47,13 @@ def main():
 
     raw = pathlib.Path(out_path).read_bytes()
     lines = raw.decode("utf-8").split("\n")
-    docs, verdict, i = [], None, 0
+    docs, verdict, stack, i = [], None, None, 0
     while i < len(lines):
         line = lines[i]
-        if line.startswith("# "):
+        if line.startswith(STACK):
+            stack = int(line[len(STACK):])
+            i += 1
+        elif line.startswith("# "):
             verdict = line
             i += 1
         elif line == HEADER:
@@ -104,9 +108,11 @@ def main():
     for expected in ("read-sensor", "i2c-transfer", "publish"):
         if expected not in names:
             sys.exit(f"FAIL: subsegment {expected} is missing")
+    if stack is None:
+        sys.exit("FAIL: the firmware did not report its peak stack use")
     print(f"ok: {len(docs)} datagrams, {len(entities)} entities, all valid, "
           f"largest {max(len(json.dumps(d, separators=(',', ':'))) for d in docs) + len(HEADER) + 1} bytes "
-          f"(budget {budget})")
+          f"(budget {budget}); peak stack {stack} bytes")
 
 
 if __name__ == "__main__":

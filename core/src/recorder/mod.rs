@@ -111,6 +111,15 @@ const NO_PARENT: u8 = u8::MAX;
 /// The field-log slot of trace-wide records (entity slots are below it).
 const TRACE_SLOT: u8 = u8::MAX;
 
+/// Puts the daemon header line where every datagram starts (a buffer too small for it has a
+/// budget of 0 and never sends).
+fn write_daemon_header(buf: &mut [u8]) {
+    if let Some(h) = buf.get_mut(SCRATCH..SCRATCH + HEADER_LEN) {
+        h[..DAEMON_HEADER.len()].copy_from_slice(DAEMON_HEADER);
+        h[DAEMON_HEADER.len()] = b'\n';
+    }
+}
+
 /// A handle to an open segment or subsegment of a [`Recorder`].
 ///
 /// Handles are plain values: they stay valid until the entity ends, and a stale handle (or
@@ -234,7 +243,10 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             b => b,
         };
         let config = RecorderConfig { budget, ..config };
-        let mut rec = Self {
+        write_daemon_header(buf.as_mut());
+        // Built as one literal (no `reset` on a local copy) so that a caller placing the
+        // recorder in a static gets it written in place, not built on the stack and copied.
+        Self {
             buf,
             config,
             log_start: SCRATCH + budget,
@@ -251,9 +263,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             },
             stats: RecorderStats::default(),
             generation: 0,
-        };
-        rec.reset();
-        rec
+        }
     }
 
     /// The effective datagram budget in bytes, header included (0 if the buffer was too
@@ -339,11 +349,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         self.trace.sampled = false;
         self.trace.annotations = 0;
         self.trace.parent = None;
-        let buf = self.buf.as_mut();
-        if let Some(h) = buf.get_mut(SCRATCH..SCRATCH + HEADER_LEN) {
-            h[..DAEMON_HEADER.len()].copy_from_slice(DAEMON_HEADER);
-            h[DAEMON_HEADER.len()] = b'\n';
-        }
+        write_daemon_header(self.buf.as_mut());
         self.used = SCRATCH + HEADER_LEN;
     }
 

@@ -2,6 +2,7 @@
 
 use core::cell::Cell;
 use cortex_m_semihosting::hio::HostStream;
+use static_cell::{ConstStaticCell, StaticCell};
 use xray_core::model::{Exception, HttpRequest, HttpResponse, StackFrame};
 use xray_core::rand_core::{Infallible, TryRng};
 use xray_core::sampler::{LocalRules, Sampler, SamplingRequest, Upstream};
@@ -21,6 +22,13 @@ const RULES: usize = 0;
 /// Subsegments recorded in a loop after the nested ones: enough to overflow the budget so
 /// that some are streamed as independent subsegments.
 const SAMPLES: u32 = 12;
+
+/// The recorder's buffer: all zeros, so it lives in `.bss` and costs no flash, and taken by
+/// reference so that it is never built on the stack and copied.
+static BUFFER_CELL: ConstStaticCell<[u8; BUFFER]> = ConstStaticCell::new([0; BUFFER]);
+/// The recorder (its state, without the buffer) and the sampler, each written in once.
+static RECORDER: StaticCell<Recorder<&'static mut [u8; BUFFER], SLOTS>> = StaticCell::new();
+static SAMPLER: StaticCell<Sampler<RULES>> = StaticCell::new();
 
 /// Prints each datagram over semihosting: header line, newline, document, newline.
 struct SemihostingTransport<'a> {
@@ -83,15 +91,17 @@ const SAMPLE_NAMES: [&str; 4] = ["sample-a", "sample-b", "sample-c", "sample-d"]
 
 /// Records one trace and prints its datagrams. Returns whether everything went out whole.
 pub fn run(out: &mut Option<HostStream>) -> bool {
-    let Some(rec) = cortex_m::singleton!(
-        : Recorder<[u8; BUFFER], SLOTS> =
-            Recorder::new([0; BUFFER], RecorderConfig::with_budget(BUDGET))
-    ) else {
+    // `try_` variants: a second call gets `None` instead of a panic. `_with` lets the compiler
+    // build each value in place rather than on the stack.
+    let Some(buffer) = BUFFER_CELL.try_take() else {
         return false;
     };
-    let Some(sampler) = cortex_m::singleton!(
-        : Sampler<RULES> = Sampler::new(LocalRules::default())
-    ) else {
+    let Some(rec) =
+        RECORDER.try_init_with(|| Recorder::new(buffer, RecorderConfig::with_budget(BUDGET)))
+    else {
+        return false;
+    };
+    let Some(sampler) = SAMPLER.try_init_with(|| Sampler::new(LocalRules::default())) else {
         return false;
     };
     let clock = TickClock {

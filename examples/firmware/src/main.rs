@@ -18,6 +18,7 @@ use cortex_m_semihosting::{debug, hio};
 
 #[cfg(feature = "tracing")]
 mod demo;
+mod stack;
 
 /// Writes a whole line to the host's stdout; failures are ignored (nothing else to report to).
 pub(crate) fn host_write(out: &mut Option<hio::HostStream>, bytes: &[u8]) -> bool {
@@ -34,6 +35,11 @@ fn main() -> ! {
     let ok = demo::run(&mut out);
     #[cfg(not(feature = "tracing"))]
     let ok = host_write(&mut out, b"# xray-firmware-demo: tracing disabled\n");
+    // Printed after the verdict, by both builds: the size report subtracts the baseline's.
+    let mut digits = [0; 10];
+    host_write(&mut out, b"# stack peak bytes: ");
+    host_write(&mut out, stack::decimal(stack::peak(), &mut digits));
+    host_write(&mut out, b"\n");
     debug::exit(if ok {
         debug::EXIT_SUCCESS
     } else {
