@@ -140,6 +140,44 @@ fn children_that_do_not_fit_are_streamed_as_independent_subsegments() {
     assert_eq!(seen, made + 1, "every subsegment arrives exactly once");
 }
 
+#[test]
+fn streaming_gives_way_one_oldest_child_at_a_time() {
+    let (clock, mut rng, mut out) = (StepClock::new(), TestRng(4), Capture::default());
+    let budget = 1000;
+    let mut rec = recorder(budget);
+    let seg = rec.begin_segment("root", None, true, &clock, &mut rng);
+    for i in 0..20 {
+        // Children of equal size: each one that joins needs at most one to leave.
+        let s = rec.begin_subsegment(seg, &format!("child-{i:02}"), &clock, &mut rng);
+        let _ = rec.annotate(s, "index", 100 + i);
+        let before = out.0.len();
+        let _ = rec.end(s, &clock, &mut out);
+        assert!(
+            out.0.len() - before <= 1,
+            "child {i} sent {} datagrams at once",
+            out.0.len() - before
+        );
+    }
+    let _ = rec.end(seg, &clock, &mut out);
+    let docs: Vec<Value> = out.0.iter().map(|d| check_datagram(d, budget)).collect();
+    let (segment, streamed) = docs.split_last().unwrap();
+    assert!(streamed.iter().all(|d| d["type"] == "subsegment"));
+    // The oldest went out, in order; the newest stayed embedded, in order.
+    let names = |docs: &[Value]| -> Vec<String> {
+        docs.iter()
+            .map(|d| d["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let embedded = names(segment["subsegments"].as_array().unwrap());
+    let all: Vec<String> = names(streamed)
+        .into_iter()
+        .chain(embedded.clone())
+        .collect();
+    let expected: Vec<String> = (0..20).map(|i| format!("child-{i:02}")).collect();
+    assert_eq!(all, expected);
+    assert!(embedded.len() >= 2, "embedded: {embedded:?}");
+}
+
 fn rec_trace(datagrams: &[Vec<u8>]) -> Value {
     let last = datagrams.last().unwrap();
     let body = std::str::from_utf8(last)

@@ -21,6 +21,11 @@
 //! implementation (e.g. `cortex-m`'s `critical-section-single-core`) and an embassy-time driver,
 //! as any embassy application has.
 //!
+//! Keep the recorder's buffer off the stack: it is a few kilobytes, and an array built in a
+//! function is built on the stack first. Any `&mut [u8; N]` serves as the buffer, for example
+//! one taken from a zeroed `static_cell::ConstStaticCell<[u8; N]>`, which sits in `.bss` and is
+//! never copied; `examples/firmware` does that and reports its peak stack use.
+//!
 #![cfg_attr(not(feature = "defmt"), doc = "```no_run")]
 // With defmt the example would need a defmt logger to link on the host.
 #![cfg_attr(feature = "defmt", doc = "```ignore")]
@@ -32,15 +37,18 @@
 //!
 //! static CLOCK: EmbassyClock = EmbassyClock::new();
 //!
-//! async fn traced(stack: Stack<'_>, rng: &mut impl xray_core::rand_core::Rng) {
+//! async fn traced(
+//!     stack: Stack<'_>,
+//!     buffer: &'static mut [u8; 2560], // from a ConstStaticCell: in .bss, never on the stack
+//!     rng: &mut impl xray_core::rand_core::Rng,
+//! ) {
 //!     // Room for four datagrams of up to 1,472 bytes in the socket's transmit buffer.
 //!     let (mut rx_meta, mut rx_buf) = ([PacketMetadata::EMPTY; 1], [0u8; 64]);
 //!     let (mut tx_meta, mut tx_buf) = ([PacketMetadata::EMPTY; 4], [0u8; 4 * 1472]);
 //!     let socket = UdpSocket::new(stack, &mut rx_meta, &mut rx_buf, &mut tx_meta, &mut tx_buf);
 //!     let mut udp = EmbassyUdpTransport::new(socket, (Ipv4Address::new(192, 0, 2, 1), 2000));
 //!
-//!     let mut rec: Recorder<[u8; 2560], 8> =
-//!         Recorder::new([0; 2560], RecorderConfig::with_budget(1472));
+//!     let mut rec: Recorder<_, 8> = Recorder::new(buffer, RecorderConfig::with_budget(1472));
 //!     let seg = rec.begin_segment("sensor-node", None, true, &CLOCK, rng);
 //!     let _ = rec.annotate(seg, "device_id", "node-17");
 //!     let _ = rec.end(seg, &CLOCK, &mut udp); // into the transmit buffer; never awaits

@@ -139,7 +139,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             return Some(start);
         }
         if self.slots[i].region_len > 0 {
-            self.evict_children(i, transport);
+            self.evict_children(i, usize::MAX, transport);
             self.slots[i].region_start = self.used;
         }
         for level in [
@@ -280,41 +280,49 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         buf[from..=start].copy_from_slice(&saved);
     }
 
-    /// Sends each closed child in slot `p`'s run as an independent subsegment and frees the
-    /// run's bytes.
-    pub(super) fn evict_children<T: Transport + ?Sized>(&mut self, p: usize, transport: &mut T) {
+    /// Sends the closed children at the front of slot `p`'s run (the oldest first) as
+    /// independent subsegments until at least `wanted` bytes are freed, or all of them with
+    /// `usize::MAX`, and closes the gap they leave.
+    pub(super) fn evict_children<T: Transport + ?Sized>(
+        &mut self,
+        p: usize,
+        wanted: usize,
+        transport: &mut T,
+    ) {
         let (rs, rl) = (self.slots[p].region_start, self.slots[p].region_len);
-        if rl == 0 {
-            return;
-        }
         let parent_id = self.slots[p].id;
         let end = rs + rl;
         let mut at = rs;
-        while at < end {
-            if self.buf.as_ref()[at] == b',' {
-                at += 1;
-                continue;
-            }
-            // Our own output: always a complete object here.
+        while at < end && at - rs < wanted {
+            // Our own output: a complete object, then a comma unless it is the last.
             let Some(len) = object_len(&self.buf.as_ref()[at..end]) else {
+                // Unreachable: the run is our own output. Drop the rest rather than keep
+                // bytes that are not a document.
+                debug_assert!(false, "a run of children that is not a list of objects");
+                at = end;
                 break;
             };
             self.send_independent(at, at + len, parent_id, transport);
-            at += len;
+            at = (at + len + 1).min(end);
+        }
+        let cut = at - rs;
+        if cut == 0 {
+            return;
         }
         let used = self.used;
-        move_left(self.buf.as_mut(), end..used, rs);
+        move_left(self.buf.as_mut(), at..used, rs);
         for s in self.slots.iter_mut() {
             if s.state != SlotState::Free && s.region_len > 0 && s.region_start > rs {
-                s.region_start -= rl;
+                s.region_start -= cut;
             }
         }
-        self.used -= rl;
-        self.slots[p].region_len = 0;
+        self.used -= cut;
+        self.slots[p].region_len -= cut;
     }
 
-    /// Keeps room for one more subsegment to begin: when the free space runs low, the largest
-    /// run of closed children is sent as independent subsegments.
+    /// Keeps room for one more subsegment to begin: when the free space runs low, the oldest
+    /// closed children of the largest run are sent as independent subsegments, as few as
+    /// give the room back (the rest stay embedded and go out with their parent).
     pub(super) fn keep_headroom<T: Transport + ?Sized>(&mut self, transport: &mut T) {
         for _ in 0..N {
             let free = self.limit().saturating_sub(self.used + self.reserved);
@@ -325,7 +333,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
                 .filter(|&j| self.slots[j].state == SlotState::Open && self.slots[j].region_len > 0)
                 .max_by_key(|&j| self.slots[j].region_len);
             match largest {
-                Some(j) => self.evict_children(j, transport),
+                Some(j) => self.evict_children(j, HEADROOM - free, transport),
                 None => return,
             }
         }
