@@ -57,6 +57,32 @@ fn leak<T>(t: T) -> &'static mut T {
     Box::leak(Box::new(t))
 }
 
+/// A UDP socket on `stack` whose buffers live for the test: `rx` and `tx` are (packets, bytes).
+fn socket(stack: Stack<'static>, rx: (usize, usize), tx: (usize, usize)) -> UdpSocket<'static> {
+    let meta = |n| Box::leak(vec![PacketMetadata::EMPTY; n].into_boxed_slice());
+    let bytes = |n| Box::leak(vec![0u8; n].into_boxed_slice());
+    UdpSocket::new(stack, meta(rx.0), bytes(rx.1), meta(tx.0), bytes(tx.1))
+}
+
+/// The daemon side: a socket on `stack` bound to the daemon port, receiving up to `packets`
+/// datagrams in `bytes` of buffer.
+fn daemon_socket(stack: Stack<'static>, packets: usize, bytes: usize) -> UdpSocket<'static> {
+    let mut daemon = socket(stack, (packets, bytes), (1, 64));
+    daemon.bind(DAEMON_PORT).expect("bind the daemon port");
+    daemon
+}
+
+/// The device side: a transport on `stack` to the daemon (192.0.2.2), with `packets`
+/// datagrams in `bytes` of transmit buffer.
+fn device_transport(
+    stack: Stack<'static>,
+    packets: usize,
+    bytes: usize,
+) -> EmbassyUdpTransport<'static> {
+    let socket = socket(stack, (1, 64), (packets, bytes));
+    EmbassyUdpTransport::new(socket, (Ipv4Address::new(192, 0, 2, 2), DAEMON_PORT))
+}
+
 fn schema() -> &'static jsonschema::Validator {
     static SCHEMA: OnceLock<jsonschema::Validator> = OnceLock::new();
     SCHEMA.get_or_init(|| {
@@ -178,17 +204,10 @@ fn recorded_segments_cross_two_stacks_and_validate() {
         b.wait_config_up().await;
 
         // The daemon side: stack B, UDP port 2000.
-        let (rx_meta, rx_buf) = (leak([PacketMetadata::EMPTY; 16]), leak([0u8; 16 * 1024]));
-        let (tx_meta, tx_buf) = (leak([PacketMetadata::EMPTY; 1]), leak([0u8; 64]));
-        let mut daemon = UdpSocket::new(b, rx_meta, rx_buf, tx_meta, tx_buf);
-        daemon.bind(DAEMON_PORT).expect("bind the daemon port");
+        let daemon = daemon_socket(b, 16, 16 * 1024);
 
         // The device side: stack A, the transport, the emitter queue, the recorder.
-        let (rx_meta, rx_buf) = (leak([PacketMetadata::EMPTY; 1]), leak([0u8; 64]));
-        let (tx_meta, tx_buf) = (leak([PacketMetadata::EMPTY; 4]), leak([0u8; 4096]));
-        let socket = UdpSocket::new(a, rx_meta, rx_buf, tx_meta, tx_buf);
-        let mut udp =
-            EmbassyUdpTransport::new(socket, (Ipv4Address::new(192, 0, 2, 2), DAEMON_PORT));
+        let mut udp = device_transport(a, 4, 4096);
         let slots = leak([Datagram::<BUDGET>::EMPTY; 16]);
         let mut queue = EmitterQueue::<NoopRawMutex, BUDGET>::new(slots);
         let (mut to_queue, mut emitter) = queue.split();
@@ -304,16 +323,9 @@ fn send_with_encodes_straight_into_the_socket_buffer() {
     let received = with_two_stacks(|a, b| async move {
         a.wait_config_up().await;
         b.wait_config_up().await;
-        let (rx_meta, rx_buf) = (leak([PacketMetadata::EMPTY; 4]), leak([0u8; 4096]));
-        let (tx_meta, tx_buf) = (leak([PacketMetadata::EMPTY; 1]), leak([0u8; 64]));
-        let mut daemon = UdpSocket::new(b, rx_meta, rx_buf, tx_meta, tx_buf);
-        daemon.bind(DAEMON_PORT).expect("bind");
+        let daemon = daemon_socket(b, 4, 4096);
 
-        let (rx_meta, rx_buf) = (leak([PacketMetadata::EMPTY; 1]), leak([0u8; 64]));
-        let (tx_meta, tx_buf) = (leak([PacketMetadata::EMPTY; 2]), leak([0u8; 2048]));
-        let socket = UdpSocket::new(a, rx_meta, rx_buf, tx_meta, tx_buf);
-        let mut udp =
-            EmbassyUdpTransport::new(socket, (Ipv4Address::new(192, 0, 2, 2), DAEMON_PORT));
+        let mut udp = device_transport(a, 2, 2048);
 
         // Record into a recorder whose transport is a slice, then let `send_with` place the
         // bytes in the socket's own buffer: the encoder side of the zero-copy path.
@@ -356,17 +368,10 @@ fn recorder_sends_straight_into_the_socket_buffer() {
     let (captured, sent, stats) = with_two_stacks(|a, b| async move {
         a.wait_config_up().await;
         b.wait_config_up().await;
-        let (rx_meta, rx_buf) = (leak([PacketMetadata::EMPTY; 8]), leak([0u8; 8192]));
-        let (tx_meta, tx_buf) = (leak([PacketMetadata::EMPTY; 1]), leak([0u8; 64]));
-        let mut daemon = UdpSocket::new(b, rx_meta, rx_buf, tx_meta, tx_buf);
-        daemon.bind(DAEMON_PORT).expect("bind");
+        let daemon = daemon_socket(b, 8, 8192);
 
         // Room for four datagrams in the transmit buffer.
-        let (rx_meta, rx_buf) = (leak([PacketMetadata::EMPTY; 1]), leak([0u8; 64]));
-        let (tx_meta, tx_buf) = (leak([PacketMetadata::EMPTY; 4]), leak([0u8; 4 * BUDGET]));
-        let socket = UdpSocket::new(a, rx_meta, rx_buf, tx_meta, tx_buf);
-        let mut udp =
-            EmbassyUdpTransport::new(socket, (Ipv4Address::new(192, 0, 2, 2), DAEMON_PORT));
+        let mut udp = device_transport(a, 4, 4 * BUDGET);
 
         let clock = xray_core::FixedClock(epoch_now());
         let mut rng = XorShift(11);

@@ -2,8 +2,8 @@
 //!
 //! With the `tracing` feature (the default) the firmware records one trace: a segment with
 //! nested subsegments, annotations and an error, encoded by `xray-core` into a fixed buffer
-//! under a 1,472-byte datagram budget, and hands every datagram to a transport that prints it over
-//! semihosting (the daemon header line, then the document line). It then exits QEMU with
+//! under a 1,472-byte datagram budget, and hands every datagram to a transport that prints it
+//! over semihosting (the daemon header line, then the document line). It then exits QEMU with
 //! success when the recorder's counters say everything went out whole, or failure otherwise.
 //!
 //! Without `tracing` it prints one fixed line through the same semihosting path: the baseline
