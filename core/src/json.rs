@@ -439,8 +439,13 @@ pub(crate) fn bool<S: Sink + ?Sized>(s: &mut S, v: bool) -> Result<(), Full> {
 /// Writes a timestamp as fixed-point epoch seconds (`1700000000.123456`).
 pub(crate) fn timestamp<S: Sink + ?Sized>(s: &mut S, t: Timestamp) -> Result<(), Full> {
     let mut buf = [0u8; 27];
-    let n = t.write_decimal(&mut buf);
-    s.write(&buf[..n])
+    if cfg!(feature = "small") {
+        let at = t.write_decimal_right(&mut buf);
+        s.write(&buf[at..])
+    } else {
+        let n = t.write_decimal(&mut buf);
+        s.write(&buf[..n])
+    }
 }
 
 /// Writes `"0123456789abcdef"`.

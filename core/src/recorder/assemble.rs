@@ -21,6 +21,20 @@ pub(crate) enum Level {
     Minimal,
 }
 
+/// Writes one group of sections that only some programs record (metadata, `cause`).
+pub(crate) type GroupWriter = fn(&mut SliceSink<'_>, &Entity<'_>, Level) -> Result<(), Full>;
+
+/// The writers of the optional section groups, registered by the recording calls that make
+/// their records: a program that never records metadata or an exception does not link their
+/// writers (1.4 KB of flash on Cortex-M). A group with records always has its writer.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Writers {
+    /// Set by `add_metadata`.
+    pub(crate) metadata: Option<GroupWriter>,
+    /// Set by the exception and cause calls.
+    pub(crate) cause: Option<GroupWriter>,
+}
+
 /// What the caller knows about the document being written.
 pub(crate) struct Doc<'a> {
     pub(crate) slot_index: u8,
@@ -30,6 +44,7 @@ pub(crate) struct Doc<'a> {
     pub(crate) trace_id: Option<TraceId>,
     /// The caller's id, for a segment continuing an upstream trace.
     pub(crate) parent_id: Option<SegmentId>,
+    pub(crate) writers: Writers,
 }
 
 /// Records kept in one pass over the log; an entity with more falls back to scanning the log
@@ -37,7 +52,7 @@ pub(crate) struct Doc<'a> {
 const COLLECTED: usize = if cfg!(feature = "small") { 0 } else { 32 };
 
 /// One entity's live records, gathered in a single pass over the field log.
-struct Entity<'a> {
+pub(crate) struct Entity<'a> {
     log: &'a FieldLog,
     area: &'a [u8],
     slot: u8,
@@ -187,11 +202,12 @@ pub(crate) fn write_fields(
             object(s, &entity, section)?;
         }
     }
-    if level < Level::NoMetadata && has(Section::Metadata) {
-        write_metadata(s, &entity)?;
+    if let Some(write) = doc.writers.metadata.filter(|_| has(Section::Metadata)) {
+        write(s, &entity, level)?;
     }
-    if has(Section::Exception) || has(Section::CauseTop) || has(Section::CauseId) {
-        write_cause(s, &entity, level)?;
+    let has_cause = has(Section::Exception) || has(Section::CauseTop) || has(Section::CauseId);
+    if let Some(write) = doc.writers.cause.filter(|_| has_cause) {
+        write(s, &entity, level)?;
     }
     if has(Section::Precursor) {
         s.write(b",\"precursor_ids\":[")?;
@@ -226,7 +242,15 @@ pub(crate) fn split_metadata(payload: &[u8]) -> (&[u8], &[u8]) {
     (&payload[1..1 + n], &payload[1 + n..])
 }
 
-fn write_metadata(s: &mut SliceSink<'_>, entity: &Entity<'_>) -> Result<(), Full> {
+/// Writes `,"metadata":{…}` (a [`GroupWriter`]); nothing from [`Level::NoMetadata`] on.
+pub(crate) fn write_metadata(
+    s: &mut SliceSink<'_>,
+    entity: &Entity<'_>,
+    level: Level,
+) -> Result<(), Full> {
+    if level >= Level::NoMetadata {
+        return Ok(());
+    }
     s.write(b",\"metadata\":{")?;
     let mut first_ns = true;
     for (i, r) in entity.of(Section::Metadata).enumerate() {
@@ -285,7 +309,13 @@ impl<'a> ExceptionRecord<'a> {
     }
 }
 
-fn write_cause(s: &mut SliceSink<'_>, entity: &Entity<'_>, level: Level) -> Result<(), Full> {
+/// Writes `,"cause":…` (a [`GroupWriter`]): exceptions (stacks dropped from
+/// [`Level::NoStacks`] on, and counted in `truncated`), the other cause members, or an id.
+pub(crate) fn write_cause(
+    s: &mut SliceSink<'_>,
+    entity: &Entity<'_>,
+    level: Level,
+) -> Result<(), Full> {
     let has_exceptions = entity.of(Section::Exception).next().is_some();
     let has_top = entity.of(Section::CauseTop).next().is_some();
     if !has_exceptions && !has_top {

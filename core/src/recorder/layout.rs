@@ -67,6 +67,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
                 end,
                 trace_id: Some(self.trace.id),
                 parent_id: self.trace.parent,
+                writers: self.writers,
             };
             let cap = self.limit();
             if self.write_document(i, &doc, cap, transport).is_some() {
@@ -81,6 +82,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             end,
             trace_id: None,
             parent_id: None,
+            writers: self.writers,
         };
         if !parent_is_facade && !self.config.stream_all {
             let cap = self.limit() - self.reserved;

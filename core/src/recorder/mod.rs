@@ -79,6 +79,7 @@ use crate::model::Limits;
 use crate::sink::Sink;
 use crate::time::{Clock, Timestamp};
 use crate::transport::Transport;
+use assemble::Writers;
 use field_log::{FieldLog, Section};
 use rand_core::Rng;
 
@@ -221,6 +222,8 @@ pub struct Recorder<B, const N: usize = DEFAULT_SLOTS> {
     trace: Trace,
     stats: RecorderStats,
     generation: u16,
+    /// Writers of the optional sections, set by the calls that record them.
+    writers: Writers,
 }
 
 impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
@@ -267,6 +270,10 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             },
             stats: RecorderStats::default(),
             generation: 0,
+            writers: Writers {
+                metadata: None,
+                cause: None,
+            },
         }
     }
 

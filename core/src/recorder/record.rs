@@ -1,6 +1,7 @@
 //! The recording calls: annotations, metadata, the http/aws/sql blocks, errors and the
 //! other fields of an open entity, each written into the field log as JSON when recorded.
 
+use super::assemble::{write_cause, write_metadata};
 use super::field_log::Section;
 use super::outcome::{Outcome, Rejection};
 use super::{EntityId, FLAG_ERROR, FLAG_FAULT, FLAG_THROTTLE, Recorder, SlotState};
@@ -112,6 +113,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         if namespace.starts_with("AWS.") {
             return Outcome::Rejected(Rejection::ReservedNamespace);
         }
+        self.writers.metadata = Some(write_metadata);
         let max_key = self.config.max_string_chars.min(250);
         let (ns, ns_cut) = json::cut_chars(namespace, 40);
         let mut key_cut = false;
@@ -221,6 +223,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         exception_id: SegmentId,
         exception: &Exception<'_>,
     ) -> Outcome {
+        self.writers.cause = Some(write_cause);
         let i = match self.writable(id) {
             Ok(i) => i,
             Err(o) => return o,
@@ -248,6 +251,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     /// Sets `cause` to the id of an exception recorded elsewhere in the trace (usually in a
     /// child). Ignored in the document when this entity has exceptions of its own.
     pub fn set_cause_id(&mut self, id: EntityId, exception_id: SegmentId) -> Outcome {
+        self.writers.cause = Some(write_cause);
         let i = match self.writable(id) {
             Ok(i) => i,
             Err(o) => return o,
@@ -261,6 +265,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
 
     /// Sets `cause.working_directory`.
     pub fn set_working_directory(&mut self, id: EntityId, dir: &str) -> Outcome {
+        self.writers.cause = Some(write_cause);
         let max = self.config.max_string_chars;
         self.replace_member(
             id,
