@@ -385,7 +385,7 @@ pub(crate) fn name<S: Sink + ?Sized>(s: &mut S, name: &str) -> Result<bool, Full
 }
 
 /// Whether an ASCII byte may appear in a name: letters, digits, space and `_.:/%&#=+-@`.
-fn is_name_ascii(b: u8) -> bool {
+pub(crate) const fn is_name_ascii(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
             b,

@@ -89,28 +89,42 @@ static INDEX: &[(u16, u16)] = &[
     (0xfdc7, 854),
 ];
 
-/// Reads one packed number.
-fn number(bytes: &mut core::slice::Iter<'_, u8>) -> Option<u32> {
-    let first = u32::from(*bytes.next()?);
-    if first < 0x80 {
-        return Some(first);
+/// Reads the packed number at `at`: its value and the offset after it (`None` past the end).
+const fn number(at: usize) -> Option<(u32, usize)> {
+    if at >= PACKED.len() {
+        return None;
     }
-    Some(((first & 0x7f) << 8) | u32::from(*bytes.next()?))
+    let first = PACKED[at] as u32;
+    if first < 0x80 {
+        return Some((first, at + 1));
+    }
+    if at + 1 >= PACKED.len() {
+        return None;
+    }
+    Some((((first & 0x7f) << 8) | PACKED[at + 1] as u32, at + 2))
 }
 
-/// Whether `c` may appear in a segment name.
-pub fn is_name_char(c: char) -> bool {
-    let c = u32::from(c);
+/// Whether `c` may appear in a segment name. A `const fn`, so that [`crate::Name::new`] checks
+/// names at compile time.
+pub const fn is_name_char(c: char) -> bool {
+    let c = c as u32;
     // Ranges start after the end of the range before them: find the last block before `c`.
     let (mut end, mut at) = (0, 0);
-    for &(block_end, block_at) in INDEX {
-        if u32::from(block_end) >= c {
+    let mut block = 0;
+    while block < INDEX.len() {
+        let (block_end, block_at) = INDEX[block];
+        if block_end as u32 >= c {
             break;
         }
-        (end, at) = (u32::from(block_end), usize::from(block_at));
+        (end, at) = (block_end as u32, block_at as usize);
+        block += 1;
     }
-    let mut bytes = PACKED.get(at..).unwrap_or_default().iter();
-    while let (Some(gap), Some(len)) = (number(&mut bytes), number(&mut bytes)) {
+    // Each step reads at least two bytes: bounded by the table's length.
+    while let Some((gap, next)) = number(at) {
+        let Some((len, next)) = number(next) else {
+            return false;
+        };
+        at = next;
         let start = end + gap;
         if c < start {
             return false;

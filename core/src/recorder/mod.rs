@@ -74,8 +74,8 @@ pub use outcome::{Outcome, RecorderStats, Rejection};
 use crate::DAEMON_HEADER;
 use crate::header::{SampledFlag, TraceHeader};
 use crate::id::{SegmentId, TraceId};
-use crate::json;
 use crate::model::Limits;
+use crate::name::EntityName;
 use crate::sink::Sink;
 use crate::time::{Clock, Timestamp};
 use crate::transport::Transport;
@@ -375,7 +375,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     /// name does not fit.
     pub fn begin_segment<C: Clock + ?Sized, R: Rng + ?Sized>(
         &mut self,
-        name: &str,
+        name: impl EntityName,
         upstream: Option<&TraceHeader>,
         sampled: bool,
         clock: &C,
@@ -397,7 +397,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         self.keep_upstream_extra(upstream);
         self.start_trace(sampled);
         let id = SegmentId::generate(rng);
-        self.open(NO_PARENT, SlotState::Open, id, now, name)
+        self.open(NO_PARENT, SlotState::Open, id, now, Some(&name))
     }
 
     /// Begins Lambda's facade segment from the invocation's trace header: a parent reference
@@ -419,7 +419,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
                 SlotState::Facade,
                 header.parent().unwrap_or(SegmentId::ZERO),
                 Timestamp::default(),
-                "",
+                None,
             );
         };
         self.trace.id = root;
@@ -431,7 +431,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             SlotState::Facade,
             parent,
             Timestamp::default(),
-            "",
+            None,
         )
     }
 
@@ -439,11 +439,11 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     pub fn begin_subsegment<C: Clock + ?Sized, R: Rng + ?Sized>(
         &mut self,
         parent: EntityId,
-        name: &str,
+        name: impl EntityName,
         clock: &C,
         rng: &mut R,
     ) -> EntityId {
-        self.begin_child(parent, name, clock.now(), SegmentId::generate(rng), false)
+        self.begin_child(parent, &name, clock.now(), SegmentId::generate(rng), false)
     }
 
     /// Begins a subsegment that is never sampled, whatever the trace's decision: nothing
@@ -453,18 +453,18 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     pub fn begin_unsampled_subsegment<C: Clock + ?Sized, R: Rng + ?Sized>(
         &mut self,
         parent: EntityId,
-        name: &str,
+        name: impl EntityName,
         clock: &C,
         rng: &mut R,
     ) -> EntityId {
-        self.begin_child(parent, name, clock.now(), SegmentId::generate(rng), true)
+        self.begin_child(parent, &name, clock.now(), SegmentId::generate(rng), true)
     }
 
     /// Opens a child of `parent`; it is unsampled if asked or if its parent is.
     fn begin_child(
         &mut self,
         parent: EntityId,
-        name: &str,
+        name: &dyn EntityName,
         now: Option<Timestamp>,
         id: SegmentId,
         unsampled: bool,
@@ -478,7 +478,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         } else {
             SlotState::Open
         };
-        self.open(p as u8, state, id, now, name)
+        self.open(p as u8, state, id, now, Some(name))
     }
 
     /// Ends an entity now (see [`Recorder::end_at`]).
@@ -550,7 +550,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         state: SlotState,
         id: SegmentId,
         start: Timestamp,
-        name: &str,
+        name: Option<&dyn EntityName>,
     ) -> EntityId {
         let Some(i) = self.slots.iter().position(|s| s.state == SlotState::Free) else {
             self.stats.begins_refused += 1;
@@ -562,11 +562,11 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         self.generation = self.generation.wrapping_add(1);
         let generation = self.generation;
         let mut name_len = 0;
-        if self.trace.sampled && state == SlotState::Open {
+        if let Some(name) = name.filter(|_| self.trace.sampled && state == SlotState::Open) {
             let r = self.push(i, Section::Name, &mut |s| {
                 let before = s.len();
                 s.write(b"\"name\":")?;
-                json::name(s, name)?;
+                name.write_json(s)?;
                 name_len = s.len() - before;
                 Ok(())
             });

@@ -6,7 +6,7 @@ use static_cell::{ConstStaticCell, StaticCell};
 use xray_core::model::{Exception, HttpRequest, HttpResponse, StackFrame};
 use xray_core::rand_core::{Infallible, TryRng};
 use xray_core::sampler::{LocalRules, Sampler, SamplingRequest, Upstream};
-use xray_core::{Clock, EntityId, Recorder, RecorderConfig, Timestamp, Transport};
+use xray_core::{Clock, EntityId, Name, Recorder, RecorderConfig, Timestamp, Transport, name};
 
 /// The datagram budget: the largest UDP payload that crosses a 1,500-byte Ethernet MTU
 /// without IP fragmentation.
@@ -87,7 +87,14 @@ impl TryRng for XorShift {
     }
 }
 
-const SAMPLE_NAMES: [&str; 4] = ["sample-a", "sample-b", "sample-c", "sample-d"];
+/// Names checked at compile time: the recorder writes them as they are, so the firmware does
+/// not link the run-time name filter and its Unicode table.
+const SAMPLE_NAMES: [Name<'static>; 4] = [
+    name!("sample-a"),
+    name!("sample-b"),
+    name!("sample-c"),
+    name!("sample-d"),
+];
 
 /// Records one trace and prints its datagrams. Returns whether everything went out whole.
 pub fn run(out: &mut Option<HostStream>) -> bool {
@@ -122,7 +129,13 @@ pub fn run(out: &mut Option<HostStream>) -> bool {
         ..SamplingRequest::default()
     };
     let decision = sampler.decide(&request, Upstream::NoTrace, &clock, &mut rng);
-    let seg = rec.begin_segment("sensor-node", None, decision.sampled, &clock, &mut rng);
+    let seg = rec.begin_segment(
+        name!("sensor-node"),
+        None,
+        decision.sampled,
+        &clock,
+        &mut rng,
+    );
     if let Some(rule) = decision.rule {
         let _ = rec.set_sampling_rule_name(seg, rule);
     }
@@ -140,8 +153,8 @@ pub fn run(out: &mut Option<HostStream>) -> bool {
     let _ = rec.annotate(seg, "cold_boot", true);
     let _ = rec.set_service_version(seg, "1.2.0");
 
-    let read = rec.begin_subsegment(seg, "read-sensor", &clock, &mut rng);
-    let i2c = rec.begin_subsegment(read, "i2c-transfer", &clock, &mut rng);
+    let read = rec.begin_subsegment(seg, name!("read-sensor"), &clock, &mut rng);
+    let i2c = rec.begin_subsegment(read, name!("i2c-transfer"), &clock, &mut rng);
     let _ = rec.annotate(i2c, "bus", 1u8);
     let frames = [StackFrame {
         path: Some("src/sensor.rs"),
@@ -169,7 +182,7 @@ pub fn run(out: &mut Option<HostStream>) -> bool {
         let _ = rec.annotate(s, "index", i);
         let _ = rec.end(s, &clock, &mut transport);
     }
-    let publish = rec.begin_subsegment(seg, "publish", &clock, &mut rng);
+    let publish = rec.begin_subsegment(seg, name!("publish"), &clock, &mut rng);
     let _ = rec.set_namespace(publish, "remote");
     let _ = rec.set_http_response(
         publish,
