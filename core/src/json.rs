@@ -21,10 +21,17 @@ pub(crate) fn cut_chars(text: &str, max_chars: usize) -> (&str, bool) {
     if text.len() <= max_chars {
         return (text, false);
     }
-    match text.char_indices().nth(max_chars) {
-        Some((at, _)) => (text.get(..at).unwrap_or_default(), true),
-        None => (text, false),
+    // A character starts at every byte that is not a UTF-8 continuation byte (0b10xx_xxxx).
+    let mut chars = 0;
+    for (at, &b) in text.as_bytes().iter().enumerate() {
+        if b & 0xc0 != 0x80 {
+            if chars == max_chars {
+                return (text.get(..at).unwrap_or_default(), true);
+            }
+            chars += 1;
+        }
     }
+    (text, false)
 }
 
 #[cfg(not(feature = "small"))]
@@ -97,18 +104,29 @@ pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Ful
 /// does, without its eight-byte scans: the same output in less code (`small` feature).
 #[cfg(feature = "small")]
 pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Full> {
-    let mut run = 0;
-    for (i, c) in text.char_indices() {
+    let bytes = text.as_bytes();
+    let (mut run, mut i) = (0, 0);
+    while i < bytes.len() {
+        // What needs escaping is ASCII, or U+2028 / U+2029 (E2 80 A8 / E2 80 A9): bytes are
+        // looked at one by one, with no UTF-8 decoding.
+        let c = match (bytes[i], bytes.get(i + 1..i + 3)) {
+            (0xe2, Some([0x80, 0xa8])) => '\u{2028}',
+            (0xe2, Some([0x80, 0xa9])) => '\u{2029}',
+            (b @ 0..=0x7f, _) => char::from(b),
+            _ => '\u{80}',
+        };
         let mut hex = [0u8; 6];
         let Some(escape) = escape_of(c, &mut hex) else {
+            i += 1;
             continue;
         };
         // Runs of characters that need no escaping are written at once.
-        s.write(text.as_bytes().get(run..i).unwrap_or_default())?;
+        s.write(bytes.get(run..i).unwrap_or_default())?;
         s.write(escape)?;
-        run = i + c.len_utf8();
+        i += c.len_utf8();
+        run = i;
     }
-    s.write(text.as_bytes().get(run..).unwrap_or_default())
+    s.write(bytes.get(run..).unwrap_or_default())
 }
 
 /// How `c` is written inside a JSON string, if not as itself: `"`, `\`, the control

@@ -1,7 +1,6 @@
 //! The `aws` block: the AWS call a subsegment made, or the AWS resource a segment runs on.
 
 use super::{Limits, Members};
-use crate::json;
 use crate::sink::{Full, Sink};
 
 /// EC2 instance metadata (`aws.ec2`).
@@ -146,18 +145,4 @@ impl Aws<'_> {
         }
         Ok(())
     }
-}
-
-/// Writes the `xray` member of the `aws` block: the SDK and the sampling rule that matched.
-pub(crate) fn write_xray_member<S: Sink + ?Sized>(
-    m: &mut Members<'_, S>,
-    rule_name: Option<&str>,
-) -> Result<(), Full> {
-    object(m, "xray", |m| {
-        m.raw("sdk", |s| json::string(s, crate::SDK_NAME, 64).map(|_| ()))?;
-        m.raw("sdk_version", |s| {
-            json::string(s, crate::SDK_VERSION, 64).map(|_| ())
-        })?;
-        m.str("sampling_rule_name", rule_name, 64)
-    })
 }

@@ -10,7 +10,6 @@ mod http;
 mod sql;
 
 pub use annotation::{AnnotationValue, valid_annotation_key};
-pub(crate) use aws::write_xray_member;
 pub use aws::{Aws, Ec2, Ecs, Eks, ElasticBeanstalk};
 pub use cause::{Exception, StackFrame};
 pub use http::{HttpRequest, HttpResponse};

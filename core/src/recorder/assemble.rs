@@ -21,18 +21,25 @@ pub(crate) enum Level {
     Minimal,
 }
 
-/// Writes one group of sections that only some programs record (metadata, `cause`).
+/// Writes one group of sections that only some programs record (see [`Writers`]).
 pub(crate) type GroupWriter = fn(&mut SliceSink<'_>, &Entity<'_>, Level) -> Result<(), Full>;
 
 /// The writers of the optional section groups, registered by the recording calls that make
-/// their records: a program that never records metadata or an exception does not link their
-/// writers (1.4 KB of flash on Cortex-M). A group with records always has its writer.
+/// their records: a program that never records metadata or an exception, say, does not link
+/// their writers (1.4 KB of flash on Cortex-M for those two). A group with records always has
+/// its writer. They are written in this order.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Writers {
+    /// Top-level members (`namespace`, `user`, `service`…): set by their calls.
+    pub(crate) top: Option<GroupWriter>,
+    /// `http`: set by the request and response calls.
+    pub(crate) http: Option<GroupWriter>,
     /// Set by `add_metadata`.
     pub(crate) metadata: Option<GroupWriter>,
     /// Set by the exception and cause calls.
     pub(crate) cause: Option<GroupWriter>,
+    /// Set by `add_precursor_id`.
+    pub(crate) precursors: Option<GroupWriter>,
 }
 
 /// What the caller knows about the document being written.
@@ -168,28 +175,13 @@ pub(crate) fn write_fields(
     if level == Level::Minimal {
         return Ok(());
     }
-    if has(Section::Top) {
-        for r in entity.of(Section::Top) {
-            s.write(b",")?;
-            s.write(r.payload)?;
-        }
+    let w = doc.writers;
+    if let Some(write) = w.top.filter(|_| has(Section::Top)) {
+        write(s, &entity, level)?;
     }
-    if has(Section::HttpRequest) || has(Section::HttpResponse) {
-        s.write(b",\"http\":{")?;
-        let mut first = true;
-        for (section, key) in [
-            (Section::HttpRequest, "request"),
-            (Section::HttpResponse, "response"),
-        ] {
-            if has(section) {
-                if !core::mem::take(&mut first) {
-                    s.write(b",")?;
-                }
-                json::key(s, key)?;
-                object(s, &entity, section)?;
-            }
-        }
-        s.write(b"}")?;
+    let has_http = has(Section::HttpRequest) || has(Section::HttpResponse);
+    if let Some(write) = w.http.filter(|_| has_http) {
+        write(s, &entity, level)?;
     }
     for (section, key) in [
         (Section::Aws, "aws"),
@@ -202,26 +194,71 @@ pub(crate) fn write_fields(
             object(s, &entity, section)?;
         }
     }
-    if let Some(write) = doc.writers.metadata.filter(|_| has(Section::Metadata)) {
+    if let Some(write) = w.metadata.filter(|_| has(Section::Metadata)) {
         write(s, &entity, level)?;
     }
     let has_cause = has(Section::Exception) || has(Section::CauseTop) || has(Section::CauseId);
-    if let Some(write) = doc.writers.cause.filter(|_| has_cause) {
+    if let Some(write) = w.cause.filter(|_| has_cause) {
         write(s, &entity, level)?;
     }
-    if has(Section::Precursor) {
-        s.write(b",\"precursor_ids\":[")?;
-        for (i, r) in entity.of(Section::Precursor).enumerate() {
-            if i > 0 {
-                s.write(b",")?;
-            }
-            let mut id = [0u8; 8];
-            id.copy_from_slice(&r.payload[..8]);
-            json::segment_id(s, SegmentId::from_bytes(id))?;
-        }
-        s.write(b"]")?;
+    if let Some(write) = w.precursors.filter(|_| has(Section::Precursor)) {
+        write(s, &entity, level)?;
     }
     Ok(())
+}
+
+/// Writes the top-level members (a [`GroupWriter`]).
+pub(crate) fn write_top(
+    s: &mut SliceSink<'_>,
+    entity: &Entity<'_>,
+    _level: Level,
+) -> Result<(), Full> {
+    for r in entity.of(Section::Top) {
+        s.write(b",")?;
+        s.write(r.payload)?;
+    }
+    Ok(())
+}
+
+/// Writes `,"http":{"request":{…},"response":{…}}` (a [`GroupWriter`]).
+pub(crate) fn write_http(
+    s: &mut SliceSink<'_>,
+    entity: &Entity<'_>,
+    _level: Level,
+) -> Result<(), Full> {
+    s.write(b",\"http\":{")?;
+    let mut first = true;
+    for (section, key) in [
+        (Section::HttpRequest, "request"),
+        (Section::HttpResponse, "response"),
+    ] {
+        if entity.present & (1 << (section as u8)) != 0 {
+            if !core::mem::take(&mut first) {
+                s.write(b",")?;
+            }
+            json::key(s, key)?;
+            object(s, entity, section)?;
+        }
+    }
+    s.write(b"}")
+}
+
+/// Writes `,"precursor_ids":[…]` (a [`GroupWriter`]).
+pub(crate) fn write_precursors(
+    s: &mut SliceSink<'_>,
+    entity: &Entity<'_>,
+    _level: Level,
+) -> Result<(), Full> {
+    s.write(b",\"precursor_ids\":[")?;
+    for (i, r) in entity.of(Section::Precursor).enumerate() {
+        if i > 0 {
+            s.write(b",")?;
+        }
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&r.payload[..8]);
+        json::segment_id(s, SegmentId::from_bytes(id))?;
+    }
+    s.write(b"]")
 }
 
 /// Writes `{member,member}` from every record of a section.

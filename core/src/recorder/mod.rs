@@ -74,9 +74,10 @@ pub use outcome::{Outcome, RecorderStats, Rejection};
 use crate::DAEMON_HEADER;
 use crate::header::{SampledFlag, TraceHeader};
 use crate::id::{SegmentId, TraceId};
+use crate::json;
 use crate::model::Limits;
 use crate::name::EntityName;
-use crate::sink::Sink;
+use crate::sink::{Full, Sink, SliceSink};
 use crate::time::{Clock, Timestamp};
 use crate::transport::Transport;
 use assemble::Writers;
@@ -119,6 +120,27 @@ fn write_daemon_header(buf: &mut [u8]) {
         h[..DAEMON_HEADER.len()].copy_from_slice(DAEMON_HEADER);
         h[DAEMON_HEADER.len()] = b'\n';
     }
+}
+
+/// The start of the `aws.xray` object: [`crate::SDK_NAME`] and [`crate::SDK_VERSION`], which
+/// need no escaping (a test checks that this agrees with them).
+const XRAY_SDK: &str = concat!(
+    "{\"sdk\":\"X-Ray for Rust\",\"sdk_version\":\"",
+    env!("CARGO_PKG_VERSION"),
+    "\""
+);
+
+/// Writes the `aws.xray` object: the SDK's name and version (constants: no escaping needed)
+/// and the sampling rule that matched, if given (cut to 64 characters; returns whether it was).
+fn write_xray(s: &mut SliceSink<'_>, rule: Option<&str>) -> Result<bool, Full> {
+    s.write(XRAY_SDK.as_bytes())?;
+    let mut cut = false;
+    if let Some(rule) = rule {
+        s.write(b",\"sampling_rule_name\":")?;
+        cut = json::string(s, rule, 64)?;
+    }
+    s.write(b"}")?;
+    Ok(cut)
 }
 
 /// A handle to an open segment or subsegment of a [`Recorder`].
@@ -271,8 +293,11 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             stats: RecorderStats::default(),
             generation: 0,
             writers: Writers {
+                top: None,
+                http: None,
                 metadata: None,
                 cause: None,
+                precursors: None,
             },
         }
     }
@@ -606,13 +631,9 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             && self.config.sdk_block
             && state == SlotState::Open
         {
-            // The SDK's name and version are constants: no escaping needed at run time.
             let _ = self.push(i, Section::Aws, &mut |s| {
-                s.write(b"\"xray\":{\"sdk\":\"")?;
-                s.write(crate::SDK_NAME.as_bytes())?;
-                s.write(b"\",\"sdk_version\":\"")?;
-                s.write(crate::SDK_VERSION.as_bytes())?;
-                s.write(b"\"}")
+                s.write(b"\"xray\":")?;
+                write_xray(s, None).map(|_cut| ())
             });
         }
         EntityId {
@@ -642,5 +663,29 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         }
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
         self.log.kill_matching(area, i as u8, None, b"");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xray_sdk_members_agree_with_the_constants() {
+        let mut buf = [0u8; 128];
+        let mut s = SliceSink::new(&mut buf);
+        write_xray(&mut s, Some("Default")).unwrap();
+        let mut want = [0u8; 128];
+        let mut w = SliceSink::new(&mut want);
+        for part in [
+            "{\"sdk\":\"",
+            crate::SDK_NAME,
+            "\",\"sdk_version\":\"",
+            crate::SDK_VERSION,
+            "\",\"sampling_rule_name\":\"Default\"}",
+        ] {
+            w.write(part.as_bytes()).unwrap();
+        }
+        assert_eq!(s.as_bytes(), w.as_bytes());
     }
 }

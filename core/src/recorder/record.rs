@@ -1,7 +1,7 @@
 //! The recording calls: annotations, metadata, the http/aws/sql blocks, errors and the
 //! other fields of an open entity, each written into the field log as JSON when recorded.
 
-use super::assemble::{write_cause, write_metadata};
+use super::assemble::{write_cause, write_http, write_metadata, write_precursors, write_top};
 use super::field_log::Section;
 use super::outcome::{Outcome, Rejection};
 use super::{EntityId, FLAG_ERROR, FLAG_FAULT, FLAG_THROTTLE, Recorder, SlotState};
@@ -156,6 +156,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
 
     /// Records the HTTP request (replacing an earlier one).
     pub fn set_http_request(&mut self, id: EntityId, request: &HttpRequest<'_>) -> Outcome {
+        self.writers.http = Some(write_http);
         let limits = self.limits();
         let keep_query = self.config.record_url_query;
         self.replace_members(id, Section::HttpRequest, &|m: &mut Members<
@@ -169,6 +170,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     /// Records the HTTP response (replacing an earlier one) and sets the flags its status
     /// implies: 4xx `error`, 429 `throttle` too, 5xx `fault`.
     pub fn set_http_response(&mut self, id: EntityId, response: &HttpResponse) -> Outcome {
+        self.writers.http = Some(write_http);
         let out = self.replace_members(id, Section::HttpResponse, &|m: &mut Members<
             '_,
             SliceSink<'_>,
@@ -312,6 +314,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
 
     /// Sets `service.version`.
     pub fn set_service_version(&mut self, id: EntityId, version: &str) -> Outcome {
+        self.writers.top = Some(write_top);
         self.replace_member(id, Section::Top, "service", &|m: &mut Members<
             '_,
             SliceSink<'_>,
@@ -327,6 +330,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     /// Sets `traced`: this subsegment called a traced service, whose segment will name it as
     /// `parent_id`.
     pub fn set_traced(&mut self, id: EntityId) -> Outcome {
+        self.writers.top = Some(write_top);
         self.replace_member(id, Section::Top, "traced", &|m: &mut Members<
             '_,
             SliceSink<'_>,
@@ -337,6 +341,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
 
     /// Adds a precursor id: a sibling subsegment that completed before this one.
     pub fn add_precursor_id(&mut self, id: EntityId, precursor: SegmentId) -> Outcome {
+        self.writers.precursors = Some(write_precursors);
         let i = match self.writable(id) {
             Ok(i) => i,
             Err(o) => return o,
@@ -354,7 +359,12 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             '_,
             SliceSink<'_>,
         >| {
-            crate::model::write_xray_member(m, Some(rule))
+            let mut cut = false;
+            m.raw("xray", |s| {
+                super::write_xray(s, Some(rule)).map(|c| cut = c)
+            })?;
+            m.cut |= cut;
+            Ok(())
         })
     }
 
@@ -425,6 +435,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         value: &str,
         max: usize,
     ) -> Outcome {
+        self.writers.top = Some(write_top);
         let max = max.min(self.config.max_string_chars);
         self.replace_member(id, Section::Top, key, &|m: &mut Members<
             '_,
