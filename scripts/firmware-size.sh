@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Size report of examples/firmware: .text, .rodata, .data and .bss per target, with the tracing
-# code (default features) and without it (the baseline), and the difference: what xray-core
-# and the firmware's tracing glue cost. Release profile: opt-level "s", fat LTO, one codegen
+# code and without it (the baseline), and the difference: what xray-core and the firmware's
+# tracing glue cost. Two tracing builds: the full model (default features: HTTP, metadata,
+# stack frames and the rest on top) and the basic one (`tracing` alone: the sampler, a segment
+# with nested subsegments, annotations and an error, streamed under the budget). Release profile: opt-level "s", fat LTO, one codegen
 # unit, panic=abort. Prints a markdown table; with an argument, also writes it to that file.
 # Then, for thumbv7em, where the flash cost goes: the symbols the tracing build has and the
 # baseline has not, summed by module (functions inlined into the demo count as the demo's).
@@ -27,10 +29,13 @@ for entry in "${boards[@]}"; do
     if ! grep -qx "$target" <<<"$installed_targets"; then
         rustup target add "$target" >&2
     fi
-    for variant in tracing baseline; do
+    for variant in tracing basic baseline; do
         features="board-$board"
         extra=()
-        if [ "$variant" = baseline ]; then extra=(--no-default-features); fi
+        case "$variant" in
+            basic) extra=(--no-default-features --features tracing) ;;
+            baseline) extra=(--no-default-features) ;;
+        esac
         dir="$fw/target/size-$variant"
         cargo build --quiet --release --target "$target" --features "$features" "${extra[@]}" \
             --target-dir "$dir" >&2
@@ -83,11 +88,16 @@ for (board, target, _v) in sizes:
         seen.append((board, target))
 for board, target in seen:
     t = sizes[(board, target, "tracing")]
+    c = sizes[(board, target, "basic")]
     b = sizes[(board, target, "baseline")]
     d = tuple(x - y for x, y in zip(t, b))
-    st, sb = stacks[(board, target, "tracing")], stacks[(board, target, "baseline")]
-    sd = st - sb if st is not None and sb is not None else None
-    for label, v, stack in (("with tracing", t, st), ("without tracing", b, sb), ("**cost of tracing**", d, sd)):
+    dc = tuple(x - y for x, y in zip(c, b))
+    st, sc, sb = (stacks[(board, target, v)] for v in ("tracing", "basic", "baseline"))
+    diff = lambda x, y: x - y if x is not None and y is not None else None
+    for label, v, stack in (("with tracing, full model", t, st), ("with tracing, basic", c, sc),
+                            ("without tracing", b, sb),
+                            ("**cost of tracing, full model**", d, diff(st, sb)),
+                            ("**cost of tracing, basic**", dc, diff(sc, sb))):
         flash = v[0] + v[1] + v[2]
         ram = v[2] + v[3]
         stack = "n/a" if stack is None else stack

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Checks what the firmware printed over semihosting.
 
-Usage: validate.py OUTPUT_FILE BUDGET [SCHEMA]
+Usage: validate.py [--model=full|basic] OUTPUT_FILE BUDGET [SCHEMA]
 
 The output holds comment lines (`# ...`) and datagrams, each printed as its two lines: the
 daemon header `{"format":"json","version":1}` and the segment document. Every document must
 validate against the X-Ray segment document schema, every datagram must fit the budget, and
 together they must carry what the firmware recorded: one segment with annotations, a
-subsegment with a nested subsegment, and an exception. Exits non-zero with the reason otherwise.
+subsegment with a nested subsegment, and an exception; with the full model (the default
+build), HTTP blocks and metadata too, and without it (`--model=basic`, the firmware built
+without its `full-model` feature), none of those. Exits non-zero with the reason otherwise.
 """
 import json
 import pathlib
@@ -37,12 +39,19 @@ def walk(doc):
 
 
 def main():
-    if len(sys.argv) < 3:
+    model = "full"
+    args = []
+    for a in sys.argv[1:]:
+        if a.startswith("--model="):
+            model = a[len("--model="):]
+        else:
+            args.append(a)
+    if len(args) < 2 or model not in ("full", "basic"):
         sys.exit(__doc__)
-    out_path, budget = sys.argv[1], int(sys.argv[2])
+    out_path, budget = args[0], int(args[1])
     import jsonschema
 
-    schema = json.loads(find_schema(sys.argv[3] if len(sys.argv) > 3 else None).read_text())
+    schema = json.loads(find_schema(args[2] if len(args) > 2 else None).read_text())
     validator = jsonschema.validators.validator_for(schema)(schema)
 
     raw = pathlib.Path(out_path).read_bytes()
@@ -86,8 +95,10 @@ def main():
     seg = segments[0]
     if seg.get("annotations", {}).get("device_id") != "node-17" or not seg.get("fault"):
         sys.exit(f"FAIL: segment lacks its annotations or fault flag: {seg}")
-    if seg.get("http", {}).get("response", {}).get("status") != 500:
+    if model == "full" and seg.get("http", {}).get("response", {}).get("status") != 500:
         sys.exit(f"FAIL: segment lacks its http response: {seg}")
+    if model == "full" and seg.get("metadata", {}).get("default", {}).get("free_ram_bytes") is None:
+        sys.exit(f"FAIL: segment lacks its metadata: {seg}")
     if seg.get("aws", {}).get("xray", {}).get("sampling_rule_name") != "Default":
         sys.exit(f"FAIL: segment lacks the sampling rule name: {seg}")
     trace_ids = {d["trace_id"] for d in docs}
@@ -104,13 +115,17 @@ def main():
     exceptions = [x for e in entities for x in e.get("cause", {}).get("exceptions", [])]
     if not any(x.get("type") == "I2cError" for x in exceptions):
         sys.exit("FAIL: the I2cError exception is missing")
+    if model == "basic":
+        extra = [k for e in entities for k in ("http", "metadata", "service", "namespace") if k in e]
+        if extra:
+            sys.exit(f"FAIL: the build without the full model recorded {sorted(set(extra))}")
     names = [e["name"] for e in entities]
     for expected in ("read-sensor", "i2c-transfer", "publish"):
         if expected not in names:
             sys.exit(f"FAIL: subsegment {expected} is missing")
     if stack is None:
         sys.exit("FAIL: the firmware did not report its peak stack use")
-    print(f"ok: {len(docs)} datagrams, {len(entities)} entities, all valid, "
+    print(f"ok ({model} model): {len(docs)} datagrams, {len(entities)} entities, all valid, "
           f"largest {max(len(json.dumps(d, separators=(',', ':'))) for d in docs) + len(HEADER) + 1} bytes "
           f"(budget {budget}); peak stack {stack} bytes")
 

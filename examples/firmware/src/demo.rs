@@ -3,7 +3,9 @@
 use core::cell::Cell;
 use cortex_m_semihosting::hio::HostStream;
 use static_cell::{ConstStaticCell, StaticCell};
-use xray_core::model::{Exception, HttpRequest, HttpResponse, StackFrame};
+use xray_core::model::{Exception, StackFrame};
+#[cfg(feature = "full-model")]
+use xray_core::model::{HttpRequest, HttpResponse};
 use xray_core::rand_core::{Infallible, TryRng};
 use xray_core::sampler::{LocalRules, Sampler, SamplingRequest, Upstream};
 use xray_core::{Clock, EntityId, Name, Recorder, RecorderConfig, Timestamp, Transport, name};
@@ -139,34 +141,41 @@ pub fn run(out: &mut Option<HostStream>) -> bool {
     if let Some(rule) = decision.rule {
         let _ = rec.set_sampling_rule_name(seg, rule);
     }
-    let _ = rec.set_http_request(
-        seg,
-        &HttpRequest {
-            method: Some("POST"),
-            url: Some("coap://sensor-node.local/readings"),
-            ..HttpRequest::default()
-        },
-    );
-    let _ = rec.add_metadata(seg, "default", "free_ram_bytes", &12_288u32);
     let _ = rec.annotate(seg, "device_id", "node-17");
     let _ = rec.annotate(seg, "firmware_build", 42u32);
     let _ = rec.annotate(seg, "cold_boot", true);
-    let _ = rec.set_service_version(seg, "1.2.0");
+    #[cfg(feature = "full-model")]
+    {
+        let _ = rec.set_http_request(
+            seg,
+            &HttpRequest {
+                method: Some("POST"),
+                url: Some("coap://sensor-node.local/readings"),
+                ..HttpRequest::default()
+            },
+        );
+        let _ = rec.add_metadata(seg, "default", "free_ram_bytes", &12_288u32);
+        let _ = rec.set_service_version(seg, "1.2.0");
+    }
 
     let read = rec.begin_subsegment(seg, name!("read-sensor"), &clock, &mut rng);
     let i2c = rec.begin_subsegment(read, name!("i2c-transfer"), &clock, &mut rng);
     let _ = rec.annotate(i2c, "bus", 1u8);
-    let frames = [StackFrame {
+    // The error: an exception (with a stack frame in the full model) and the fault flag.
+    #[cfg(feature = "full-model")]
+    let stack: &[StackFrame<'_>] = &[StackFrame {
         path: Some("src/sensor.rs"),
         line: Some(42),
         label: Some("read_temperature"),
     }];
+    #[cfg(not(feature = "full-model"))]
+    let stack: &[StackFrame<'_>] = &[];
     let _ = rec.add_exception(
         i2c,
         &Exception {
             type_name: Some("I2cError"),
             message: Some("NACK from address 0x48"),
-            stack: &frames,
+            stack,
             ..Exception::default()
         },
         &mut rng,
@@ -183,16 +192,20 @@ pub fn run(out: &mut Option<HostStream>) -> bool {
         let _ = rec.end(s, &clock, &mut transport);
     }
     let publish = rec.begin_subsegment(seg, name!("publish"), &clock, &mut rng);
-    let _ = rec.set_namespace(publish, "remote");
-    let _ = rec.set_http_response(
-        publish,
-        &HttpResponse {
-            status: Some(503),
-            ..HttpResponse::default()
-        },
-    );
+    #[cfg(feature = "full-model")]
+    {
+        let _ = rec.set_namespace(publish, "remote");
+        let _ = rec.set_http_response(
+            publish,
+            &HttpResponse {
+                status: Some(503),
+                ..HttpResponse::default()
+            },
+        );
+    }
     let _ = rec.end(publish, &clock, &mut transport);
     let _ = rec.set_fault(seg);
+    #[cfg(feature = "full-model")]
     let _ = rec.set_http_response(
         seg,
         &HttpResponse {
