@@ -155,7 +155,7 @@ def group(name):
     p = path_of(name)
     if p[0] == "xray_core":
         if len(p) > 2 and p[1] in ("recorder", "sampler", "model"):
-            return "xray_core::" + p[1] + (("::" + p[2]) if p[1] == "recorder" and not p[2].startswith("_") and p[2][0].islower() else "")
+            return "xray_core::" + p[1] + (("::" + p[2]) if p[1] == "recorder" and len(p) > 3 and not p[2].startswith("_") and p[2][0].islower() else "")
         return "xray_core::" + (p[1] if len(p) > 1 else "")
     if "xray_core" in name:
         return "xray_core (trait impls)"

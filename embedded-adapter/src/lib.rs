@@ -32,7 +32,7 @@
 //! use embassy_net::udp::{PacketMetadata, UdpSocket};
 //! use embassy_net::{Ipv4Address, Stack};
 //! use embassy_sync::blocking_mutex::raw::NoopRawMutex;
-//! use xray_core::{Recorder, RecorderConfig};
+//! use xray_core::{Recorder, RecorderConfig, name};
 //! use xray_embassy::{Datagram, EmbassyClock, EmbassyUdpTransport, EmitterQueue};
 //!
 //! static CLOCK: EmbassyClock = EmbassyClock::new();
@@ -49,7 +49,8 @@
 //!     let mut udp = EmbassyUdpTransport::new(socket, (Ipv4Address::new(192, 0, 2, 1), 2000));
 //!
 //!     let mut rec: Recorder<_, 8> = Recorder::new(buffer, RecorderConfig::with_budget(1472));
-//!     let seg = rec.begin_segment("sensor-node", None, true, &CLOCK, rng);
+//!     // `name!` checks the name at compile time: no name filter is linked.
+//!     let seg = rec.begin_segment(name!("sensor-node"), None, true, &CLOCK, rng);
 //!     let _ = rec.annotate(seg, "device_id", "node-17");
 //!     let _ = rec.end(seg, &CLOCK, &mut udp); // into the transmit buffer; never awaits
 //!
@@ -57,7 +58,7 @@
 //!     let mut slots = [Datagram::<1472>::EMPTY; 2];
 //!     let mut queue = EmitterQueue::<NoopRawMutex, 1472>::new(&mut slots);
 //!     let (mut to_queue, mut emitter) = queue.split();
-//!     let seg = rec.begin_segment("sensor-node", None, true, &CLOCK, rng);
+//!     let seg = rec.begin_segment(name!("sensor-node"), None, true, &CLOCK, rng);
 //!     let _ = rec.end(seg, &CLOCK, &mut to_queue);
 //!     emitter.flush(&mut udp, 2).await; // or `emitter.run(&mut udp)` in its own task
 //! }

@@ -857,7 +857,12 @@ fn run(input: Input) {
             Op::Begin { parent, name } => {
                 let (h, pe) = pick(*parent, &current);
                 let name = name.render();
-                let child = rec.begin_subsegment(h, &name, &clock, &mut rng);
+                // A name that is already valid goes in as a `Name` (written as it is): the
+                // document must be the same as through the filter.
+                let child = match xray_core::Name::checked(&name) {
+                    Some(checked) => rec.begin_subsegment(h, checked, &clock, &mut rng),
+                    None => rec.begin_subsegment(h, &name, &clock, &mut rng),
+                };
                 if let (Some(t), Some(pe)) = (current.as_mut(), pe) {
                     if !child.is_none() {
                         let id = rec.segment_id(child).expect("live child");

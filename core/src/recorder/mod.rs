@@ -396,6 +396,9 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     /// made from the clock and `rng`. `sampled` is the sampling decision (see the sampler).
     /// When the clock does not know the epoch yet, the trace is not sampled.
     ///
+    /// `name` is a [`Name`](crate::Name), written as it is, or any string, filtered to X-Ray's
+    /// rules as it is recorded (see [`EntityName`]); the same holds for subsegments.
+    ///
     /// Returns [`EntityId::NONE`] (and counts it) if a trace is already in progress or the
     /// name does not fit.
     pub fn begin_segment<C: Clock + ?Sized, R: Rng + ?Sized>(

@@ -1,10 +1,12 @@
 //! xray-core on a Cortex-M microcontroller, under QEMU.
 //!
-//! With the `tracing` feature (the default) the firmware records one trace: a segment with
-//! nested subsegments, annotations and an error, encoded by `xray-core` into a fixed buffer
+//! With the `tracing` feature the firmware records one trace: the sampler's decision, a segment
+//! with nested subsegments, annotations and an error, encoded by `xray-core` into a fixed buffer
 //! under a 1,472-byte datagram budget, and hands every datagram to a transport that prints it
-//! over semihosting (the daemon header line, then the document line). It then exits QEMU with
-//! success when the recorder's counters say everything went out whole, or failure otherwise.
+//! over semihosting (the daemon header line, then the document line). The `full-model`
+//! feature, on by default, adds HTTP blocks, metadata, a stack frame, a service version and a
+//! namespace. It then exits QEMU with success when the recorder's counters say everything went
+//! out whole, or failure otherwise.
 //!
 //! Without `tracing` it prints one fixed line through the same semihosting path: the baseline
 //! that `scripts/firmware-size.sh` subtracts to get the flash and RAM cost of the tracing code.
