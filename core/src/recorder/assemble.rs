@@ -353,8 +353,8 @@ pub(crate) fn write_cause(
     entity: &Entity<'_>,
     level: Level,
 ) -> Result<(), Full> {
-    let has_exceptions = entity.of(Section::Exception).next().is_some();
-    let has_top = entity.of(Section::CauseTop).next().is_some();
+    let has = |section: Section| entity.present & (1 << (section as u8)) != 0;
+    let (has_exceptions, has_top) = (has(Section::Exception), has(Section::CauseTop));
     if !has_exceptions && !has_top {
         if let Some(r) = entity.of(Section::CauseId).last() {
             s.write(b",\"cause\":")?;

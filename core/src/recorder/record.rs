@@ -234,11 +234,13 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         let mut cut = false;
         let frames = u16::try_from(exception.stack.len()).unwrap_or(u16::MAX);
         let r = self.push(i, Section::Exception, &mut |s| {
-            s.write(&frames.to_le_bytes())?;
-            s.write(&exception.truncated.to_le_bytes())?;
-            // The members' length goes in front of them, patched in once known.
-            let at = s.len();
-            s.write(&[0, 0])?;
+            // Frame count, frames already truncated, and the members' length, which goes in
+            // front of them and is patched in once known.
+            let mut header = [0u8; 8];
+            header[..2].copy_from_slice(&frames.to_le_bytes());
+            header[2..6].copy_from_slice(&exception.truncated.to_le_bytes());
+            let at = s.len() + 6;
+            s.write(&header)?;
             let mut m = Members::new(&mut *s);
             exception.write_members(&mut m, exception_id, limits)?;
             cut = m.cut;
