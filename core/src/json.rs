@@ -333,12 +333,7 @@ pub(crate) fn name<S: Sink + ?Sized>(s: &mut S, name: &str) -> Result<bool, Full
             changed = true;
             break;
         }
-        // ASCII without a walk through the packed table.
-        let allowed = match u8::try_from(c) {
-            Ok(b) if b.is_ascii() => is_name_ascii(b),
-            _ => is_name_char(c),
-        };
-        if !allowed {
+        if !is_name_char_quick(c) {
             changed = true;
             continue;
         }
@@ -400,6 +395,16 @@ pub(crate) fn name<S: Sink + ?Sized>(s: &mut S, name: &str) -> Result<bool, Full
     }
     s.write(b"\"")?;
     Ok(changed)
+}
+
+/// Whether `c` may appear in a name, with ASCII checked without a walk through the packed
+/// table.
+pub(crate) const fn is_name_char_quick(c: char) -> bool {
+    if c.is_ascii() {
+        is_name_ascii(c as u8)
+    } else {
+        is_name_char(c)
+    }
 }
 
 /// Whether an ASCII byte may appear in a name: letters, digits, space and `_.:/%&#=+-@`.

@@ -30,6 +30,13 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+/// The SDK's name as a literal, for `concat!` (see [`SDK_NAME`]).
+macro_rules! sdk_name {
+    () => {
+        "X-Ray for Rust"
+    };
+}
+
 mod divide;
 pub mod header;
 pub mod id;
@@ -69,7 +76,7 @@ pub use transport::{AsyncTransport, NullTransport, SliceTransport, Transport};
 pub const DAEMON_HEADER: &[u8] = br#"{"format":"json","version":1}"#;
 
 /// The SDK name written in `aws.xray.sdk`.
-pub const SDK_NAME: &str = "X-Ray for Rust";
+pub const SDK_NAME: &str = sdk_name!();
 
 /// The SDK version written in `aws.xray.sdk_version`.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -6,7 +6,6 @@
 //! not link them: the recorder writes those names as they are.
 
 use crate::json::{self, MAX_NAME_CHARS};
-use crate::name_charset::is_name_char;
 use crate::sink::{Full, Sink, SliceSink};
 
 /// A segment or subsegment name that already meets X-Ray's rules: 1 to
@@ -59,11 +58,7 @@ impl<'a> Name<'a> {
             let Some((c, len)) = decode(bytes, at) else {
                 return None;
             };
-            let allowed = match c {
-                '\u{0}'..='\u{7f}' => json::is_name_ascii(c as u8),
-                '\u{2028}' | '\u{2029}' => false,
-                _ => is_name_char(c),
-            };
+            let allowed = json::is_name_char_quick(c) && !matches!(c, '\u{2028}' | '\u{2029}');
             if !allowed || chars == MAX_NAME_CHARS {
                 return None;
             }

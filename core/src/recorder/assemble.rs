@@ -27,7 +27,8 @@ pub(crate) type GroupWriter = fn(&mut SliceSink<'_>, &Entity<'_>, Level) -> Resu
 /// The writers of the optional section groups, registered by the recording calls that make
 /// their records: a program that never records metadata or an exception, say, does not link
 /// their writers (1.4 KB of flash on Cortex-M for those two). A group with records always has
-/// its writer. They are written in this order.
+/// its writer, and a writer writes nothing for an entity without records of its group. They
+/// are written in this order (with `aws`, `sql` and `annotations` after `http`).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Writers {
     /// Top-level members (`namespace`, `user`, `service`…): set by their calls.
@@ -90,6 +91,11 @@ impl<'a> Entity<'a> {
         }
     }
 
+    /// Whether the entity has at least one live record of `section`.
+    fn has(&self, section: Section) -> bool {
+        self.present & (1 << (section as u8)) != 0
+    }
+
     /// The entity's records of one section, in the order they were recorded.
     fn of(&self, section: Section) -> SectionRecords<'_, 'a> {
         SectionRecords {
@@ -142,8 +148,6 @@ pub(crate) fn write_fields(
     level: Level,
 ) -> Result<(), Full> {
     let entity = Entity::collect(log, area, doc.slot_index);
-    let present = entity.present;
-    let has = |section: Section| present & (1 << (section as u8)) != 0;
     let name = entity
         .of(Section::Name)
         .last()
@@ -176,11 +180,7 @@ pub(crate) fn write_fields(
         return Ok(());
     }
     let w = doc.writers;
-    if let Some(write) = w.top.filter(|_| has(Section::Top)) {
-        write(s, &entity, level)?;
-    }
-    let has_http = has(Section::HttpRequest) || has(Section::HttpResponse);
-    if let Some(write) = w.http.filter(|_| has_http) {
+    for write in [w.top, w.http].into_iter().flatten() {
         write(s, &entity, level)?;
     }
     for (section, key) in [
@@ -188,20 +188,13 @@ pub(crate) fn write_fields(
         (Section::Sql, "sql"),
         (Section::Annotation, "annotations"),
     ] {
-        if has(section) {
+        if entity.has(section) {
             s.write(b",")?;
             json::key(s, key)?;
             object(s, &entity, section)?;
         }
     }
-    if let Some(write) = w.metadata.filter(|_| has(Section::Metadata)) {
-        write(s, &entity, level)?;
-    }
-    let has_cause = has(Section::Exception) || has(Section::CauseTop) || has(Section::CauseId);
-    if let Some(write) = w.cause.filter(|_| has_cause) {
-        write(s, &entity, level)?;
-    }
-    if let Some(write) = w.precursors.filter(|_| has(Section::Precursor)) {
+    for write in [w.metadata, w.cause, w.precursors].into_iter().flatten() {
         write(s, &entity, level)?;
     }
     Ok(())
@@ -226,13 +219,16 @@ pub(crate) fn write_http(
     entity: &Entity<'_>,
     _level: Level,
 ) -> Result<(), Full> {
+    if !entity.has(Section::HttpRequest) && !entity.has(Section::HttpResponse) {
+        return Ok(());
+    }
     s.write(b",\"http\":{")?;
     let mut first = true;
     for (section, key) in [
         (Section::HttpRequest, "request"),
         (Section::HttpResponse, "response"),
     ] {
-        if entity.present & (1 << (section as u8)) != 0 {
+        if entity.has(section) {
             if !core::mem::take(&mut first) {
                 s.write(b",")?;
             }
@@ -249,6 +245,9 @@ pub(crate) fn write_precursors(
     entity: &Entity<'_>,
     _level: Level,
 ) -> Result<(), Full> {
+    if !entity.has(Section::Precursor) {
+        return Ok(());
+    }
     s.write(b",\"precursor_ids\":[")?;
     for (i, r) in entity.of(Section::Precursor).enumerate() {
         if i > 0 {
@@ -285,7 +284,7 @@ pub(crate) fn write_metadata(
     entity: &Entity<'_>,
     level: Level,
 ) -> Result<(), Full> {
-    if level >= Level::NoMetadata {
+    if level >= Level::NoMetadata || !entity.has(Section::Metadata) {
         return Ok(());
     }
     s.write(b",\"metadata\":{")?;
@@ -353,8 +352,10 @@ pub(crate) fn write_cause(
     entity: &Entity<'_>,
     level: Level,
 ) -> Result<(), Full> {
-    let has = |section: Section| entity.present & (1 << (section as u8)) != 0;
-    let (has_exceptions, has_top) = (has(Section::Exception), has(Section::CauseTop));
+    let (has_exceptions, has_top) = (
+        entity.has(Section::Exception),
+        entity.has(Section::CauseTop),
+    );
     if !has_exceptions && !has_top {
         if let Some(r) = entity.of(Section::CauseId).last() {
             s.write(b",\"cause\":")?;

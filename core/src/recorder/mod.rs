@@ -125,7 +125,9 @@ fn write_daemon_header(buf: &mut [u8]) {
 /// The start of the `aws.xray` object: [`crate::SDK_NAME`] and [`crate::SDK_VERSION`], which
 /// need no escaping (a test checks that this agrees with them).
 const XRAY_SDK: &str = concat!(
-    "{\"sdk\":\"X-Ray for Rust\",\"sdk_version\":\"",
+    "{\"sdk\":\"",
+    sdk_name!(),
+    "\",\"sdk_version\":\"",
     env!("CARGO_PKG_VERSION"),
     "\""
 );
@@ -292,13 +294,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             },
             stats: RecorderStats::default(),
             generation: 0,
-            writers: Writers {
-                top: None,
-                http: None,
-                metadata: None,
-                cause: None,
-                precursors: None,
-            },
+            writers: Writers::default(),
         }
     }
 

@@ -316,11 +316,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
 
     /// Sets `service.version`.
     pub fn set_service_version(&mut self, id: EntityId, version: &str) -> Outcome {
-        self.writers.top = Some(write_top);
-        self.replace_member(id, Section::Top, "service", &|m: &mut Members<
-            '_,
-            SliceSink<'_>,
-        >| {
+        self.replace_top_member(id, "service", &|m: &mut Members<'_, SliceSink<'_>>| {
             m.raw("service", |s| {
                 s.write(b"{\"version\":")?;
                 json::string(s, version, 250)?;
@@ -332,11 +328,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     /// Sets `traced`: this subsegment called a traced service, whose segment will name it as
     /// `parent_id`.
     pub fn set_traced(&mut self, id: EntityId) -> Outcome {
-        self.writers.top = Some(write_top);
-        self.replace_member(id, Section::Top, "traced", &|m: &mut Members<
-            '_,
-            SliceSink<'_>,
-        >| {
+        self.replace_top_member(id, "traced", &|m: &mut Members<'_, SliceSink<'_>>| {
             m.flag("traced", true)
         })
     }
@@ -437,12 +429,8 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         value: &str,
         max: usize,
     ) -> Outcome {
-        self.writers.top = Some(write_top);
         let max = max.min(self.config.max_string_chars);
-        self.replace_member(id, Section::Top, key, &|m: &mut Members<
-            '_,
-            SliceSink<'_>,
-        >| {
+        self.replace_top_member(id, key, &|m: &mut Members<'_, SliceSink<'_>>| {
             m.str(key, Some(value), max)
         })
     }
@@ -460,6 +448,17 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         };
         self.kill_section(i, section);
         self.push_members(i, section, write)
+    }
+
+    /// Replaces the top-level member `key` (registering the top-level writer).
+    pub(super) fn replace_top_member(
+        &mut self,
+        id: EntityId,
+        key: &str,
+        write: &dyn Fn(&mut Members<'_, SliceSink<'_>>) -> Result<(), Full>,
+    ) -> Outcome {
+        self.writers.top = Some(write_top);
+        self.replace_member(id, Section::Top, key, write)
     }
 
     /// Replaces the member `key` of a section.
