@@ -65,6 +65,14 @@ impl Section {
 
 const HEADER: usize = 4;
 
+/// Whether `payload` is the object member `key` (starts with `"key":`).
+fn is_member(payload: &[u8], key: &str) -> bool {
+    payload
+        .strip_prefix(b"\"")
+        .and_then(|p| p.strip_prefix(key.as_bytes()))
+        .is_some_and(|p| p.starts_with(b"\":"))
+}
+
 /// A record read back from the log.
 #[derive(Clone, Copy)]
 pub(crate) struct Record<'a> {
@@ -176,14 +184,14 @@ impl FieldLog {
         area[at + 1] = Section::Dead as u8;
     }
 
-    /// Marks dead every record of `slot` (in `section`, if given) whose payload starts with
-    /// `prefix`.
+    /// Marks dead every record of `slot` (in `section`, if given), or only those that are the
+    /// member `key` (`"key":…`) when a key is given.
     pub(crate) fn kill_matching(
         &self,
         area: &mut [u8],
         slot: u8,
         section: Option<Section>,
-        prefix: &[u8],
+        key: Option<&str>,
     ) {
         let mut at = 0;
         while at + HEADER <= self.len {
@@ -192,7 +200,7 @@ impl FieldLog {
             if area[at] == slot
                 && s != Section::Dead
                 && section.is_none_or(|want| want == s)
-                && area[at + HEADER..at + HEADER + n].starts_with(prefix)
+                && key.is_none_or(|k| is_member(&area[at + HEADER..at + HEADER + n], k))
             {
                 area[at + 1] = Section::Dead as u8;
             }
@@ -291,7 +299,7 @@ mod tests {
             log.push(&mut area, 3, Section::Top, &mut |s| s.write(b"\"d\":4"))
                 .is_err()
         );
-        log.kill_matching(&mut area, 2, Some(Section::Annotation), b"\"b\"");
+        log.kill_matching(&mut area, 2, Some(Section::Annotation), Some("b"));
         log.push(&mut area, 3, Section::Top, &mut |s| s.write(b"\"d\":4"))
             .unwrap();
         let payloads: heapless::Vec<&[u8], 4> = log.records(&area).map(|r| r.payload).collect();
@@ -300,5 +308,27 @@ mod tests {
             &[&b"\"a\":1"[..], b"\"c\":3", b"\"d\":4"]
         );
         assert_eq!(log.len(), 27);
+    }
+
+    #[test]
+    fn a_member_key_matches_whole_keys_only() {
+        assert!(is_member(b"\"name\":\"x\"", "name"));
+        assert!(!is_member(b"\"namespace\":\"remote\"", "name"));
+        assert!(!is_member(b"\"nam\":1", "name"));
+        assert!(!is_member(b"name\":1", "name"));
+        assert!(!is_member(b"\"name\"", "name"));
+        assert!(!is_member(b"", "name"));
+
+        let mut area = [0u8; 64];
+        let mut log = FieldLog::default();
+        for member in [&b"\"name\":1"[..], b"\"namespace\":2", b"\"name\":3"] {
+            log.push(&mut area, 0, Section::Top, &mut |s| s.write(member))
+                .unwrap();
+        }
+        log.push(&mut area, 1, Section::Top, &mut |s| s.write(b"\"name\":4"))
+            .unwrap();
+        log.kill_matching(&mut area, 0, Some(Section::Top), Some("name"));
+        let left: heapless::Vec<&[u8], 4> = log.records(&area).map(|r| r.payload).collect();
+        assert_eq!(left.as_slice(), &[&b"\"namespace\":2"[..], b"\"name\":4"]);
     }
 }

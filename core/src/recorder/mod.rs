@@ -373,6 +373,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     }
 
     /// Abandons the trace in progress without sending anything.
+    #[inline(never)]
     pub fn reset(&mut self) {
         self.slots = [FREE; N];
         self.reserved = 0;
@@ -599,7 +600,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
                 && self.used + self.reserved + MIN_DOC_OVERHEAD + name_len <= self.limit();
             if !fits {
                 let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
-                self.log.kill_matching(area, i as u8, None, b"");
+                self.log.kill_matching(area, i as u8, None, None);
                 self.stats.begins_refused += 1;
                 if parent == NO_PARENT {
                     self.reset();
@@ -661,7 +662,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             return;
         }
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
-        self.log.kill_matching(area, i as u8, None, b"");
+        self.log.kill_matching(area, i as u8, None, None);
     }
 }
 

@@ -398,7 +398,8 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             return;
         }
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
-        self.log.kill_matching(area, slot as u8, Some(section), b"");
+        self.log
+            .kill_matching(area, slot as u8, Some(section), None);
     }
 
     pub(super) fn outcome(&mut self, r: Result<(), Full>, cut: bool) -> Outcome {
@@ -473,16 +474,10 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             Ok(i) => i,
             Err(o) => return o,
         };
-        // Match `"key":` exactly.
-        let mut prefix = [0u8; 40];
-        let n = key.len().min(36);
-        prefix[0] = b'"';
-        prefix[1..=n].copy_from_slice(&key.as_bytes()[..n]);
-        prefix[n + 1..n + 3].copy_from_slice(b"\":");
         if self.slots[i].has(section) {
             let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
             self.log
-                .kill_matching(area, i as u8, Some(section), &prefix[..n + 3]);
+                .kill_matching(area, i as u8, Some(section), Some(key));
         }
         self.push_members(i, section, write)
     }
