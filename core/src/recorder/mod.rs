@@ -362,11 +362,9 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             return;
         };
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
-        let pushed = self
-            .log
-            .push(area, TRACE_SLOT, Section::Upstream, &mut |s| {
-                s.write(extra.as_bytes())
-            });
+        let pushed = self.log.push(area, TRACE_SLOT, Section::Upstream, |s| {
+            s.write(extra.as_bytes())
+        });
         if pushed.is_err() {
             self.stats.fields_dropped += 1;
         }
@@ -588,7 +586,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         let generation = self.generation;
         let mut name_len = 0;
         if let Some(name) = name.filter(|_| self.trace.sampled && state == SlotState::Open) {
-            let r = self.push(i, Section::Name, &mut |s| {
+            let r = self.push(i, Section::Name, |s| {
                 let before = s.len();
                 s.write(b"\"name\":")?;
                 name.write_json(s)?;
@@ -631,7 +629,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             && self.config.sdk_block
             && state == SlotState::Open
         {
-            let _ = self.push(i, Section::Aws, &mut |s| {
+            let _ = self.push(i, Section::Aws, |s| {
                 s.write(b"\"xray\":")?;
                 write_xray(s, None).map(|_cut| ())
             });

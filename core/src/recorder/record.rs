@@ -2,7 +2,7 @@
 //! other fields of an open entity, each written into the field log as JSON when recorded.
 
 use super::assemble::{write_cause, write_http, write_metadata, write_precursors, write_top};
-use super::field_log::Section;
+use super::field_log::{Payload, Section};
 use super::outcome::{Outcome, Rejection};
 use super::{EntityId, FLAG_ERROR, FLAG_FAULT, FLAG_THROTTLE, Recorder, SlotState};
 use crate::id::SegmentId;
@@ -13,6 +13,29 @@ use crate::model::{
 };
 use crate::sink::{Full, Sink, SliceSink};
 use rand_core::Rng;
+
+/// Writes an annotation's JSON value and says whether it was cut. Like [`Payload`], a trait of
+/// its own so that its vtable holds no unused `FnOnce` copy of each closure.
+trait Value {
+    fn write_value(&mut self, s: &mut SliceSink<'_>) -> Result<bool, Full>;
+}
+
+impl<F: FnMut(&mut SliceSink<'_>) -> Result<bool, Full>> Value for F {
+    fn write_value(&mut self, s: &mut SliceSink<'_>) -> Result<bool, Full> {
+        self(s)
+    }
+}
+
+/// Writes the members of one record (see [`Value`] for why not `dyn Fn`).
+pub(super) trait WriteMembers {
+    fn write_members(&self, m: &mut Members<'_, SliceSink<'_>>) -> Result<(), Full>;
+}
+
+impl<F: Fn(&mut Members<'_, SliceSink<'_>>) -> Result<(), Full>> WriteMembers for F {
+    fn write_members(&self, m: &mut Members<'_, SliceSink<'_>>) -> Result<(), Full> {
+        self(m)
+    }
+}
 
 impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     /// Adds an annotation (indexed by X-Ray for filter expressions). Keys are 1 to 500 of
@@ -33,10 +56,10 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         match value.into() {
             AnnotationValue::Str(v) => self.annotate_str(id, key, v),
             AnnotationValue::Int(v) => {
-                self.annotate_with(id, key, &mut |s| json::i64(s, v).map(|()| false))
+                self.annotate_with(id, key, |s| json::i64(s, v).map(|()| false))
             }
             AnnotationValue::Bool(v) => {
-                self.annotate_with(id, key, &mut |s| json::bool(s, v).map(|()| false))
+                self.annotate_with(id, key, |s| json::bool(s, v).map(|()| false))
             }
             AnnotationValue::Float(v) => self.annotate_float(id, key, v),
         }
@@ -44,23 +67,29 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
 
     fn annotate_str(&mut self, id: EntityId, key: &str, value: &str) -> Outcome {
         let max = self.config.max_string_chars.min(1000);
-        self.annotate_with(id, key, &mut |s| json::string(s, value, max))
+        self.annotate_with(id, key, |s| json::string(s, value, max))
     }
 
     fn annotate_float(&mut self, id: EntityId, key: &str, value: f64) -> Outcome {
         if !value.is_finite() {
             return Outcome::Rejected(Rejection::NotFinite);
         }
-        self.annotate_with(id, key, &mut |s| json::f64(s, value).map(|_| false))
+        self.annotate_with(id, key, |s| json::f64(s, value).map(|_| false))
     }
 
     /// Records `"key":<value>`; `value` writes the JSON value and says whether it was cut.
+    #[inline(always)]
     fn annotate_with(
         &mut self,
         id: EntityId,
         key: &str,
-        value: &mut dyn FnMut(&mut SliceSink<'_>) -> Result<bool, Full>,
+        mut value: impl FnMut(&mut SliceSink<'_>) -> Result<bool, Full>,
     ) -> Outcome {
+        self.annotate_value(id, key, &mut value)
+    }
+
+    /// [`Recorder::annotate_with`], not generic.
+    fn annotate_value(&mut self, id: EntityId, key: &str, value: &mut dyn Value) -> Outcome {
         let i = match self.writable(id) {
             Ok(i) => i,
             Err(o) => return o,
@@ -70,11 +99,11 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         }
         let mut cut = false;
         let had_annotations = self.slots[i].has(Section::Annotation);
-        let r = self.push(i, Section::Annotation, &mut |s| {
+        let r = self.push(i, Section::Annotation, |s| {
             s.write(b"\"")?;
             s.write(key.as_bytes())?;
             s.write(b"\":")?;
-            cut = value(s)?;
+            cut = value.write_value(s)?;
             Ok(())
         });
         if r.is_err() {
@@ -120,7 +149,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         let mut ns_len = 0;
         let mut key_len = 0;
         let mut serialize_failed = false;
-        let r = self.push(i, Section::Metadata, &mut |s| {
+        let r = self.push(i, Section::Metadata, |s| {
             // The escaped namespace goes behind its one-byte length (40 characters escape to
             // at most 240 bytes), patched in once known.
             let at = s.len();
@@ -233,7 +262,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         let limits = self.limits();
         let mut cut = false;
         let frames = u16::try_from(exception.stack.len()).unwrap_or(u16::MAX);
-        let r = self.push(i, Section::Exception, &mut |s| {
+        let r = self.push(i, Section::Exception, |s| {
             // Frame count, frames already truncated, and the members' length, which goes in
             // front of them and is patched in once known.
             let mut header = [0u8; 8];
@@ -261,9 +290,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             Err(o) => return o,
         };
         self.kill_section(i, Section::CauseId);
-        let r = self.push(i, Section::CauseId, &mut |s| {
-            json::segment_id(s, exception_id)
-        });
+        let r = self.push(i, Section::CauseId, |s| json::segment_id(s, exception_id));
         self.outcome(r, false)
     }
 
@@ -340,9 +367,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             Ok(i) => i,
             Err(o) => return o,
         };
-        let r = self.push(i, Section::Precursor, &mut |s| {
-            s.write(precursor.as_bytes())
-        });
+        let r = self.push(i, Section::Precursor, |s| s.write(precursor.as_bytes()));
         self.outcome(r, false)
     }
 
@@ -379,14 +404,24 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         Ok(i)
     }
 
+    #[inline(always)]
     pub(super) fn push(
         &mut self,
         slot: usize,
         section: Section,
-        write: &mut dyn FnMut(&mut SliceSink<'_>) -> Result<(), Full>,
+        mut write: impl FnMut(&mut SliceSink<'_>) -> Result<(), Full>,
+    ) -> Result<(), Full> {
+        self.push_payload(slot, section, &mut write)
+    }
+
+    fn push_payload(
+        &mut self,
+        slot: usize,
+        section: Section,
+        write: &mut dyn Payload,
     ) -> Result<(), Full> {
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
-        let r = self.log.push(area, slot as u8, section, write);
+        let r = self.log.push_payload(area, slot as u8, section, write);
         if r.is_ok() {
             self.slots[slot].sections |= 1 << (section as u8);
         }
@@ -441,7 +476,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         &mut self,
         id: EntityId,
         section: Section,
-        write: &dyn Fn(&mut Members<'_, SliceSink<'_>>) -> Result<(), Full>,
+        write: &dyn WriteMembers,
     ) -> Outcome {
         let i = match self.writable(id) {
             Ok(i) => i,
@@ -456,7 +491,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         &mut self,
         id: EntityId,
         key: &str,
-        write: &dyn Fn(&mut Members<'_, SliceSink<'_>>) -> Result<(), Full>,
+        write: &dyn WriteMembers,
     ) -> Outcome {
         self.writers.top = Some(write_top);
         self.replace_member(id, Section::Top, key, write)
@@ -468,7 +503,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         id: EntityId,
         section: Section,
         key: &str,
-        write: &dyn Fn(&mut Members<'_, SliceSink<'_>>) -> Result<(), Full>,
+        write: &dyn WriteMembers,
     ) -> Outcome {
         let i = match self.writable(id) {
             Ok(i) => i,
@@ -486,13 +521,13 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         &mut self,
         i: usize,
         section: Section,
-        write: &dyn Fn(&mut Members<'_, SliceSink<'_>>) -> Result<(), Full>,
+        write: &dyn WriteMembers,
     ) -> Outcome {
         let mut cut = false;
         let mut empty = false;
-        let r = self.push(i, section, &mut |s| {
+        let r = self.push(i, section, |s| {
             let mut m = Members::new(s);
-            write(&mut m)?;
+            write.write_members(&mut m)?;
             cut = m.cut;
             empty = m.is_empty();
             Ok(())
