@@ -139,6 +139,21 @@ impl<'a> Iterator for SectionRecords<'_, 'a> {
     }
 }
 
+/// The error flags and how each is written. Tables in flash, rather than arrays built on the
+/// stack at each call.
+const FLAGS: &[(u8, &[u8])] = &[
+    (FLAG_FAULT, b",\"fault\":true"),
+    (FLAG_ERROR, b",\"error\":true"),
+    (FLAG_THROTTLE, b",\"throttle\":true"),
+];
+
+/// The sections written as one object each after `http`, and their keys.
+const OBJECTS: &[(Section, &[u8])] = &[
+    (Section::Aws, b",\"aws\":"),
+    (Section::Sql, b",\"sql\":"),
+    (Section::Annotation, b",\"annotations\":"),
+];
+
 /// Writes `"name":…,"id":…` and the rest, comma-separated, without braces.
 pub(crate) fn write_fields(
     s: &mut SliceSink<'_>,
@@ -167,11 +182,7 @@ pub(crate) fn write_fields(
         s.write(b",\"parent_id\":")?;
         json::segment_id(s, p)?;
     }
-    for (flag, text) in [
-        (FLAG_FAULT, &b",\"fault\":true"[..]),
-        (FLAG_ERROR, b",\"error\":true"),
-        (FLAG_THROTTLE, b",\"throttle\":true"),
-    ] {
+    for &(flag, text) in FLAGS {
         if doc.slot.flags & flag != 0 {
             s.write(text)?;
         }
@@ -183,14 +194,9 @@ pub(crate) fn write_fields(
     for write in [w.top, w.http].into_iter().flatten() {
         write(s, &entity, level)?;
     }
-    for (section, key) in [
-        (Section::Aws, "aws"),
-        (Section::Sql, "sql"),
-        (Section::Annotation, "annotations"),
-    ] {
+    for &(section, key) in OBJECTS {
         if entity.has(section) {
-            s.write(b",")?;
-            json::key(s, key)?;
+            s.write(key)?;
             object(s, &entity, section)?;
         }
     }

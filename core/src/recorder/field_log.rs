@@ -150,7 +150,7 @@ impl FieldLog {
     ) -> Result<(), Full> {
         let start = self.len;
         let Some(rest) = area.get_mut(start + HEADER..) else {
-            return Err(Full { needed: HEADER });
+            return Err(Full);
         };
         // Payload lengths are u16; a longer field is treated as not fitting.
         let cap = rest.len().min(u16::MAX as usize);

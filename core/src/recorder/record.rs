@@ -163,10 +163,10 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             key_len = s.len() - before;
             match crate::metadata_serializer::to_sink(value, s) {
                 Ok(()) => Ok(()),
-                Err(SerializeError::Full) => Err(Full { needed: 1 }),
+                Err(SerializeError::Full) => Err(Full),
                 Err(_) => {
                     serialize_failed = true;
-                    Err(Full { needed: 0 })
+                    Err(Full)
                 }
             }
         });
@@ -273,7 +273,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             let mut m = Members::new(&mut *s);
             exception.write_members(&mut m, exception_id, limits)?;
             cut = m.cut;
-            let members_len = u16::try_from(s.len() - at - 2).map_err(|_| Full { needed: 0 })?;
+            let members_len = u16::try_from(s.len() - at - 2).map_err(|_| Full)?;
             s.patch(at, &members_len.to_le_bytes());
             cut |= exception.write_frames(s, limits)?;
             Ok(())
