@@ -334,20 +334,33 @@ pub(crate) struct ExceptionRecord<'a> {
     pub(crate) stack: &'a [u8],
 }
 
-impl<'a> ExceptionRecord<'a> {
-    pub(crate) const HEADER: usize = 8;
+/// Bytes in front of an exception record's members: frames (u16), truncated (u32) and the
+/// members' length (u16), little-endian.
+const EXCEPTION_HEADER: usize = 8;
 
-    pub(crate) fn parse(p: &'a [u8]) -> Self {
-        let frames = u16::from_le_bytes([p[0], p[1]]);
-        let truncated = u32::from_le_bytes([p[2], p[3], p[4], p[5]]);
-        let members_len = usize::from(u16::from_le_bytes([p[6], p[7]]));
-        let (members, stack) = p[Self::HEADER..].split_at(members_len);
-        Self {
-            frames,
-            truncated,
+impl<'a> ExceptionRecord<'a> {
+    /// Where the members' length goes in the header, patched in once the members are written.
+    pub(crate) const MEMBERS_LEN_AT: usize = 6;
+
+    /// The header, with the members' length still 0.
+    pub(crate) fn header(frames: u16, truncated: u32) -> [u8; EXCEPTION_HEADER] {
+        let mut h = [0u8; EXCEPTION_HEADER];
+        h[..2].copy_from_slice(&frames.to_le_bytes());
+        h[2..6].copy_from_slice(&truncated.to_le_bytes());
+        h
+    }
+
+    /// Reads a record written by the exception call (`None` only for bytes that are not one).
+    pub(crate) fn parse(p: &'a [u8]) -> Option<Self> {
+        let ([f0, f1, t0, t1, t2, t3, m0, m1], rest) = p.split_first_chunk::<EXCEPTION_HEADER>()?;
+        let members_len = usize::from(u16::from_le_bytes([*m0, *m1]));
+        let (members, stack) = rest.split_at_checked(members_len)?;
+        Some(Self {
+            frames: u16::from_le_bytes([*f0, *f1]),
+            truncated: u32::from_le_bytes([*t0, *t1, *t2, *t3]),
             members,
             stack,
-        }
+        })
     }
 }
 
@@ -382,11 +395,15 @@ pub(crate) fn write_cause(
             s.write(b",")?;
         }
         s.write(b"\"exceptions\":[")?;
-        for (i, r) in entity.of(Section::Exception).enumerate() {
+        // Records are the recorder's own: one that does not parse cannot occur, and is skipped.
+        let records = entity.of(Section::Exception);
+        for (i, e) in records
+            .filter_map(|r| ExceptionRecord::parse(r.payload))
+            .enumerate()
+        {
             if i > 0 {
                 s.write(b",")?;
             }
-            let e = ExceptionRecord::parse(r.payload);
             s.write(b"{")?;
             s.write(e.members)?;
             let keep_stack = level < Level::NoStacks && e.frames > 0;

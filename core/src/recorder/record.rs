@@ -1,7 +1,9 @@
 //! The recording calls: annotations, metadata, the http/aws/sql blocks, errors and the
 //! other fields of an open entity, each written into the field log as JSON when recorded.
 
-use super::assemble::{write_cause, write_http, write_metadata, write_precursors, write_top};
+use super::assemble::{
+    ExceptionRecord, write_cause, write_http, write_metadata, write_precursors, write_top,
+};
 use super::field_log::{Payload, Section};
 use super::outcome::{Outcome, Rejection};
 use super::{EntityId, FLAG_ERROR, FLAG_FAULT, FLAG_THROTTLE, Recorder, SlotState};
@@ -265,11 +267,8 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         let r = self.push(i, Section::Exception, |s| {
             // Frame count, frames already truncated, and the members' length, which goes in
             // front of them and is patched in once known.
-            let mut header = [0u8; 8];
-            header[..2].copy_from_slice(&frames.to_le_bytes());
-            header[2..6].copy_from_slice(&exception.truncated.to_le_bytes());
-            let at = s.len() + 6;
-            s.write(&header)?;
+            let at = s.len() + ExceptionRecord::MEMBERS_LEN_AT;
+            s.write(&ExceptionRecord::header(frames, exception.truncated))?;
             let mut m = Members::new(&mut *s);
             exception.write_members(&mut m, exception_id, limits)?;
             cut = m.cut;
