@@ -183,14 +183,9 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         level: Level,
     ) -> Option<usize> {
         let (rs, rl) = (self.slots[i].region_start, self.slots[i].region_len);
-        let closing = if rl > 0 { 2 } else { 1 };
         let used = self.used;
-        let end = cap.checked_sub(closing)?;
-        if end < used {
-            return None;
-        }
         let (dgram, area) = self.buf.as_mut().split_at_mut(self.log_start);
-        let mut s = SliceSink::new(&mut dgram[used..end]);
+        let mut s = SliceSink::new(dgram.get_mut(used..cap)?);
         let written = (|| {
             if comma {
                 s.write(b",")?;
@@ -203,16 +198,14 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             Ok::<usize, Full>(s.len())
         })();
         let chunk = written.ok()?;
-        let mut tail = used + chunk;
+        // The closing goes after the chunk; moving the chunk in front of the children leaves
+        // it at the end: `{fields,"subsegments":[` children `]}`.
+        s.write(if rl > 0 { b"]}" } else { b"}" }).ok()?;
+        let total = s.len();
         if rl > 0 {
-            rotate_right(&mut dgram[rs..tail], chunk);
-            dgram[tail..tail + 2].copy_from_slice(b"]}");
-            tail += 2;
-        } else {
-            dgram[tail] = b'}';
-            tail += 1;
+            rotate_right(dgram.get_mut(rs..used + chunk)?, chunk);
         }
-        self.used = tail;
+        self.used = used + total;
         Some(rs)
     }
 
