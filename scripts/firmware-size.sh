@@ -149,14 +149,29 @@ def path_of(mangled):
         i = j + n
     return [p for p in parts if not re.fullmatch(r"h[0-9a-f]{16}", p)]
 
+def core_group(p):
+    """The report's group for a path inside xray_core (module, then item)."""
+    if len(p) > 2 and p[1] in ("recorder", "sampler", "model"):
+        return "xray_core::" + p[1] + (("::" + p[2]) if p[1] == "recorder" and len(p) > 3 and not p[2].startswith("_") and p[2][0].islower() else "")
+    return "xray_core::" + (p[1] if len(p) > 1 else "")
+
 def group(name):
     if name.startswith("_R"):  # v0 mangling: compiler builtins and core
         return "compiler builtins (mem*, division)" if "compiler_builtins" in name else "core"
     p = path_of(name)
     if p[0] == "xray_core":
-        if len(p) > 2 and p[1] in ("recorder", "sampler", "model"):
-            return "xray_core::" + p[1] + (("::" + p[2]) if p[1] == "recorder" and len(p) > 3 and not p[2].startswith("_") and p[2][0].islower() else "")
-        return "xray_core::" + (p[1] if len(p) > 1 else "")
+        return core_group(p)
+    # Trait impls, `<Type as Trait>::method`: grouped by the type's module, or by the trait's
+    # for a closure (`F`): the recorder's payload writers are the recording calls' bodies.
+    impl = re.match(r"_\$LT\$(.*?)\$u20\$as\$u20\$(.*?)\$GT\$$", p[0])
+    if impl and "xray_core" in p[0]:
+        self_type, trait = impl.groups()
+        if self_type == "F" and trait.startswith("xray_core..recorder.."):
+            return "xray_core::recorder::record"
+        if self_type.startswith("xray_firmware_demo.."):
+            return "firmware demo (with what is inlined into it)"
+        owner = self_type if self_type.startswith("xray_core..") else trait
+        return core_group(owner.split("..") + [p[-1]])
     if "xray_core" in name:
         return "xray_core (trait impls)"
     if p[0] in ("compiler_builtins",) or name.startswith(("__aeabi", "mem", "__udiv")):

@@ -14,6 +14,11 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 fw="$root/examples/firmware"
 budget=1472 # keep in step with BUDGET in examples/firmware/src/demo.rs
+# Peak stack of a run, whole program (reset to the end of the trace). QEMU runs are
+# deterministic: today 840 B on the Cortex-M3 and M4F, 1,072 B on the M0 (see
+# scripts/firmware-size.sh). The bound catches a regression such as a recorder or slot
+# array built on the stack and copied (it once cost 616 B).
+max_stack=1280
 qemu_timeout="${QEMU_TIMEOUT:-60}"
 
 if ! command -v qemu-system-arm >/dev/null 2>&1; then
@@ -73,7 +78,7 @@ run_board() {
         failed=$((failed + 1))
         return
     fi
-    if python3 "$fw/validate.py" --model="$model" "$out" "$budget"; then
+    if python3 "$fw/validate.py" --model="$model" --max-stack="$max_stack" "$out" "$budget"; then
         echo "firmware-test: $board ($model) passed"
         passed=$((passed + 1))
     else

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks what the firmware printed over semihosting.
 
-Usage: validate.py [--model=full|basic] OUTPUT_FILE BUDGET [SCHEMA]
+Usage: validate.py [--model=full|basic] [--max-stack=BYTES] OUTPUT_FILE BUDGET [SCHEMA]
 
 The output holds comment lines (`# ...`) and datagrams, each printed as its two lines: the
 daemon header `{"format":"json","version":1}` and the segment document. Every document must
@@ -9,7 +9,8 @@ validate against the X-Ray segment document schema, every datagram must fit the 
 together they must carry what the firmware recorded: one segment with annotations, a
 subsegment with a nested subsegment, and an exception; with the full model (the default
 build), HTTP blocks and metadata too, and without it (`--model=basic`, the firmware built
-without its `full-model` feature), none of those. Exits non-zero with the reason otherwise.
+without its `full-model` feature), none of those. With --max-stack, the peak stack use the
+firmware reports must not exceed it. Exits non-zero with the reason otherwise.
 """
 import json
 import pathlib
@@ -40,10 +41,13 @@ def walk(doc):
 
 def main():
     model = "full"
+    max_stack = None
     args = []
     for a in sys.argv[1:]:
         if a.startswith("--model="):
             model = a[len("--model="):]
+        elif a.startswith("--max-stack="):
+            max_stack = int(a[len("--max-stack="):])
         else:
             args.append(a)
     if len(args) < 2 or model not in ("full", "basic"):
@@ -125,6 +129,8 @@ def main():
             sys.exit(f"FAIL: subsegment {expected} is missing")
     if stack is None:
         sys.exit("FAIL: the firmware did not report its peak stack use")
+    if max_stack is not None and stack > max_stack:
+        sys.exit(f"FAIL: peak stack {stack} bytes exceeds the bound of {max_stack}")
     print(f"ok ({model} model): {len(docs)} datagrams, {len(entities)} entities, all valid, "
           f"largest {max(len(json.dumps(d, separators=(',', ':'))) for d in docs) + len(HEADER) + 1} bytes "
           f"(budget {budget}); peak stack {stack} bytes")
