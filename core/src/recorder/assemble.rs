@@ -120,7 +120,8 @@ impl<'a> Iterator for SectionRecords<'_, 'a> {
 
     fn next(&mut self) -> Option<Record<'a>> {
         let e = self.entity;
-        if e.overflow {
+        // With nothing gathered (`small`) the gathered-list path compiles away.
+        if COLLECTED == 0 || e.overflow {
             loop {
                 let (rec, next) = e.log.next_live(e.area, self.at)?;
                 self.at = next;
