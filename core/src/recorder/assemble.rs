@@ -256,13 +256,13 @@ pub(crate) fn write_precursors(
         return Ok(());
     }
     s.write(b",\"precursor_ids\":[")?;
-    for (i, r) in entity.of(Section::Precursor).enumerate() {
+    // Each record is the id's 8 raw bytes (one of another length cannot occur; it is skipped).
+    let ids = entity.of(Section::Precursor);
+    for (i, id) in ids.filter_map(|r| r.payload.first_chunk::<8>()).enumerate() {
         if i > 0 {
             s.write(b",")?;
         }
-        let mut id = [0u8; 8];
-        id.copy_from_slice(&r.payload[..8]);
-        json::segment_id(s, SegmentId::from_bytes(id))?;
+        json::segment_id(s, SegmentId::from_bytes(*id))?;
     }
     s.write(b"]")
 }
