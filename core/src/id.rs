@@ -124,11 +124,10 @@ impl TraceId {
 
     /// The text form, lowercase, as bytes.
     pub fn to_bytes(&self) -> [u8; Self::LEN] {
-        let mut out = [0u8; Self::LEN];
-        out[0] = b'1';
-        out[1] = b'-';
+        // Starts from the zero id rather than from zero bytes: a run of zero bytes is cleared
+        // with a `memclr` call, which firmware would otherwise link for this alone.
+        let mut out = *b"1-00000000-000000000000000000000000";
         encode_hex(&self.epoch_secs.to_be_bytes(), &mut out[2..10]);
-        out[10] = b'-';
         encode_hex(&self.random, &mut out[11..35]);
         out
     }

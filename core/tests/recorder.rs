@@ -293,6 +293,57 @@ fn unsampled_traces_have_ids_and_send_nothing() {
 }
 
 #[test]
+fn the_sampling_decision_names_its_rule_in_the_segment() {
+    use xray_core::recorder::Sampling;
+    use xray_core::sampler::{Decision, Reason};
+    let decided = |sampled, rule| Decision {
+        sampled,
+        reason: Reason::Reservoir,
+        rule,
+        requested: false,
+    };
+    for (sdk_block, decision, want) in [
+        (true, decided(true, Some("Default")), Some(json!("Default"))),
+        (
+            false,
+            decided(true, Some("checkout")),
+            Some(json!("checkout")),
+        ),
+        (true, decided(true, None), None),
+    ] {
+        let (clock, mut rng, mut out) = (StepClock::new(), TestRng(11), Capture::default());
+        let mut config = RecorderConfig::with_budget(4096);
+        config.sdk_block = sdk_block;
+        let mut rec = Recorder::<Vec<u8>>::new(vec![0; 8192], config);
+        let seg = rec.begin_segment("svc", None, decision, &clock, &mut rng);
+        assert_eq!(rec.end(seg, &clock, &mut out), Outcome::Recorded);
+        let doc = check_datagram(&out.0[0], 4096);
+        assert_eq!(doc["aws"]["xray"].get("sampling_rule_name"), want.as_ref());
+        // The SDK's name goes with the rule name even without the SDK block.
+        assert_eq!(
+            doc["aws"]["xray"]["sdk"].is_string(),
+            sdk_block || want.is_some()
+        );
+    }
+    // A rule that decided "not sampled" records nothing, as any unsampled trace.
+    let (clock, mut rng, mut out) = (StepClock::new(), TestRng(12), Capture::default());
+    let mut rec = recorder(4096);
+    let seg = rec.begin_segment(
+        "svc",
+        None,
+        Sampling {
+            sampled: false,
+            rule: Some("r"),
+        },
+        &clock,
+        &mut rng,
+    );
+    assert_eq!(rec.end(seg, &clock, &mut out), Outcome::NotSampled);
+    assert!(out.0.is_empty());
+    assert_eq!(rec.stats().fields_dropped, 0);
+}
+
+#[test]
 fn clock_without_epoch_means_unsampled() {
     struct NoEpoch;
     impl xray_core::Clock for NoEpoch {

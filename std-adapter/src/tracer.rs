@@ -769,7 +769,7 @@ impl Tracer {
     }
 }
 
-/// Begins the segment as `decision` says and records the rule that sampled it.
+/// Begins the segment as `decision` says, with the rule that sampled it.
 fn begin_decided(
     rec: &mut PooledRecorder,
     name: &str,
@@ -778,11 +778,7 @@ fn begin_decided(
     clock: &ReadClock,
     rng: &mut FastRng,
 ) -> EntityId {
-    let seg = rec.begin_segment(name, upstream, decision.sampled, clock, rng);
-    if let (true, Some(rule)) = (decision.sampled, decision.rule) {
-        let _ = rec.set_sampling_rule_name(seg, rule);
-    }
-    seg
+    rec.begin_segment(name, upstream, decision, clock, rng)
 }
 
 /// One request's trace: a recorder borrowed from the [`Tracer`]'s pool.

@@ -67,9 +67,11 @@ mod field_log;
 mod layout;
 mod outcome;
 mod record;
+mod sampling;
 
 pub use config::{MIN_BUDGET, RecorderConfig};
 pub use outcome::{Outcome, RecorderStats, Rejection};
+pub use sampling::Sampling;
 
 use crate::DAEMON_HEADER;
 use crate::header::{SampledFlag, TraceHeader};
@@ -373,7 +375,11 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     /// Abandons the trace in progress without sending anything.
     #[inline(never)]
     pub fn reset(&mut self) {
-        self.slots = [FREE; N];
+        // Only the state of a free slot is ever read (every other field is written when the
+        // slot is taken again), and a strided store is not turned into a `memclr` call.
+        for s in self.slots.iter_mut() {
+            s.state = SlotState::Free;
+        }
         self.reserved = 0;
         self.log.clear();
         self.trace.active = false;
@@ -388,19 +394,21 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     ///
     /// With an `upstream` header that has a Root, the trace continues it (its Parent becomes
     /// the segment's `parent_id`, its extra fields are forwarded); otherwise a new trace id is
-    /// made from the clock and `rng`. `sampled` is the sampling decision (see the sampler).
-    /// When the clock does not know the epoch yet, the trace is not sampled.
+    /// made from the clock and `rng`. `sampling` is the sampling decision: a `bool`, or the
+    /// sampler's [`Decision`](crate::Decision) (see [`Sampling`]), whose rule name is written
+    /// as `aws.xray.sampling_rule_name`. When the clock does not know the epoch yet, the trace
+    /// is not sampled.
     ///
     /// `name` is a [`Name`](crate::Name), written as it is, or any string, filtered to X-Ray's
     /// rules as it is recorded (see [`EntityName`]); the same holds for subsegments.
     ///
     /// Returns [`EntityId::NONE`] (and counts it) if a trace is already in progress or the
     /// name does not fit.
-    pub fn begin_segment<C: Clock + ?Sized, R: Rng + ?Sized>(
+    pub fn begin_segment<'a, C: Clock + ?Sized, R: Rng + ?Sized>(
         &mut self,
         name: impl EntityName,
         upstream: Option<&TraceHeader>,
-        sampled: bool,
+        sampling: impl Into<Sampling<'a>>,
         clock: &C,
         rng: &mut R,
     ) -> EntityId {
@@ -408,6 +416,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             self.stats.begins_refused += 1;
             return EntityId::NONE;
         }
+        let Sampling { sampled, rule } = sampling.into();
         let now = clock.now();
         let sampled = sampled && now.is_some();
         if now.is_none() {
@@ -420,7 +429,25 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         self.keep_upstream_extra(upstream);
         self.start_trace(sampled);
         let id = SegmentId::generate(rng);
-        self.open(NO_PARENT, SlotState::Open, id, now, Some(&name))
+        let seg = self.open(NO_PARENT, SlotState::Open, id, now, Some(&name));
+        if let Some(i) = self.slot(seg)
+            && self.trace.sampled
+            && (self.config.sdk_block || rule.is_some())
+        {
+            self.push_xray(i, rule);
+        }
+        seg
+    }
+
+    /// Records the segment's `aws.xray` object: the SDK block and the sampling rule, if any.
+    /// A rule name over 64 characters is cut (a local rule's name has at most 32 bytes).
+    #[inline(never)]
+    fn push_xray(&mut self, i: usize, rule: Option<&str>) {
+        let r = self.push(i, Section::Aws, |s| {
+            s.write(b"\"xray\":")?;
+            write_xray(s, rule).map(|_cut| ())
+        });
+        let _ = self.outcome(r, false);
     }
 
     /// Begins Lambda's facade segment from the invocation's trace header: a parent reference
@@ -531,11 +558,13 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             return Outcome::NoEntity;
         };
         let is_root = self.slots[i].parent == NO_PARENT;
+        // Read before `reset`, which clears it when the segment ends.
+        let sampled = self.trace.sampled;
         self.close(i, end, transport, N);
         if is_root {
             self.reset();
         }
-        if self.trace.sampled {
+        if sampled {
             Outcome::Recorded
         } else {
             Outcome::NotSampled
@@ -624,16 +653,6 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             },
         };
         self.reserved += self.own_reserve(i);
-        if parent == NO_PARENT
-            && self.trace.sampled
-            && self.config.sdk_block
-            && state == SlotState::Open
-        {
-            let _ = self.push(i, Section::Aws, |s| {
-                s.write(b"\"xray\":")?;
-                write_xray(s, None).map(|_cut| ())
-            });
-        }
         EntityId {
             slot: i as u8,
             generation,

@@ -371,7 +371,9 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     }
 
     /// Records the sampling rule that matched, as `aws.xray.sampling_rule_name` (with the SDK
-    /// name and version), on the segment.
+    /// name and version), on the segment, replacing what was there. Passing the sampler's
+    /// [`Decision`](crate::Decision) to [`Recorder::begin_segment`] records it already, for
+    /// less code: use this only to change it afterwards.
     pub fn set_sampling_rule_name(&mut self, id: EntityId, rule: &str) -> Outcome {
         self.replace_member(id, Section::Aws, "xray", &|m: &mut Members<
             '_,

@@ -131,16 +131,8 @@ pub fn run(out: &mut Option<HostStream>) -> bool {
         ..SamplingRequest::default()
     };
     let decision = sampler.decide(&request, Upstream::NoTrace, &clock, &mut rng);
-    let seg = rec.begin_segment(
-        name!("sensor-node"),
-        None,
-        decision.sampled,
-        &clock,
-        &mut rng,
-    );
-    if let Some(rule) = decision.rule {
-        let _ = rec.set_sampling_rule_name(seg, rule);
-    }
+    // The decision's rule is recorded as `aws.xray.sampling_rule_name`.
+    let seg = rec.begin_segment(name!("sensor-node"), None, decision, &clock, &mut rng);
     let _ = rec.annotate(seg, "device_id", "node-17");
     let _ = rec.annotate(seg, "firmware_build", 42u32);
     let _ = rec.annotate(seg, "cold_boot", true);
