@@ -309,15 +309,15 @@ pub(crate) fn string<S: Sink + ?Sized>(
     max_chars: usize,
 ) -> Result<bool, Full> {
     let (kept, cut) = cut_chars(text, max_chars);
-    s.write(b"\"")?;
+    s.byte(b'"')?;
     escaped(s, kept)?;
-    s.write(b"\"")?;
+    s.byte(b'"')?;
     Ok(cut)
 }
 
 /// Writes `"key":` for a key that needs no escaping (the crate's own field names).
 pub(crate) fn key<S: Sink + ?Sized>(s: &mut S, key: &str) -> Result<(), Full> {
-    s.write(b"\"")?;
+    s.byte(b'"')?;
     s.write(key.as_bytes())?;
     s.write(b"\":")
 }
@@ -328,7 +328,7 @@ pub(crate) fn key<S: Sink + ?Sized>(s: &mut S, key: &str) -> Result<(), Full> {
 #[cfg(feature = "small")]
 pub(crate) fn name<S: Sink + ?Sized>(s: &mut S, name: &str) -> Result<bool, Full> {
     // With the `small` feature: one character at a time, the same output in less code.
-    s.write(b"\"")?;
+    s.byte(b'"')?;
     let (mut kept, mut changed) = (0, false);
     for c in name.chars() {
         if kept == MAX_NAME_CHARS {
@@ -348,7 +348,7 @@ pub(crate) fn name<S: Sink + ?Sized>(s: &mut S, name: &str) -> Result<bool, Full
         s.write(FALLBACK_NAME.as_bytes())?;
         changed = true;
     }
-    s.write(b"\"")?;
+    s.byte(b'"')?;
     Ok(changed)
 }
 
@@ -357,7 +357,7 @@ pub(crate) fn name<S: Sink + ?Sized>(s: &mut S, name: &str) -> Result<bool, Full
 /// name was changed.
 #[cfg(not(feature = "small"))]
 pub(crate) fn name<S: Sink + ?Sized>(s: &mut S, name: &str) -> Result<bool, Full> {
-    s.write(b"\"")?;
+    s.byte(b'"')?;
     let bytes = name.as_bytes();
     let mut kept = 0;
     let mut changed = false;
@@ -395,7 +395,7 @@ pub(crate) fn name<S: Sink + ?Sized>(s: &mut S, name: &str) -> Result<bool, Full
         s.write(FALLBACK_NAME.as_bytes())?;
         changed = true;
     }
-    s.write(b"\"")?;
+    s.byte(b'"')?;
     Ok(changed)
 }
 
@@ -443,7 +443,7 @@ pub(crate) fn u64<S: Sink + ?Sized>(s: &mut S, mut v: u64) -> Result<(), Full> {
 /// Writes a signed integer.
 pub(crate) fn i64<S: Sink + ?Sized>(s: &mut S, v: i64) -> Result<(), Full> {
     if v < 0 {
-        s.write(b"-")?;
+        s.byte(b'-')?;
     }
     u64(s, v.unsigned_abs())
 }
@@ -481,16 +481,16 @@ pub(crate) fn timestamp<S: Sink + ?Sized>(s: &mut S, t: Timestamp) -> Result<(),
 
 /// Writes `"0123456789abcdef"`.
 pub(crate) fn segment_id<S: Sink + ?Sized>(s: &mut S, id: SegmentId) -> Result<(), Full> {
-    s.write(b"\"")?;
+    s.byte(b'"')?;
     s.write(&id.to_bytes())?;
-    s.write(b"\"")
+    s.byte(b'"')
 }
 
 /// Writes `"1-xxxxxxxx-xxxxxxxxxxxxxxxxxxxxxxxx"`.
 pub(crate) fn trace_id<S: Sink + ?Sized>(s: &mut S, id: TraceId) -> Result<(), Full> {
-    s.write(b"\"")?;
+    s.byte(b'"')?;
     s.write(&id.to_bytes())?;
-    s.write(b"\"")
+    s.byte(b'"')
 }
 
 #[cfg(test)]

@@ -73,10 +73,14 @@ impl JsonSerializer<'_, '_> {
         Ok(self.sink.write(bytes)?)
     }
 
+    fn byte(&mut self, b: u8) -> Result {
+        Ok(self.sink.byte(b)?)
+    }
+
     fn string(&mut self, text: &str) -> Result {
-        self.write(b"\"")?;
+        self.byte(b'"')?;
         json::escaped(self.sink, text)?;
-        self.write(b"\"")
+        self.byte(b'"')
     }
 
     fn open(&mut self, bracket: &'static [u8]) -> Result {
@@ -91,7 +95,7 @@ impl JsonSerializer<'_, '_> {
     fn open_variant(&mut self, variant: &str) -> Result {
         self.open(b"{")?;
         self.string(variant)?;
-        self.write(b":")
+        self.byte(b':')
     }
 
     fn compound<'b>(&'b mut self, close: &'static [u8]) -> Compound<'b, Self> {
@@ -116,7 +120,7 @@ impl<'a, 's> Compound<'_, JsonSerializer<'a, 's>> {
         if core::mem::take(&mut self.first) {
             Ok(())
         } else {
-            self.ser.write(b",")
+            self.ser.byte(b',')
         }
     }
 
@@ -128,7 +132,7 @@ impl<'a, 's> Compound<'_, JsonSerializer<'a, 's>> {
     fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result {
         self.separator()?;
         self.ser.string(key)?;
-        self.ser.write(b":")?;
+        self.ser.byte(b':')?;
         value.serialize(&mut *self.ser)
     }
 
@@ -196,7 +200,7 @@ impl<'b, 'a, 's> ser::Serializer for &'b mut JsonSerializer<'a, 's> {
     }
     fn serialize_i128(self, v: i128) -> Result {
         if v < 0 {
-            self.write(b"-")?;
+            self.byte(b'-')?;
         }
         write_u128(self.sink, v.unsigned_abs())
     }
@@ -282,7 +286,7 @@ impl<'b, 'a, 's> ser::Serializer for &'b mut JsonSerializer<'a, 's> {
         self.open_variant(variant)?;
         value.serialize(&mut *self)?;
         self.depth -= 1;
-        self.write(b"}")
+        self.byte(b'}')
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq> {
         self.open(b"[")?;
@@ -331,7 +335,7 @@ impl<'b, 'a, 's> ser::Serializer for &'b mut JsonSerializer<'a, 's> {
         Ok(self.compound(b"}}"))
     }
     fn collect_str<T: fmt::Display + ?Sized>(self, value: &T) -> Result {
-        self.write(b"\"")?;
+        self.byte(b'"')?;
         let mut w = EscapingWriter {
             sink: self.sink,
             full: false,
@@ -343,7 +347,7 @@ impl<'b, 'a, 's> ser::Serializer for &'b mut JsonSerializer<'a, 's> {
                 SerializeError::Custom
             });
         }
-        self.write(b"\"")
+        self.byte(b'"')
     }
 }
 
@@ -392,7 +396,7 @@ impl ser::SerializeMap for Compound<'_, JsonSerializer<'_, '_>> {
         key.serialize(MapKey {
             ser: &mut *self.ser,
         })?;
-        self.ser.write(b":")
+        self.ser.byte(b':')
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result {
         value.serialize(&mut *self.ser)
@@ -413,9 +417,9 @@ impl MapKey<'_, '_, '_> {
         self,
         write: impl FnOnce(&mut SliceSink<'_>) -> core::result::Result<(), Full>,
     ) -> Result {
-        self.ser.write(b"\"")?;
+        self.ser.byte(b'"')?;
         write(self.ser.sink)?;
-        self.ser.write(b"\"")
+        self.ser.byte(b'"')
     }
 }
 

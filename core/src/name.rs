@@ -108,9 +108,9 @@ pub trait EntityName: sealed::Sealed {
 
 impl EntityName for Name<'_> {
     fn write_json(&self, sink: &mut SliceSink<'_>) -> Result<(), Full> {
-        sink.write(b"\"")?;
+        sink.byte(b'"')?;
         sink.write(self.0.as_bytes())?;
-        sink.write(b"\"")
+        sink.byte(b'"')
     }
 }
 

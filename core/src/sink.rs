@@ -24,6 +24,12 @@ impl core::error::Error for Full {}
 pub trait Sink {
     /// Appends `bytes`, or writes nothing and returns [`Full`].
     fn write(&mut self, bytes: &[u8]) -> Result<(), Full>;
+    /// Appends one byte (JSON punctuation), or returns [`Full`]. A sink can make this cheaper
+    /// than a one-byte [`Sink::write`]: [`SliceSink`] does, which saves the encoder's many
+    /// punctuation call sites a pointer each (about 300 bytes of flash in the firmware demo).
+    fn byte(&mut self, b: u8) -> Result<(), Full> {
+        self.write(&[b])
+    }
     /// Bytes written so far.
     fn len(&self) -> usize;
     /// Whether nothing has been written yet.
@@ -84,6 +90,18 @@ impl Sink for SliceSink<'_> {
             Some(dst) => {
                 dst.copy_from_slice(bytes);
                 self.len = end;
+                Ok(())
+            }
+            None => Err(Full),
+        }
+    }
+    #[cfg_attr(not(feature = "small"), inline)]
+    #[cfg_attr(feature = "small", inline(never))]
+    fn byte(&mut self, b: u8) -> Result<(), Full> {
+        match self.buf.get_mut(self.len) {
+            Some(dst) => {
+                *dst = b;
+                self.len += 1;
                 Ok(())
             }
             None => Err(Full),
@@ -164,6 +182,24 @@ mod tests {
         s.write(b"xyzw").unwrap();
         assert_eq!(s.as_bytes(), b"axyzw");
         assert_eq!(s.remaining(), 0);
+    }
+
+    #[test]
+    fn one_byte_writes_stop_at_the_capacity() {
+        let mut buf = [0u8; 2];
+        let mut s = SliceSink::new(&mut buf);
+        s.byte(b'{').unwrap();
+        s.byte(b'}').unwrap();
+        assert_eq!(s.byte(b','), Err(Full));
+        assert_eq!(s.as_bytes(), b"{}");
+        // The trait's own `byte` (through `write`) for the other sinks.
+        let mut v: heapless::Vec<u8, 1> = heapless::Vec::new();
+        Sink::byte(&mut v, b'[').unwrap();
+        assert_eq!(Sink::byte(&mut v, b']'), Err(Full));
+        assert_eq!(v.as_slice(), b"[");
+        let mut c = CountingSink::new(1);
+        c.byte(b'"').unwrap();
+        assert_eq!((c.byte(b'"'), c.len()), (Err(Full), 1));
     }
 
     #[test]

@@ -88,11 +88,11 @@ fn object<S: Sink + ?Sized>(
 ) -> Result<(), Full> {
     let mut cut = false;
     m.raw(key, |s| {
-        s.write(b"{")?;
+        s.byte(b'{')?;
         let mut inner = Members::new(s);
         body(&mut inner)?;
         cut = inner.cut;
-        s.write(b"}")
+        s.byte(b'}')
     })?;
     m.cut |= cut;
     Ok(())

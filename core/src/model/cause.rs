@@ -66,15 +66,15 @@ impl Exception<'_> {
         let mut cut = false;
         for (i, f) in self.stack.iter().enumerate() {
             if i > 0 {
-                s.write(b",")?;
+                s.byte(b',')?;
             }
-            s.write(b"{")?;
+            s.byte(b'{')?;
             let mut m = Members::new(s);
             m.str("path", f.path, limits.max_chars)?;
             m.u64("line", f.line.map(u64::from))?;
             m.str("label", f.label, limits.max_chars)?;
             cut |= m.cut;
-            s.write(b"}")?;
+            s.byte(b'}')?;
         }
         Ok(cut)
     }

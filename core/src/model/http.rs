@@ -84,7 +84,7 @@ pub(crate) fn write_parts<S: Sink + ?Sized>(
     parts: &[&str],
     max_chars: usize,
 ) -> Result<bool, Full> {
-    s.write(b"\"")?;
+    s.byte(b'"')?;
     let mut left = max_chars;
     let mut cut = false;
     for part in parts {
@@ -98,7 +98,7 @@ pub(crate) fn write_parts<S: Sink + ?Sized>(
         // the limit, never after it.
         left = left.saturating_sub(kept.len());
     }
-    s.write(b"\"")?;
+    s.byte(b'"')?;
     Ok(cut)
 }
 

@@ -48,7 +48,7 @@ impl<'s, S: Sink + ?Sized> Members<'s, S> {
         value: impl FnOnce(&mut S) -> Result<(), Full>,
     ) -> Result<(), Full> {
         if !core::mem::take(&mut self.first) {
-            self.s.write(b",")?;
+            self.s.byte(b',')?;
         }
         json::key(self.s, key)?;
         value(self.s)

@@ -214,7 +214,7 @@ pub(crate) fn write_top(
     _level: Level,
 ) -> Result<(), Full> {
     for r in entity.of(Section::Top) {
-        s.write(b",")?;
+        s.byte(b',')?;
         s.write(r.payload)?;
     }
     Ok(())
@@ -237,13 +237,13 @@ pub(crate) fn write_http(
     ] {
         if entity.has(section) {
             if !core::mem::take(&mut first) {
-                s.write(b",")?;
+                s.byte(b',')?;
             }
             json::key(s, key)?;
             object(s, entity, section)?;
         }
     }
-    s.write(b"}")
+    s.byte(b'}')
 }
 
 /// Writes `,"precursor_ids":[…]` (a [`GroupWriter`]).
@@ -260,23 +260,23 @@ pub(crate) fn write_precursors(
     let ids = entity.of(Section::Precursor);
     for (i, id) in ids.filter_map(|r| r.payload.first_chunk::<8>()).enumerate() {
         if i > 0 {
-            s.write(b",")?;
+            s.byte(b',')?;
         }
         json::segment_id(s, SegmentId::from_bytes(*id))?;
     }
-    s.write(b"]")
+    s.byte(b']')
 }
 
 /// Writes `{member,member}` from every record of a section.
 fn object(s: &mut SliceSink<'_>, entity: &Entity<'_>, section: Section) -> Result<(), Full> {
-    s.write(b"{")?;
+    s.byte(b'{')?;
     for (i, r) in entity.of(section).enumerate() {
         if i > 0 {
-            s.write(b",")?;
+            s.byte(b',')?;
         }
         s.write(r.payload)?;
     }
-    s.write(b"}")
+    s.byte(b'}')
 }
 
 /// Splits a metadata payload into its namespace (escaped) and member.
@@ -307,9 +307,9 @@ pub(crate) fn write_metadata(
             continue;
         }
         if !core::mem::take(&mut first_ns) {
-            s.write(b",")?;
+            s.byte(b',')?;
         }
-        s.write(b"\"")?;
+        s.byte(b'"')?;
         s.write(ns)?;
         s.write(b"\":{")?;
         let members = entity
@@ -318,13 +318,13 @@ pub(crate) fn write_metadata(
             .filter(|e| split_metadata(e.payload).0 == ns);
         for (j, e) in members.enumerate() {
             if j > 0 {
-                s.write(b",")?;
+                s.byte(b',')?;
             }
             s.write(split_metadata(e.payload).1)?;
         }
-        s.write(b"}")?;
+        s.byte(b'}')?;
     }
-    s.write(b"}")
+    s.byte(b'}')
 }
 
 /// An exception record: frame count, frames already truncated, members, frames JSON.
@@ -387,13 +387,13 @@ pub(crate) fn write_cause(
     let mut first = true;
     for r in entity.of(Section::CauseTop) {
         if !core::mem::take(&mut first) {
-            s.write(b",")?;
+            s.byte(b',')?;
         }
         s.write(r.payload)?;
     }
     if has_exceptions {
         if !first {
-            s.write(b",")?;
+            s.byte(b',')?;
         }
         s.write(b"\"exceptions\":[")?;
         // Records are the recorder's own: one that does not parse cannot occur, and is skipped.
@@ -403,15 +403,15 @@ pub(crate) fn write_cause(
             .enumerate()
         {
             if i > 0 {
-                s.write(b",")?;
+                s.byte(b',')?;
             }
-            s.write(b"{")?;
+            s.byte(b'{')?;
             s.write(e.members)?;
             let keep_stack = level < Level::NoStacks && e.frames > 0;
             if keep_stack {
                 s.write(b",\"stack\":[")?;
                 s.write(e.stack)?;
-                s.write(b"]")?;
+                s.byte(b']')?;
             }
             let truncated =
                 u64::from(e.truncated) + if keep_stack { 0 } else { u64::from(e.frames) };
@@ -419,9 +419,9 @@ pub(crate) fn write_cause(
                 s.write(b",\"truncated\":")?;
                 json::u64(s, truncated)?;
             }
-            s.write(b"}")?;
+            s.byte(b'}')?;
         }
-        s.write(b"]")?;
+        s.byte(b']')?;
     }
-    s.write(b"}")
+    s.byte(b'}')
 }

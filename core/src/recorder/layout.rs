@@ -188,9 +188,9 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         let mut s = SliceSink::new(dgram.get_mut(used..cap)?);
         let written = (|| {
             if comma {
-                s.write(b",")?;
+                s.byte(b',')?;
             }
-            s.write(b"{")?;
+            s.byte(b'{')?;
             write_fields(&mut s, &self.log, area, doc, level)?;
             if rl > 0 {
                 s.write(b",\"subsegments\":[")?;
@@ -264,7 +264,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             let _ = json::trace_id(&mut s, trace_id);
             let _ = s.write(b",\"parent_id\":");
             let _ = json::segment_id(&mut s, parent);
-            let _ = s.write(b",");
+            let _ = s.byte(b',');
             debug_assert_eq!(s.len(), SCRATCH);
         }
         let d = &buf[from..end];

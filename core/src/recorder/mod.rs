@@ -143,7 +143,7 @@ fn write_xray(s: &mut SliceSink<'_>, rule: Option<&str>) -> Result<bool, Full> {
         s.write(b",\"sampling_rule_name\":")?;
         cut = json::string(s, rule, 64)?;
     }
-    s.write(b"}")?;
+    s.byte(b'}')?;
     Ok(cut)
 }
 
@@ -232,6 +232,17 @@ struct Trace {
     annotations: u16,
 }
 
+impl Trace {
+    /// No trace in progress.
+    const IDLE: Trace = Trace {
+        active: false,
+        sampled: false,
+        id: TraceId::ZERO,
+        parent: None,
+        annotations: 0,
+    };
+}
+
 /// Records one trace at a time into a caller-provided buffer `B` (an array, a `&mut [u8]`, a
 /// `Box<[u8]>`…), with up to `N` entities open at once. See the [module docs](self).
 pub struct Recorder<B, const N: usize = DEFAULT_SLOTS> {
@@ -287,13 +298,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             log: FieldLog::default(),
             slots: [FREE; N],
             reserved: 0,
-            trace: Trace {
-                active: false,
-                sampled: false,
-                id: TraceId::ZERO,
-                parent: None,
-                annotations: 0,
-            },
+            trace: Trace::IDLE,
             stats: RecorderStats::default(),
             generation: 0,
             writers: Writers::default(),

@@ -102,7 +102,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         let mut cut = false;
         let had_annotations = self.slots[i].has(Section::Annotation);
         let r = self.push(i, Section::Annotation, |s| {
-            s.write(b"\"")?;
+            s.byte(b'"')?;
             s.write(key.as_bytes())?;
             s.write(b"\":")?;
             cut = value.write_value(s)?;
@@ -161,7 +161,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             s.patch(at, &[ns_len as u8]);
             let before = s.len();
             key_cut = json::string(s, key, max_key)?;
-            s.write(b":")?;
+            s.byte(b':')?;
             key_len = s.len() - before;
             match crate::metadata_serializer::to_sink(value, s) {
                 Ok(()) => Ok(()),
@@ -346,7 +346,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             m.raw("service", |s| {
                 s.write(b"{\"version\":")?;
                 json::string(s, version, 250)?;
-                s.write(b"}")
+                s.byte(b'}')
             })
         })
     }

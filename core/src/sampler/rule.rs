@@ -145,8 +145,8 @@ impl<const N: usize> Pattern<N> {
     pub fn any() -> Self {
         let mut text = heapless::String::new();
         // N is at least 1 for every pattern type here; an N of 0 keeps an empty text but
-        // still matches anything.
-        let _ = text.push('*');
+        // still matches anything. (`push_str`, not `push`: no UTF-8 encoder for one byte.)
+        let _ = text.push_str("*");
         Self {
             text,
             kind: Kind::Any,
@@ -293,7 +293,12 @@ impl Rule {
     /// [`MAX_FIXED_TARGET`] is clamped.
     pub fn default_rule(target: Target) -> Self {
         Self {
-            name: rule_name(DEFAULT_RULE_NAME),
+            name: {
+                // Fits: a constant of 7 bytes (the cut of `rule_name` is not needed).
+                let mut name = RuleName::new();
+                let _ = name.push_str(DEFAULT_RULE_NAME);
+                name
+            },
             host: Pattern::any(),
             method: Pattern::any(),
             url_path: Pattern::any(),
