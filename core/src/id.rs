@@ -83,8 +83,12 @@ impl TraceId {
 
     /// A new trace id for a trace that begins at `now`.
     pub fn generate<R: Rng + ?Sized>(now: Timestamp, rng: &mut R) -> Self {
+        // Two word draws rather than a byte fill: RNGs (hardware ones too) make words, and
+        // their byte fill is a loop around them that each program would link for this alone.
         let mut random = [0u8; 12];
-        rng.fill_bytes(&mut random);
+        let (high, low) = random.split_at_mut(8);
+        high.copy_from_slice(&rng.next_u64().to_le_bytes());
+        low.copy_from_slice(&rng.next_u32().to_le_bytes());
         // Epoch seconds fit 32 bits until 2106; saturate rather than wrap after that.
         let epoch_secs = u32::try_from(now.secs()).unwrap_or(u32::MAX);
         Self { epoch_secs, random }
