@@ -1,6 +1,7 @@
 //! Writes one entity's own fields (everything but `subsegments`) from its slot and its
 //! records in the field log, at a given level of detail.
 
+use super::byte_moves::same_bytes;
 use super::field_log::{FieldLog, Record, Section};
 use super::{FLAG_ERROR, FLAG_FAULT, FLAG_THROTTLE, Slot};
 use crate::id::{SegmentId, TraceId};
@@ -302,7 +303,7 @@ pub(crate) fn write_metadata(
         if entity
             .of(Section::Metadata)
             .take(i)
-            .any(|e| split_metadata(e.payload).0 == ns)
+            .any(|e| same_bytes(split_metadata(e.payload).0, ns))
         {
             continue;
         }
@@ -315,7 +316,7 @@ pub(crate) fn write_metadata(
         let members = entity
             .of(Section::Metadata)
             .skip(i)
-            .filter(|e| split_metadata(e.payload).0 == ns);
+            .filter(|e| same_bytes(split_metadata(e.payload).0, ns));
         for (j, e) in members.enumerate() {
             if j > 0 {
                 s.byte(b',')?;

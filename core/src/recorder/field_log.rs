@@ -6,6 +6,7 @@
 //! datagram. Records are `[slot][section][len: u16 LE][payload]`. Superseded or consumed records
 //! are marked dead and squeezed out when the log runs out of room.
 
+use super::byte_moves::same_bytes;
 use crate::sink::{Full, SliceSink};
 
 /// What a record holds, which decides where it goes in the document.
@@ -83,10 +84,12 @@ impl<F: FnMut(&mut SliceSink<'_>) -> Result<(), Full>> Payload for F {
 
 /// Whether `payload` is the object member `key` (starts with `"key":`).
 fn is_member(payload: &[u8], key: &str) -> bool {
-    payload
-        .strip_prefix(b"\"")
-        .and_then(|p| p.strip_prefix(key.as_bytes()))
-        .is_some_and(|p| p.starts_with(b"\":"))
+    let key = key.as_bytes();
+    payload.first() == Some(&b'"')
+        && payload
+            .get(1..1 + key.len())
+            .is_some_and(|k| same_bytes(k, key))
+        && payload.get(1 + key.len()..3 + key.len()) == Some(b"\":")
 }
 
 /// A record read back from the log.
@@ -257,7 +260,10 @@ impl FieldLog {
             if area[i] == slot
                 && area[i + 1] == section
                 && n >= prefix_len
-                && area[i + HEADER..i + HEADER + prefix_len] == area[new_prefix.clone()]
+                && same_bytes(
+                    &area[i + HEADER..i + HEADER + prefix_len],
+                    &area[new_prefix.clone()],
+                )
             {
                 area[i + 1] = Section::Dead as u8;
                 killed = true;
