@@ -36,7 +36,7 @@ use xray_core::model::{
     AnnotationValue, Aws, Ec2, Ecs, Eks, ElasticBeanstalk, Exception, HttpRequest, HttpResponse, Preparation, Sql,
     StackFrame,
 };
-use xray_core::recorder::MIN_BUDGET;
+use xray_core::recorder::{MIN_BUDGET, Sampling};
 use xray_core::{Clock, EntityId, Outcome, Recorder, RecorderConfig, SampledFlag, SegmentId, Timestamp, TraceHeader, TraceId, Transport};
 
 // ---------------------------------------------------------------- the input model
@@ -337,7 +337,8 @@ enum Op {
 
 #[derive(Arbitrary, Debug, Clone)]
 enum Start {
-    Segment { name: Text, upstream: Option<Upstream>, sampled: bool },
+    /// `rule`: the sampling rule's name, passed with the decision.
+    Segment { name: Text, upstream: Option<Upstream>, sampled: bool, rule: Option<Text> },
     Facade(Upstream),
 }
 
@@ -774,10 +775,12 @@ fn run(input: Input) {
         let stats_before = *rec.stats();
         let was_active = rec.is_active();
         let (handle, facade, name, upstream_parent) = match start {
-            Start::Segment { name, upstream, sampled } => {
+            Start::Segment { name, upstream, sampled, rule } => {
                 let h = upstream.as_ref().map(Upstream::header);
                 let name = name.render();
-                let id = rec.begin_segment(&name, h.as_ref(), *sampled, &clock, rng);
+                let rule = rule.as_ref().map(Text::render);
+                let sampling = Sampling { sampled: *sampled, rule: rule.as_deref() };
+                let id = rec.begin_segment(&name, h.as_ref(), sampling, &clock, rng);
                 let up = h.as_ref().and_then(|h| h.root().and(h.parent()));
                 if !id.is_none() && !was_active {
                     if let Some(h) = &h {
