@@ -48,7 +48,7 @@ use crate::system_clock::SystemClock;
 use crate::udp_transport::{TransportStats, UdpTransport};
 use xray_core::model::{AnnotationValue, Aws, Exception, HttpRequest, HttpResponse, Sql};
 use xray_core::recorder::{DEFAULT_SLOTS, RecorderStats};
-use xray_core::sampler::{Decision, RulesError, Upstream};
+use xray_core::sampler::{RulesError, Upstream};
 use xray_core::{
     Clock, EntityId, Outcome, Recorder, RecorderConfig, SampledFlag, SegmentId, Timestamp,
     TraceHeader, TraceId, Transport,
@@ -665,13 +665,13 @@ impl Tracer {
             (Sampling::Rules(sampler), _) => {
                 let up = Upstream::from_header(upstream);
                 let decision = sampler.decide(&request.to_core(), up, &clock, rng);
-                begin_decided(rec, name, upstream, decision, &clock, rng)
+                rec.begin_segment(name, upstream, decision, &clock, rng)
             }
             #[cfg(feature = "centralized-sampling")]
             (Sampling::Centralized(central), _) => {
                 let up = Upstream::from_header(upstream);
                 central.decide_with(&request.to_core(), up, &clock, rng, |decision, rng| {
-                    begin_decided(rec, name, upstream, decision, &clock, rng)
+                    rec.begin_segment(name, upstream, decision, &clock, rng)
                 })
             }
         };
@@ -767,18 +767,6 @@ impl Tracer {
             pool.push(entry);
         }
     }
-}
-
-/// Begins the segment as `decision` says, with the rule that sampled it.
-fn begin_decided(
-    rec: &mut PooledRecorder,
-    name: &str,
-    upstream: Option<&TraceHeader>,
-    decision: Decision<'_>,
-    clock: &ReadClock,
-    rng: &mut FastRng,
-) -> EntityId {
-    rec.begin_segment(name, upstream, decision, clock, rng)
 }
 
 /// One request's trace: a recorder borrowed from the [`Tracer`]'s pool.

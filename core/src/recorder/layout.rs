@@ -5,8 +5,7 @@ use super::assemble::{Doc, Level, write_fields};
 use super::byte_moves::{move_left, rotate_right};
 use super::field_log::Section;
 use super::{
-    FREE, HEADER_LEN, HEADROOM, INDEPENDENT_PREFIX_LEN, NO_PARENT, Recorder, SCRATCH, Slot,
-    SlotState,
+    FREE, HEADER_LEN, HEADROOM, INDEPENDENT_PREFIX_LEN, NO_PARENT, Recorder, SCRATCH, SlotState,
 };
 use crate::DAEMON_HEADER;
 use crate::id::SegmentId;
@@ -38,10 +37,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         self.reserved -= self.own_reserve(i);
         self.write_closed(i, end, transport);
         self.kill_records(i);
-        self.slots[i] = Slot {
-            generation: self.slots[i].generation,
-            ..FREE
-        };
+        self.slots[i] = FREE;
     }
 
     /// Writes slot `i`'s document: sent (a segment, or a subsegment that streams) or added to

@@ -206,7 +206,7 @@ impl Slot {
 
 /// A free slot: all zero bytes, so that `[FREE; N]` is written in place as a memset. With one
 /// non-zero byte the compiler built the slots on the stack and copied them (616 bytes of stack
-/// in the firmware demo). A free slot's `parent` is never read.
+/// in the firmware demo). Only a free slot's `state` is ever read: `open` writes the rest.
 const FREE: Slot = Slot {
     state: SlotState::Free,
     generation: 0,
