@@ -4,14 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod capture;
-mod daemon_proxy_stub;
+mod ports;
+mod stub_http;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use capture::{Capture, rule_name};
-use daemon_proxy_stub::ProxyStub;
+use stub_http::StubServer;
 use serde_json::{Value, json};
 use xray_core::sampler::{Reason, SamplingRequest, Upstream};
 use xray_core::{Clock, FixedClock, Timestamp};
@@ -43,8 +44,8 @@ fn rules_body() -> String {
     .to_string()
 }
 
-fn stub() -> ProxyStub {
-    ProxyStub::start(|call| match call.path.as_str() {
+fn stub() -> StubServer {
+    StubServer::start(|call| match call.path.as_str() {
         "/GetSamplingRules" => (200, rules_body()),
         "/SamplingTargets" => (
             200,
@@ -64,10 +65,9 @@ fn client(addr: SocketAddr) -> SamplingProxyClient {
     SamplingProxyClient::new(addr, Duration::from_secs(2))
 }
 
-/// A local port nothing listens on.
-fn dead_port() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+/// A local port nothing listens on; `offset` is the test's own (see `ports`).
+fn dead_port(offset: u16) -> SocketAddr {
+    ports::unused(offset)
 }
 
 fn now_secs() -> u64 {
@@ -104,7 +104,7 @@ fn rules_are_fetched_and_used_by_the_tracer() {
     let refresh = s.refresh_rules(&client(daemon.addr()), now_secs()).unwrap();
     assert_eq!((refresh.received, refresh.kept), (4, 2));
     assert_eq!(s.rule_names(), ["checkout", "Default"]);
-    let calls = daemon.calls();
+    let calls = daemon.requests();
     assert_eq!(calls[0].path, "/GetSamplingRules");
     assert_eq!(
         serde_json::from_str::<Value>(&calls[0].body).unwrap(),
@@ -164,12 +164,12 @@ fn targets_are_reported_with_counts_and_the_quota_applies() {
     // Nothing is due before the 10 s interval: no call.
     let early = s.report_targets(&c, t0 + 5).unwrap();
     assert_eq!(early.reported, 0);
-    assert_eq!(daemon.calls().len(), 1);
+    assert_eq!(daemon.requests().len(), 1);
 
     let report = s.report_targets(&c, t0 + 10).unwrap();
     assert_eq!((report.reported, report.applied), (2, 1));
     assert!(!report.refresh_rules, "LastRuleModification is older");
-    let calls = daemon.calls();
+    let calls = daemon.requests();
     assert_eq!(calls.len(), 2);
     assert_eq!(calls[1].path, "/SamplingTargets");
     let body: Value = serde_json::from_str(&calls[1].body).unwrap();
@@ -212,7 +212,7 @@ fn targets_are_reported_with_counts_and_the_quota_applies() {
 
 #[test]
 fn a_newer_rule_modification_asks_for_a_refresh() {
-    let daemon = ProxyStub::start(|call| match call.path.as_str() {
+    let daemon = StubServer::start(|call| match call.path.as_str() {
         "/GetSamplingRules" => (200, rules_body()),
         _ => (
             200,
@@ -231,7 +231,7 @@ fn a_newer_rule_modification_asks_for_a_refresh() {
 fn without_a_daemon_the_local_rules_decide() {
     let s = sampling();
     let t0 = now_secs();
-    let err = s.refresh_rules(&client(dead_port()), t0);
+    let err = s.refresh_rules(&client(dead_port(21)), t0);
     assert!(err.is_err());
     assert!(!s.is_fresh(t0));
     // The local rule, not a centralized one.
@@ -243,7 +243,7 @@ fn without_a_daemon_the_local_rules_decide() {
     assert_eq!((sampled, rule.as_deref()), (false, Some("Default")));
 
     // A daemon that answers garbage or an error status changes nothing either.
-    let bad = ProxyStub::start(|call| match call.path.as_str() {
+    let bad = StubServer::start(|call| match call.path.as_str() {
         "/GetSamplingRules" => (200, "{not json".into()),
         _ => (500, "{}".into()),
     });
@@ -267,9 +267,10 @@ fn stale_rules_fall_back_to_local_rules() {
     );
 }
 
-/// Waits (bounded) until `f` holds.
+/// Waits until `f` holds, polling the state it reads; the minute is a bound against a hang,
+/// far above what the event takes even on a loaded machine.
 fn eventually(mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if f() {
             return true;
@@ -289,7 +290,7 @@ fn the_poller_fetches_rules_and_stops() {
     assert_eq!(s.rule_names(), ["checkout", "Default"]);
     // Stopping wakes the thread at once (it would otherwise sleep ~10 s).
     poller.stop();
-    let calls = daemon.calls();
+    let calls = daemon.requests();
     assert_eq!(calls.len(), 1, "{calls:?}");
 }
 
@@ -298,7 +299,7 @@ fn the_poller_survives_an_absent_daemon_and_the_tracer_keeps_working() {
     let s = sampling();
     let poller = Poller::start(
         s.clone(),
-        client(dead_port()),
+        client(dead_port(22)),
         PollerOptions::default().retry(Duration::from_millis(20)),
     )
     .unwrap();
