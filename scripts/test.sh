@@ -5,7 +5,10 @@
 # and cargo-fuzz (each by its own script).
 #
 # Usage: scripts/test.sh            everything
-#        FUZZ_SECONDS=60 scripts/test.sh
+#        FUZZ_SECONDS=60 scripts/test.sh   longer fuzzing (never less than 20 s a target)
+#
+# Every step always runs: a missing script fails the suite, and variables that would narrow a
+# run (a subset of fuzz targets or miri tests, fewer proptest cases) are cleared first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,24 +16,59 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 NIGHTLY=$(cat scripts/nightly-version)
 step() { printf '\n==== %s (%ss)\n' "$*" "$SECONDS"; }
 
+for var in FUZZ_TARGETS XRAY_FUZZ_SKIP_KNOWN FUZZ_SEED MIRI_SKIP MIRI_NIGHTLY PROPTEST_CASES \
+  XRAY_UPDATE_GOLDEN XRAY_UPDATE_BUDGET UPDATE_SNAPSHOTS RUSTFLAGS CARGO_BUILD_TARGET; do
+  if [ -n "${!var+set}" ]; then
+    echo "test.sh: clearing $var=${!var}: the whole suite runs, always"
+    unset "$var"
+  fi
+done
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+[ "$FUZZ_SECONDS" -ge 20 ] 2>/dev/null || FUZZ_SECONDS=20
+
+# Runs a script the suite needs; a missing one fails the suite instead of vanishing.
+run_script() {
+  step "$*"
+  [ -f "$1" ] || { echo "test.sh: $1 is missing" >&2; exit 1; }
+  bash "$@"
+}
+
 step "toolchains"
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
+# The toolchain file's targets, also when the toolchain was installed before without them.
+rustup target add thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf \
+  riscv32imac-unknown-none-elf >/dev/null
 rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src >/dev/null
+
+# What services ship: every feature of every workspace crate except xray-core's `small`, which
+# only firmware enables (`--all-features` would turn it on everywhere and hide the default,
+# speed-first core paths from clippy, the std tests and the docs).
+SHIPPED=$(cargo metadata --no-deps --format-version 1 | python3 -c '
+import json, sys
+print(",".join(p["name"] + "/" + f for p in json.load(sys.stdin)["packages"]
+               for f in sorted(p["features"]) if f != "default" and (p["name"], f) != ("xray-core", "small")))')
+echo "shipped features: $SHIPPED"
 
 step "format"
 cargo fmt --all -- --check
 
-step "clippy"
-cargo clippy --workspace --all-targets --all-features -- -D warnings
+step "clippy (every shipped feature, default core)"
+cargo clippy --workspace --all-targets --features "$SHIPPED" -- -D warnings
 
-step "tests"
-cargo test --workspace --all-features
+step "clippy of the core with \`small\` (the firmware's code paths)"
+cargo clippy -p xray-core --all-targets --features small -- -D warnings
 
-step "tests of the core without \`small\` (the default, speed-first code paths)"
-cargo test -p xray-core --lib --tests --quiet
+step "tests (every shipped feature, default core; doctests deny warnings)"
+cargo test --workspace --features "$SHIPPED"
+
+step "tests of the core with \`small\`"
+cargo test -p xray-core --features small --lib --tests --quiet
+
+run_script scripts/feature-matrix.sh
 
 step "docs"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --features "$SHIPPED" --no-deps --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc -p xray-core --features small --no-deps --quiet
 
 step "cross-target builds of the core (no_std)"
 for target in thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-elf; do
@@ -43,17 +81,9 @@ cargo +"$NIGHTLY" build -p xray-core --target thumbv7em-none-eabihf -Z build-std
   --target-dir target/build-std --quiet
 echo "xray-core builds with -Z build-std=core: nothing in its tree links alloc"
 
-for extra in scripts/embedded-test.sh scripts/firmware-test.sh scripts/miri.sh; do
-  if [ -f "$extra" ]; then
-    step "$extra"
-    bash "$extra"
-  fi
-done
-
-if [ -f scripts/fuzz.sh ]; then
-  step "fuzz (${FUZZ_SECONDS:-20}s per target)"
-  bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
-fi
+run_script scripts/firmware-test.sh
+run_script scripts/miri.sh
+run_script scripts/fuzz.sh "$FUZZ_SECONDS"
 
 step "demo"
 cargo run --quiet -p xray-examples --bin demo >/tmp/xray-demo.out

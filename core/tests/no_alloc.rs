@@ -12,7 +12,7 @@ mod reference;
 
 use common::{StepClock, TestRng};
 use xray_core::model::Exception;
-use xray_core::{Recorder, RecorderConfig, SliceTransport};
+use xray_core::{Outcome, Recorder, RecorderConfig, SliceTransport};
 
 #[path = "common/counting_alloc.rs"]
 mod counting_alloc;
@@ -30,33 +30,41 @@ fn main() {
 
     let before = allocations();
     let sent;
+    // Outcomes are counted, not collected: a Vec would allocate.
+    let (mut missed, mut missed_reference) = (0u32, 0u32);
+    let mut check = |o: Outcome| missed += u32::from(!o.is_recorded());
     {
         let mut transport = SliceTransport::new(&mut out);
         for _ in 0..100 {
             let seg = rec.begin_segment("no-alloc", None, true, &clock, &mut rng);
             let a = rec.begin_subsegment(seg, "outer", &clock, &mut rng);
             let b = rec.begin_subsegment(a, "inner", &clock, &mut rng);
-            let _ = rec.annotate(b, "attempt", 3);
-            let _ = rec.annotate(seg, "customer", "acme-corp");
-            let _ = rec.add_exception(
+            check(rec.annotate(b, "attempt", 3));
+            check(rec.annotate(seg, "customer", "acme-corp"));
+            check(rec.add_exception(
                 b,
                 &Exception {
                     message: Some("boom"),
                     ..Default::default()
                 },
                 &mut rng,
-            );
-            let _ = rec.set_fault(b);
-            let _ = rec.end(b, &clock, &mut transport);
-            let _ = rec.end(a, &clock, &mut transport);
-            let _ = rec.end(seg, &clock, &mut transport);
-            reference::record(&mut rec, &clock, &mut rng, &mut transport);
+            ));
+            check(rec.set_fault(b));
+            check(rec.end(b, &clock, &mut transport));
+            check(rec.end(a, &clock, &mut transport));
+            check(rec.end(seg, &clock, &mut transport));
+            missed_reference += reference::record(&mut rec, &clock, &mut rng, &mut transport);
         }
         sent = transport.sent();
     }
     let after = allocations();
 
     assert_eq!(sent, 200, "every trace was sent");
+    assert_eq!(
+        (missed, missed_reference),
+        (0, 0),
+        "every recording call recorded what it was given"
+    );
     let text = std::str::from_utf8(&out[..]).unwrap_or("");
     assert!(
         text.contains("bench-service"),

@@ -102,7 +102,8 @@ proptest! {
         let mut rec: Recorder<Vec<u8>, 8> = Recorder::new(vec![0; budget + extra], config);
         let seg = rec.begin_segment("root", None, true, &clock, &mut rng);
         let mut open: Vec<EntityId> = vec![seg];
-        let mut begun = usize::from(!seg.is_none());
+        // The X-Ray id of every entity begun while sampled, to find each in the output.
+        let mut begun: Vec<String> = rec.segment_id(seg).filter(|_| !seg.is_none()).map(|i| i.to_string()).into_iter().collect();
         let frames = [StackFrame { path: Some("src/lib.rs"), line: Some(7), label: Some("f") }; 20];
         for op in ops {
             let pick = |i: usize| open[i % open.len()];
@@ -111,7 +112,7 @@ proptest! {
                     let id = rec.begin_subsegment(pick(p), &name, &clock, &mut rng);
                     if !id.is_none() {
                         open.push(id);
-                        begun += 1;
+                        begun.push(rec.segment_id(id).unwrap().to_string());
                     }
                 }
                 Op::End(e) if open.len() > 1 => {
@@ -130,14 +131,23 @@ proptest! {
         let _ = rec.end(seg, &clock, &mut out);
         let effective = rec.budget();
         prop_assert!(effective <= budget);
-        let mut received = 0;
+        let mut received: Vec<String> = Vec::new();
+        let mut trace_ids: Vec<String> = Vec::new();
         for d in &out.0 {
             let doc: Value = check_datagram(d, effective);
-            received += entities(&doc).len();
+            for e in entities(&doc) {
+                received.push(e["id"].as_str().unwrap().to_owned());
+            }
+            trace_ids.push(doc["trace_id"].as_str().unwrap().to_owned());
         }
-        // Every entity that began while sampled arrives exactly once (none is lost silently).
+        // Every entity that began while sampled arrives exactly once (none is lost silently,
+        // none is sent twice), by id, and every datagram belongs to the one trace.
         if !seg.is_none() {
+            begun.sort();
+            received.sort();
             prop_assert_eq!(received, begun);
+            trace_ids.dedup();
+            prop_assert_eq!(trace_ids.len(), 1);
         } else {
             prop_assert!(out.0.is_empty());
         }

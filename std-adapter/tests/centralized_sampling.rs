@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use capture::{Capture, rule_name};
-use stub_http::StubServer;
 use serde_json::{Value, json};
+use stub_http::StubServer;
 use xray_core::sampler::{Reason, SamplingRequest, Upstream};
 use xray_core::{Clock, FixedClock, Timestamp};
 use xray_std::centralized_sampling::{CentralizedSampling, Poller, PollerOptions};

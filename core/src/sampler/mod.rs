@@ -484,7 +484,7 @@ mod tests {
             });
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or((0, 0)))
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
                 .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
         });
         // Exactly the checkout rule's fixed_target of 2 in this one second, across threads.

@@ -166,7 +166,10 @@ mod tests {
             let handles: [_; 4] = core::array::from_fn(|_| {
                 s.spawn(|| (0..5_000).filter(|_| r.take(77, 1_000)).count())
             });
-            handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .sum()
         });
         assert_eq!(total, 1_000);
     }

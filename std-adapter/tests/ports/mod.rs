@@ -28,7 +28,10 @@ pub fn unused(offset: u16) -> SocketAddr {
     // Try the named port, then a few further down, in case something outside the suite
     // holds it.
     for step in 0..16u16 {
-        let Some(port) = (low - offset).checked_sub(step * 1000).filter(|p| *p > 1024) else {
+        let Some(port) = (low - offset)
+            .checked_sub(step * 1000)
+            .filter(|p| *p > 1024)
+        else {
             break;
         };
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
