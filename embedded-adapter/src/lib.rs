@@ -26,9 +26,7 @@
 //! one taken from a zeroed `static_cell::ConstStaticCell<[u8; N]>`, which sits in `.bss` and is
 //! never copied; `examples/firmware` does that and reports its peak stack use.
 //!
-#![cfg_attr(not(feature = "defmt"), doc = "```no_run")]
-// With defmt the example would need a defmt logger to link on the host.
-#![cfg_attr(feature = "defmt", doc = "```ignore")]
+//! ```no_run
 //! use embassy_net::udp::{PacketMetadata, UdpSocket};
 //! use embassy_net::{Ipv4Address, Stack};
 //! use embassy_sync::blocking_mutex::raw::NoopRawMutex;
@@ -62,6 +60,23 @@
 //!     let _ = rec.end(seg, &CLOCK, &mut to_queue);
 //!     emitter.flush(&mut udp, 2).await; // or `emitter.run(&mut udp)` in its own task
 //! }
+//! # // With the `defmt` feature the example links defmt's symbols: a firmware has a logger
+//! # // (defmt-rtt, say); on the host this one discards everything.
+//! # #[defmt::global_logger]
+//! # struct Discard;
+//! # #[allow(unsafe_code)]
+//! # unsafe impl defmt::Logger for Discard {
+//! #     fn acquire() {}
+//! #     unsafe fn flush() {}
+//! #     unsafe fn release() {}
+//! #     unsafe fn write(_bytes: &[u8]) {}
+//! # }
+//! # defmt::timestamp!("{=u64}", 0);
+//! # #[defmt::panic_handler]
+//! # fn defmt_panic() -> ! {
+//! #     panic!()
+//! # }
+//! # fn main() {}
 //! ```
 #![no_std]
 #![forbid(unsafe_code)]

@@ -7,6 +7,7 @@
 //! only inside the two in-process stacks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::cell::Cell;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -218,19 +219,21 @@ fn recorded_segments_cross_two_stacks_and_validate() {
             RecorderConfig::with_budget(BUDGET),
         ));
 
-        // The daemon listens while the device sends: it takes datagrams until the line has
-        // been quiet for a second (at most 200, and the whole test is bounded by a timeout).
+        // The daemon listens while the device sends, until it has every datagram the device
+        // says it sent (at most 200; the whole test is bounded by a timeout). The short wait
+        // on each receive only lets it look at that count again: a quiet line never ends it.
+        let expected: Cell<Option<usize>> = Cell::new(None);
         let receiver = async {
             let mut captured = Vec::new();
             let mut buf = [0u8; 2048];
-            while captured.len() < 200 {
-                match with_timeout(Duration::from_secs(1), daemon.recv_from(&mut buf)).await {
+            while captured.len() < 200 && expected.get().is_none_or(|n| captured.len() < n) {
+                match with_timeout(Duration::from_millis(50), daemon.recv_from(&mut buf)).await {
                     Ok(Ok((n, meta))) => {
                         assert_eq!(meta.endpoint.addr, Ipv4Address::new(192, 0, 2, 1).into());
                         captured.push(buf[..n].to_vec());
                     }
                     Ok(Err(e)) => panic!("receive error {e:?}"),
-                    Err(_) => break,
+                    Err(_) => {}
                 }
             }
             captured
@@ -291,6 +294,7 @@ fn recorded_segments_cross_two_stacks_and_validate() {
             // A datagram larger than the socket's transmit buffer is a counted drop, not an error.
             udp.send(&[b' '; 5000]).await;
             assert_eq!(udp.stats().too_large, 1);
+            expected.set(Some(sent as usize));
             (sent, trace_ids)
         };
         let (captured, (sent, trace_ids)) = join(receiver, sender).await;
@@ -351,7 +355,7 @@ fn send_with_encodes_straight_into_the_socket_buffer() {
         assert!(ok);
         assert_eq!(udp.stats().sent, 1);
         let mut buf = [0u8; 2048];
-        let (n, _) = with_timeout(Duration::from_secs(5), daemon.recv_from(&mut buf))
+        let (n, _) = with_timeout(Duration::from_secs(25), daemon.recv_from(&mut buf))
             .await
             .expect("in time")
             .expect("fits");
@@ -402,7 +406,7 @@ fn recorder_sends_straight_into_the_socket_buffer() {
         let mut captured = Vec::new();
         let mut buf = [0u8; 2048];
         while captured.len() < 4 {
-            match with_timeout(Duration::from_secs(5), daemon.recv_from(&mut buf)).await {
+            match with_timeout(Duration::from_secs(25), daemon.recv_from(&mut buf)).await {
                 Ok(Ok((n, _))) => captured.push(buf[..n].to_vec()),
                 other => panic!("datagram {} missing: {other:?}", captured.len() + 1),
             }
