@@ -20,11 +20,17 @@
 //!
 //! # Features
 //!
-//! - `small`: prefer smaller code to speed, for flash-constrained firmware (the sink's write
-//!   stays out of line, buffer rotations swap bytes instead of calling `memmove`, an entity's
-//!   fields are read from the log per section, escaping and name filtering skip their
-//!   eight-byte fast paths). About 3.4 KiB less flash on thumbv7em; recording is about 1.7
-//!   times slower on x86-64. The output is the same byte for byte.
+//! This list is the one description of the crate's features; `Cargo.toml` and the README
+//! refer here.
+//!
+//! - `small`: prefer smaller code to speed, for flash-constrained firmware. The sink's write
+//!   stays one out-of-line function; buffer rotations swap bytes instead of calling
+//!   `memmove`; an entity's fields are read from the log per section; escaping and name
+//!   filtering skip their eight-byte fast paths; timestamps are written one digit at a time;
+//!   keys are compared byte by byte instead of with `memcmp`. The output is the same byte for
+//!   byte. What it saves in flash and costs in speed is measured by
+//!   `scripts/firmware-size.sh` and `cargo bench -p xray-core --bench encode` (figures in the
+//!   README); services leave it off.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
