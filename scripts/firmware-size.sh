@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
-# Size report of examples/firmware: .text, .rodata, .data and .bss per target, with the tracing
-# code and without it (the baseline), and the difference: what xray-core and the firmware's
-# tracing glue cost. Two tracing builds: the full model (default features: HTTP, metadata,
-# stack frames and the rest on top) and the basic one (`tracing` alone: the sampler, a segment
-# with nested subsegments, annotations and an error, streamed under the budget). Release profile: opt-level "s", fat LTO, one codegen
-# unit, panic=abort. Prints a markdown table; with an argument, also writes it to that file.
-# Then, for thumbv7em, where the flash cost goes: the symbols the tracing build has and the
-# baseline has not, summed by module (functions inlined into the demo count as the demo's).
-# With qemu-system-arm installed (scripts/firmware-test.sh installs it), each build also runs
-# once under QEMU to read its peak stack use (cortex-m-rt paints the stack at reset; the
-# firmware prints how deep it was used).
+# Size report and size gate of examples/firmware: .text, .rodata, .data and .bss per target, with
+# the tracing code and without it (the baseline), and the difference: what xray-core and the
+# firmware's tracing glue cost. Two tracing builds: the full model (default features: HTTP,
+# metadata, stack frames and the rest on top) and the basic one (`tracing` alone: the sampler, a
+# segment with nested subsegments, annotations and an error, streamed under the budget). Release
+# profile: opt-level "s", fat LTO, one codegen unit, panic=abort. Prints a markdown table; with
+# an argument, also writes it to that file. Then, for thumbv7em, where the flash cost goes: the
+# symbols the tracing build has and the baseline has not, summed by module (functions inlined
+# into the demo count as the demo's). Each build also runs once under qemu-system-arm to read
+# its peak stack use (cortex-m-rt paints the stack at reset; the firmware prints how deep it was
+# used); scripts/firmware-test.sh installs QEMU.
+#
+# The gate: every full and basic build is checked against examples/firmware/size-budget.txt, and
+# the script fails, naming board, build, measure, budget and actual, when flash or static RAM is
+# above its row or the peak stack above its bound. Builds share their target directories
+# (target/full, target/basic, target/baseline) with scripts/firmware-test.sh: run after it, only
+# the builds it does not make are compiled. When growth is intended, rewrite the budget's flash
+# and static RAM columns with what the builds measure, and commit it with the change:
+#
+#   XRAY_UPDATE_BUDGET=1 bash scripts/firmware-size.sh
 #
 #   bash scripts/firmware-size.sh [OUT.md]
 set -euo pipefail
@@ -17,6 +26,15 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 fw="$root/examples/firmware"
 out_file="${1:-}"
+size_budget="$fw/size-budget.txt"
+measures="$fw/target/size-measures.txt"
+qemu_timeout="${QEMU_TIMEOUT:-60}"
+
+if ! command -v qemu-system-arm >/dev/null 2>&1; then
+    echo "firmware-size: qemu-system-arm is needed for the peak stack" \
+        "(bash scripts/firmware-test.sh installs it)" >&2
+    exit 1
+fi
 
 mapfile -t boards < <(grep -v "^#" "$fw/boards.txt")
 [ ${#boards[@]} -gt 0 ] || { echo "no boards in $fw/boards.txt" >&2; exit 1; }
@@ -29,30 +47,31 @@ for entry in "${boards[@]}"; do
     if ! grep -qx "$target" <<<"$installed_targets"; then
         rustup target add "$target" >&2
     fi
-    for variant in tracing basic baseline; do
+    for variant in full basic baseline; do
         features="board-$board"
         extra=()
         case "$variant" in
             basic) extra=(--no-default-features --features tracing) ;;
             baseline) extra=(--no-default-features) ;;
         esac
-        dir="$fw/target/size-$variant"
+        # The same directories and flags as scripts/firmware-test.sh: its builds are reused.
+        dir="$fw/target/$variant"
         cargo build --quiet --release --target "$target" --features "$features" "${extra[@]}" \
             --target-dir "$dir" >&2
         elf="$dir/$target/release/xray-firmware-demo"
-        stack=-
-        if command -v qemu-system-arm >/dev/null 2>&1; then
-            stack="$(timeout 60 qemu-system-arm -M "$board" -nographic \
-                -semihosting-config enable=on,target=native -kernel "$elf" 2>/dev/null |
-                sed -n 's/^# stack peak bytes: \([0-9]*\)$/\1/p' || true)"
-            stack="${stack:--}"
+        stack="$(timeout "$qemu_timeout" qemu-system-arm -M "$board" -nographic \
+            -semihosting-config enable=on,target=native -kernel "$elf" 2>/dev/null |
+            sed -n 's/^# stack peak bytes: \([0-9]*\)$/\1/p' || true)"
+        if [ -z "$stack" ]; then
+            echo "firmware-size: $board ($variant) printed no peak stack under QEMU" >&2
+            exit 1
         fi
         rows+=("$board $target $variant $elf $stack")
     done
 done
 
 table="$(# shellcheck disable=SC2068 # each row is five words
-python3 - ${rows[@]} <<'PY'
+python3 - "$measures" ${rows[@]} <<'PY'
 import struct, sys
 
 def sections(path):
@@ -70,7 +89,7 @@ def sections(path):
         out[data[stroff + name_off:end].decode()] = size
     return out
 
-args = sys.argv[1:]
+measures, args = sys.argv[1], sys.argv[2:]
 sizes = {}
 stacks = {}
 for i in range(0, len(args), 5):
@@ -87,12 +106,12 @@ for (board, target, _v) in sizes:
     if (board, target) not in seen:
         seen.append((board, target))
 for board, target in seen:
-    t = sizes[(board, target, "tracing")]
+    t = sizes[(board, target, "full")]
     c = sizes[(board, target, "basic")]
     b = sizes[(board, target, "baseline")]
     d = tuple(x - y for x, y in zip(t, b))
     dc = tuple(x - y for x, y in zip(c, b))
-    st, sc, sb = (stacks[(board, target, v)] for v in ("tracing", "basic", "baseline"))
+    st, sc, sb = (stacks[(board, target, v)] for v in ("full", "basic", "baseline"))
     diff = lambda x, y: x - y if x is not None and y is not None else None
     for label, v, stack in (("with tracing, full model", t, st), ("with tracing, basic", c, sc),
                             ("without tracing", b, sb),
@@ -102,6 +121,10 @@ for board, target in seen:
         ram = v[2] + v[3]
         stack = "n/a" if stack is None else stack
         print(f"| {board} ({target}) | {label} | {v[0]} | {v[1]} | {v[2]} | {v[3]} | {flash} | {ram} | {stack} |")
+# What the gate compares with the budget: board, build, flash, static RAM, peak stack.
+with open(measures, "w") as f:
+    for (board, target, variant), v in sizes.items():
+        f.write(f"{board} {variant} {v[0] + v[1] + v[2]} {v[2] + v[3]} {stacks[(board, target, variant)]}\n")
 PY
 )"
 printf '%s\n' "$table"
@@ -110,8 +133,8 @@ if [ -n "$out_file" ]; then
 fi
 
 breakdown="$(python3 - \
-    "$fw/target/size-tracing/thumbv7em-none-eabihf/release/xray-firmware-demo" \
-    "$fw/target/size-baseline/thumbv7em-none-eabihf/release/xray-firmware-demo" <<'PY'
+    "$fw/target/full/thumbv7em-none-eabihf/release/xray-firmware-demo" \
+    "$fw/target/baseline/thumbv7em-none-eabihf/release/xray-firmware-demo" <<'PY'
 import collections, re, struct, sys
 
 def symbols(path):
@@ -203,3 +226,60 @@ printf '\n%s\n' "$breakdown"
 if [ -n "$out_file" ]; then
     printf '\n%s\n' "$breakdown" >>"$out_file"
 fi
+
+# The gate (or, with XRAY_UPDATE_BUDGET=1, the budget's flash and static RAM rewritten).
+python3 - "$size_budget" "$measures" "${XRAY_UPDATE_BUDGET:-0}" <<'PY'
+import sys
+
+budget_path, measures_path, update = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+measured = {}
+for line in open(measures_path):
+    board, build, flash, ram, stack = line.split()
+    if build != "baseline":  # the baseline is the report's reference, not a shipped build
+        measured[(board, build)] = (int(flash), int(ram), int(stack))
+
+lines = open(budget_path).read().splitlines()
+rows = {}
+for n, line in enumerate(lines):
+    if line.strip() and not line.startswith("#"):
+        board, build, flash, ram, stack = line.split()
+        rows[(board, build)] = (n, int(flash), int(ram), int(stack))
+
+failures, notes = [], []
+for board, build in sorted(measured.keys() - rows.keys()):
+    failures.append(f"{board} {build}: no row in the budget; add one "
+                    "(XRAY_UPDATE_BUDGET=1 then fills in flash and static RAM)")
+for board, build in sorted(rows.keys() - measured.keys()):
+    failures.append(f"{board} {build}: a budget row for a build this script does not make; "
+                    "remove it")
+print()
+for key in sorted(rows.keys() & measured.keys()):
+    n, b_flash, b_ram, b_stack = rows[key]
+    flash, ram, stack = measured[key]
+    if update:
+        lines[n] = f"{key[0]:<12} {key[1]:<6} {flash:<6} {ram:<11} {b_stack}"
+        b_flash, b_ram = flash, ram
+    for measure, actual, limit in (("flash", flash, b_flash), ("static RAM", ram, b_ram),
+                                   ("peak stack", stack, b_stack)):
+        if actual > limit:
+            failures.append(f"{key[0]} {key[1]}: {measure} is {actual:,} B, above its "
+                            f"budget of {limit:,} B (+{actual - limit:,} B)")
+        elif actual < limit and measure != "peak stack":
+            notes.append(f"{key[0]} {key[1]}: {measure} is {actual:,} B, "
+                         f"{limit - actual:,} B under its budget of {limit:,} B")
+    print(f"size gate: {key[0]} {key[1]}: flash {flash:,} of {b_flash:,} B, "
+          f"static RAM {ram:,} of {b_ram:,} B, peak stack {stack:,} of {b_stack:,} B")
+if update:
+    open(budget_path, "w").write("\n".join(lines) + "\n")
+    print(f"size gate: rewrote flash and static RAM in {budget_path}; review and commit it")
+for note in notes:
+    print(f"size gate: note: {note} (tighten it: XRAY_UPDATE_BUDGET=1 bash scripts/firmware-size.sh)")
+for failure in failures:
+    print(f"size gate: FAIL {failure}")
+if failures:
+    print("size gate: if the growth is intended, XRAY_UPDATE_BUDGET=1 bash scripts/firmware-size.sh "
+          "rewrites flash and static RAM (the stack bound is edited by hand); commit "
+          "examples/firmware/size-budget.txt with the change and say why")
+    sys.exit(1)
+print(f"size gate: {len(rows)} builds within examples/firmware/size-budget.txt")
+PY

@@ -1,8 +1,10 @@
 //! Division of a `u64` by a small constant without 64-bit division.
 //!
 //! 32-bit microcontrollers have no 64-bit divide instruction: `u64 / 10` calls the compiler's
-//! general `__aeabi_uldivmod` (about 900 bytes of flash). Timestamps and integers are written
-//! in decimal, so here the division is done in four 16-bit steps with 32-bit divides instead.
+//! general `__aeabi_uldivmod`, a large routine that firmware would link for this alone (the
+//! size budget, `examples/firmware/size-budget.txt`, catches its return). Timestamps and
+//! integers are written in decimal, so here the division is done in four 16-bit steps with
+//! 32-bit divides instead.
 //! On 64-bit targets the native division is used.
 
 use core::num::NonZeroU16;

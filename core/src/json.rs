@@ -420,7 +420,7 @@ pub(crate) const fn is_name_ascii(b: u8) -> bool {
 
 /// Starting contents of the digit buffers below: every byte is overwritten before it is
 /// read. Copied from a constant rather than zeroed, so that firmware links no separate
-/// `memclr` routine for them (`memcpy` is linked anyway): 110 bytes of flash on Cortex-M.
+/// `memclr` routine for them (`memcpy` is linked anyway).
 const DIGITS_TEMPLATE: [u8; 20] = *b"01234567890123456789";
 const TIMESTAMP_TEMPLATE: [u8; 27] = *b"012345678901234567890123456";
 

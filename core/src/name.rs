@@ -1,9 +1,9 @@
 //! Segment and subsegment names: any string, filtered when recorded, or a [`Name`] checked
 //! where it is made (at compile time with [`name!`](crate::name!)).
 //!
-//! A name filtered at run time needs the schema's Unicode name table and its lookup (about
-//! 1.5 KB of flash on Cortex-M). A firmware whose names are all [`Name`]s made in constants does
-//! not link them: the recorder writes those names as they are.
+//! A name filtered at run time needs the schema's Unicode name table and its lookup. A
+//! firmware whose names are all [`Name`]s made in constants does not link them: the recorder
+//! writes those names as they are.
 
 use crate::json::{self, MAX_NAME_CHARS};
 use crate::sink::{Full, Sink, SliceSink};

@@ -3,8 +3,8 @@
 /// A write did not fit: nothing was written.
 ///
 /// Zero-sized: a failed write is all the encoder needs to know, and a `Result<(), Full>` is
-/// then a single flag, which keeps each of the encoder's hundreds of `?` small (about 250
-/// bytes of flash in the firmware demo, against a byte count that nothing used).
+/// then a single flag, which keeps each of the encoder's hundreds of `?` small (a byte count,
+/// which nothing used, made every one of them larger; see the firmware's size budget).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Full;
 
@@ -26,7 +26,7 @@ pub trait Sink {
     fn write(&mut self, bytes: &[u8]) -> Result<(), Full>;
     /// Appends one byte (JSON punctuation), or returns [`Full`]. A sink can make this cheaper
     /// than a one-byte [`Sink::write`]: [`SliceSink`] does, which saves the encoder's many
-    /// punctuation call sites a pointer each (about 300 bytes of flash in the firmware demo).
+    /// punctuation call sites a pointer each, which adds up in firmware flash.
     fn byte(&mut self, b: u8) -> Result<(), Full> {
         self.write(&[b])
     }

@@ -130,7 +130,8 @@ def main():
     if stack is None:
         sys.exit("FAIL: the firmware did not report its peak stack use")
     if max_stack is not None and stack > max_stack:
-        sys.exit(f"FAIL: peak stack {stack} bytes exceeds the bound of {max_stack}")
+        sys.exit(f"FAIL: peak stack {stack} bytes exceeds the bound of {max_stack} "
+                 "(the stack column of examples/firmware/size-budget.txt)")
     print(f"ok ({model} model): {len(docs)} datagrams, {len(entities)} entities, all valid, "
           f"largest {max(len(json.dumps(d, separators=(',', ':'))) for d in docs) + len(HEADER) + 1} bytes "
           f"(budget {budget}); peak stack {stack} bytes")

@@ -27,9 +27,9 @@ pub(crate) type GroupWriter = fn(&mut SliceSink<'_>, &Entity<'_>, Level) -> Resu
 
 /// The writers of the optional section groups, registered by the recording calls that make
 /// their records: a program that never records metadata or an exception, say, does not link
-/// their writers (1.4 KB of flash on Cortex-M for those two). A group with records always has
-/// its writer, and a writer writes nothing for an entity without records of its group. They
-/// are written in this order (with `aws`, `sql` and `annotations` after `http`).
+/// their writers. A group with records always has its writer, and a writer writes nothing for
+/// an entity without records of its group. They are written in this order (with `aws`, `sql`
+/// and `annotations` after `http`).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Writers {
     /// Top-level members (`namespace`, `user`, `service`…): set by their calls.

@@ -4,7 +4,7 @@
 //! keys does not call `memcmp`.
 
 /// Whether `a` and `b` hold the same bytes. With the `small` feature a plain loop: `==` on
-/// slices calls `memcmp`, 116 bytes of flash that firmware would link for keys alone.
+/// slices calls `memcmp`, which firmware would link for keys alone.
 pub(super) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if cfg!(feature = "small") {
         a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
@@ -21,8 +21,8 @@ pub(super) fn rotate_right(bytes: &mut [u8], k: usize) {
     }
 }
 
-/// Rotates `bytes` right by `k` (`k` ≤ its length), by three reversals: no `memmove`, whose
-/// general version costs 1.5 KiB of flash on a microcontroller.
+/// Rotates `bytes` right by `k` (`k` ≤ its length), by three reversals: no `memmove`, a large
+/// general routine that firmware would link for this alone.
 #[cfg(feature = "small")]
 pub(super) fn rotate_right(bytes: &mut [u8], k: usize) {
     if k > bytes.len() {

@@ -69,8 +69,8 @@ const HEADER: usize = 4;
 /// Writes a record's payload: implemented by every closure of that shape.
 ///
 /// A trait of its own rather than `dyn FnMut`: the vtable of a `dyn FnMut` also holds
-/// `FnOnce::call_once`, a second copy of each closure's code that is never called (580 bytes
-/// of flash in the firmware demo, with the recorder's two other such traits).
+/// `FnOnce::call_once`, a second copy of each closure's code that is never called but still
+/// linked (the recorder's two other such traits avoid it the same way).
 pub(crate) trait Payload {
     /// Writes the payload into `s`.
     fn write_payload(&mut self, s: &mut SliceSink<'_>) -> Result<(), Full>;

@@ -205,8 +205,9 @@ impl Slot {
 }
 
 /// A free slot: all zero bytes, so that `[FREE; N]` is written in place as a memset. With one
-/// non-zero byte the compiler built the slots on the stack and copied them (616 bytes of stack
-/// in the firmware demo). Only a free slot's `state` is ever read: `open` writes the rest.
+/// non-zero byte the compiler built the slots on the stack and copied them (the firmware's
+/// stack bound in its size budget catches that). Only a free slot's `state` is ever read:
+/// `open` writes the rest.
 const FREE: Slot = Slot {
     state: SlotState::Free,
     generation: 0,
@@ -235,7 +236,8 @@ struct Trace {
 impl Trace {
     /// No trace in progress. The id is read only while a trace is active, so its value here
     /// is free: all ones rather than all zeros, because a run of zero bytes this long made the
-    /// compiler clear it with `memclr` (about 200 bytes of flash for this use alone).
+    /// compiler clear it with `memclr`, which firmware would link for this use alone (see the
+    /// firmware's size budget).
     const IDLE: Trace = Trace {
         active: false,
         sampled: false,

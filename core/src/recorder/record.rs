@@ -45,7 +45,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     /// replaces the value; at most [`RecorderConfig::max_annotations`] per trace.
     ///
     /// The value's type is resolved where this is called, so a program that never annotates
-    /// a float does not link float formatting (about 5 KiB of flash on a microcontroller).
+    /// a float does not link float formatting, large next to the rest of the recorder.
     ///
     /// [`RecorderConfig::max_annotations`]: super::RecorderConfig::max_annotations
     #[inline]
