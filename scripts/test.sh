@@ -82,6 +82,7 @@ cargo +"$NIGHTLY" build -p xray-core --target thumbv7em-none-eabihf -Z build-std
 echo "xray-core builds with -Z build-std=core: nothing in its tree links alloc"
 
 run_script scripts/firmware-test.sh
+run_script scripts/firmware-size.sh
 run_script scripts/miri.sh
 run_script scripts/fuzz.sh "$FUZZ_SECONDS"
 
