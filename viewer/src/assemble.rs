@@ -13,9 +13,9 @@
 //!   [`Kind::Facade`] root per parent id. In Lambda that parent is the function segment,
 //!   which the Lambda service writes itself and never sends to a local daemon.
 //!
-//! A trace is ready to draw when a segment has arrived and no entity is in progress
-//! ([`Status::Complete`]), or when nothing has arrived for it for a while
-//! ([`Status::TimedOut`]). Documents that arrive after a trace was drawn draw it again.
+//! A trace is ready to draw when a segment has arrived, no entity is in progress and every
+//! subsegment's parent has arrived ([`Status::Complete`]), or when nothing has arrived for it
+//! for a while ([`Status::TimedOut`]). Documents that arrive after a trace was drawn draw it again.
 //!
 //! Everything is bounded: traces kept, documents per trace, tree depth (deeper entities are
 //! drawn at the deepest level), so hostile input costs bounded memory and stack.
@@ -119,7 +119,7 @@ pub struct Entity {
 /// Why a trace is drawn now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
-    /// A segment arrived and nothing is in progress.
+    /// A segment arrived, nothing is in progress, and no subsegment's parent is missing.
     Complete,
     /// Nothing arrived for it within the timeout.
     TimedOut,
@@ -195,7 +195,10 @@ struct Pending {
     last_seen: Instant,
     /// Order of arrival of the trace's first document, for flushing in order.
     first_seq: u64,
+    /// Drawn, and nothing arrived since.
     shown: bool,
+    /// Drawn at least once.
+    drawn: bool,
 }
 
 /// Gathers documents into traces and hands out the ones ready to draw.
@@ -261,6 +264,7 @@ impl Assembler {
             last_seen: now,
             first_seq: seq,
             shown: false,
+            drawn: false,
         });
         pending.last_seen = now;
         pending.shown = false;
@@ -316,6 +320,7 @@ impl Assembler {
                 continue;
             };
             t.shown = true;
+            t.drawn = true;
             ready.push((t.first_seq, Trace { status, ..trace }));
         }
         ready.sort_by_key(|(seq, _)| *seq);
@@ -335,6 +340,7 @@ impl Assembler {
                 Status::Flushed
             };
             t.shown = true;
+            t.drawn = true;
             rest.push((t.first_seq, Trace { status, ..trace }));
         }
         rest.sort_by_key(|(seq, _)| *seq);
@@ -343,13 +349,15 @@ impl Assembler {
     }
 }
 
-/// A segment has arrived and nothing is in progress.
+/// A segment has arrived, nothing is in progress, and every subsegment's parent is there.
 fn is_complete(trace: &Trace) -> bool {
     let entities = trace.entities();
     entities
         .iter()
         .any(|e| e.kind == Kind::Segment && e.source.is_some())
-        && !entities.iter().any(|e| e.in_progress)
+        && !entities
+            .iter()
+            .any(|e| e.in_progress || e.kind == Kind::Facade)
 }
 
 /// The first 80 characters of a datagram, lossy.
@@ -427,7 +435,7 @@ fn build(trace_id: &str, pending: &Pending, status: Status) -> Trace {
     Trace {
         id: trace_id.to_owned(),
         status,
-        update: pending.shown,
+        update: pending.drawn,
         documents: pending.docs.len(),
         documents_dropped: pending.dropped,
         replaced,

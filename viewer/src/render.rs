@@ -269,9 +269,7 @@ fn details(e: &Entity, many_docs: bool, p: &Painter) -> String {
             call.push_str(&clean(u, MAX_TEXT));
         }
         if let Some(s) = h.status {
-            if !call.is_empty() {
-                call.push_str(" → ");
-            }
+            call.push_str(if call.is_empty() { "status " } else { " → " });
             call.push_str(&p.paint(status_style(s), &number(s)));
         }
         if !call.is_empty() {
