@@ -199,6 +199,55 @@ struct Pending {
     shown: bool,
     /// Drawn at least once.
     drawn: bool,
+    /// What completeness depends on, kept up to date as documents arrive (so that waiting
+    /// traces are not assembled again for every datagram).
+    progress: Progress,
+}
+
+/// Whether a trace is complete, tracked per document.
+#[derive(Debug, Default)]
+struct Progress {
+    /// A segment (not an independent subsegment) has arrived.
+    has_segment: bool,
+    /// Every entity id seen, and whether a finished version of it has arrived.
+    finished: HashMap<String, bool>,
+    /// The `parent_id`s independent subsegments point at.
+    parents: HashSet<String>,
+}
+
+impl Progress {
+    fn note(&mut self, doc: &Value) {
+        let independent = doc.get("type").and_then(Value::as_str) == Some("subsegment");
+        if independent {
+            if let Some(pid) = doc.get("parent_id").and_then(Value::as_str) {
+                self.parents.insert(pid.to_owned());
+            }
+        } else {
+            self.has_segment = true;
+        }
+        let mut stack = vec![doc];
+        let mut budget = 10_000usize;
+        while let Some(e) = stack.pop() {
+            budget = budget.saturating_sub(1);
+            if budget == 0 {
+                break;
+            }
+            let id = e.get("id").and_then(Value::as_str).unwrap_or_default();
+            let done = !(e.get("in_progress").and_then(Value::as_bool) == Some(true)
+                && e.get("end_time").is_none());
+            *self.finished.entry(id.to_owned()).or_default() |= done;
+            if let Some(Value::Array(children)) = e.get("subsegments") {
+                stack.extend(children.iter().filter(|c| c.is_object()));
+            }
+        }
+    }
+
+    /// A segment has arrived, nothing is in progress, and every subsegment's parent is there.
+    fn is_complete(&self) -> bool {
+        self.has_segment
+            && self.finished.values().all(|&done| done)
+            && self.parents.iter().all(|p| self.finished.contains_key(p))
+    }
 }
 
 /// Gathers documents into traces and hands out the ones ready to draw.
@@ -265,12 +314,14 @@ impl Assembler {
             first_seq: seq,
             shown: false,
             drawn: false,
+            progress: Progress::default(),
         });
         pending.last_seen = now;
         pending.shown = false;
         if pending.docs.len() >= MAX_DOCUMENTS_PER_TRACE {
             pending.dropped += 1;
         } else {
+            pending.progress.note(&value);
             pending.docs.push(Doc {
                 seq,
                 value,
@@ -311,17 +362,16 @@ impl Assembler {
         let mut out = std::mem::take(&mut self.evicted);
         let mut ready: Vec<(u64, Trace)> = Vec::new();
         for (id, t) in self.traces.iter_mut().filter(|(_, t)| !t.shown) {
-            let trace = build(id, t, Status::Complete);
-            let status = if is_complete(&trace) {
+            let status = if t.progress.is_complete() {
                 Status::Complete
             } else if now.saturating_duration_since(t.last_seen) >= timeout {
                 Status::TimedOut
             } else {
                 continue;
             };
+            ready.push((t.first_seq, build(id, t, status)));
             t.shown = true;
             t.drawn = true;
-            ready.push((t.first_seq, Trace { status, ..trace }));
         }
         ready.sort_by_key(|(seq, _)| *seq);
         out.extend(ready.into_iter().map(|(_, t)| t));
@@ -333,31 +383,19 @@ impl Assembler {
         let mut out = std::mem::take(&mut self.evicted);
         let mut rest: Vec<(u64, Trace)> = Vec::new();
         for (id, t) in self.traces.iter_mut().filter(|(_, t)| !t.shown) {
-            let trace = build(id, t, Status::Flushed);
-            let status = if is_complete(&trace) {
+            let status = if t.progress.is_complete() {
                 Status::Complete
             } else {
                 Status::Flushed
             };
+            rest.push((t.first_seq, build(id, t, status)));
             t.shown = true;
             t.drawn = true;
-            rest.push((t.first_seq, Trace { status, ..trace }));
         }
         rest.sort_by_key(|(seq, _)| *seq);
         out.extend(rest.into_iter().map(|(_, t)| t));
         out
     }
-}
-
-/// A segment has arrived, nothing is in progress, and every subsegment's parent is there.
-fn is_complete(trace: &Trace) -> bool {
-    let entities = trace.entities();
-    entities
-        .iter()
-        .any(|e| e.kind == Kind::Segment && e.source.is_some())
-        && !entities
-            .iter()
-            .any(|e| e.in_progress || e.kind == Kind::Facade)
 }
 
 /// The first 80 characters of a datagram, lossy.
@@ -391,20 +429,31 @@ fn build(trace_id: &str, pending: &Pending, status: Status) -> Trace {
         .map(|(i, n)| (n.entity.id.clone(), i))
         .collect();
     // Independent subsegments (and called segments) under the entity their parent_id names.
+    // Links are set first and cycles (hostile parent ids) cut after, in linear time.
     let mut orphans: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for i in 0..nodes.len() {
-        let Some(pid) = nodes[i].attach.clone() else {
+    let mut attached = Vec::new();
+    for (i, node) in nodes.iter_mut().enumerate() {
+        let Some(pid) = node.attach.clone() else {
             continue;
         };
-        if nodes[i].dead || nodes[i].parent.is_some() {
+        if node.dead || node.parent.is_some() {
             continue;
         }
         match by_id.get(&pid) {
-            Some(&p) if p != i && !is_ancestor(&nodes, i, p) => link(&mut nodes, p, i),
-            _ if nodes[i].entity.kind == Kind::Subsegment => {
+            Some(&p) if p != i => {
+                node.parent = Some(p);
+                attached.push(i);
+            }
+            _ if node.entity.kind == Kind::Subsegment => {
                 orphans.entry(pid).or_default().push(i)
             }
             _ => {}
+        }
+    }
+    break_cycles(&mut nodes);
+    for i in attached {
+        if let Some(p) = nodes[i].parent {
+            nodes[p].children.push(i);
         }
     }
     // A placeholder root per missing parent, spanning its children.
@@ -446,6 +495,38 @@ fn build(trace_id: &str, pending: &Pending, status: Status) -> Trace {
 fn link(nodes: &mut [Node], parent: usize, child: usize) {
     nodes[child].parent = Some(parent);
     nodes[parent].children.push(child);
+}
+
+/// Cuts the parent link that closes each cycle of parent links (a node whose parent chain
+/// comes back to itself), so that every chain ends at a root. Linear in the arena's size.
+fn break_cycles(nodes: &mut [Node]) {
+    // 0: not seen; 1: on the path being walked; 2: known to reach a root.
+    let mut state = vec![0u8; nodes.len()];
+    let mut path: Vec<usize> = Vec::new();
+    for start in 0..nodes.len() {
+        if state[start] != 0 {
+            continue;
+        }
+        path.clear();
+        let mut cur = Some(start);
+        while let Some(c) = cur {
+            if state[c] == 2 {
+                break;
+            }
+            if state[c] == 1 {
+                if let Some(&last) = path.last() {
+                    nodes[last].parent = None;
+                }
+                break;
+            }
+            state[c] = 1;
+            path.push(c);
+            cur = nodes[c].parent.filter(|&p| !nodes[p].dead);
+        }
+        for &c in &path {
+            state[c] = 2;
+        }
+    }
 }
 
 /// Whether `a` is `b` or one of its ancestors (bounded by the arena's size).
@@ -587,7 +668,7 @@ fn to_entities(nodes: &mut [Node]) -> Vec<Entity> {
             .into_iter()
             .filter_map(|c| built.remove(&c))
             .collect();
-        children.sort_by(|a, b| by_start(a, b));
+        children.sort_by(by_start);
         if e.kind == Kind::Facade {
             e.start = children.iter().filter_map(|c| c.start).reduce(f64::min);
         }

@@ -18,6 +18,7 @@
 
 use core::fmt;
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 use std::time::SystemTime;
 
 use serde_json::Value;
@@ -239,10 +240,22 @@ impl fmt::Display for SchemaError {
 
 impl std::error::Error for SchemaError {}
 
-/// Checks datagrams as the daemon and the service would. Build one and reuse it: compiling
-/// the schema is the expensive part.
+/// Checks datagrams as the daemon and the service would. The schema is compiled by the first
+/// checker of the process and shared.
 pub struct Checker {
-    validator: jsonschema::Validator,
+    validator: &'static jsonschema::Validator,
+}
+
+/// The schema, compiled once per process (its name pattern is a large regular expression).
+fn validator() -> Result<&'static jsonschema::Validator, SchemaError> {
+    static VALIDATOR: OnceLock<Result<jsonschema::Validator, String>> = OnceLock::new();
+    VALIDATOR
+        .get_or_init(|| {
+            let schema: Value = serde_json::from_str(SCHEMA).map_err(|e| e.to_string())?;
+            jsonschema::draft4::new(&schema).map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| SchemaError(e.clone()))
 }
 
 impl fmt::Debug for Checker {
@@ -254,9 +267,9 @@ impl fmt::Debug for Checker {
 impl Checker {
     /// A checker with AWS's segment document schema ([`SCHEMA`]).
     pub fn new() -> Result<Self, SchemaError> {
-        let schema: Value = serde_json::from_str(SCHEMA).map_err(|e| SchemaError(e.to_string()))?;
-        let validator = jsonschema::draft4::new(&schema).map_err(|e| SchemaError(e.to_string()))?;
-        Ok(Self { validator })
+        Ok(Self {
+            validator: validator()?,
+        })
     }
 
     /// Checks one datagram. Never panics.
