@@ -444,9 +444,7 @@ fn build(trace_id: &str, pending: &Pending, status: Status) -> Trace {
                 node.parent = Some(p);
                 attached.push(i);
             }
-            _ if node.entity.kind == Kind::Subsegment => {
-                orphans.entry(pid).or_default().push(i)
-            }
+            _ if node.entity.kind == Kind::Subsegment => orphans.entry(pid).or_default().push(i),
             _ => {}
         }
     }

@@ -13,11 +13,16 @@ pub const RECV_BUFFER_LEN: usize = 64 * 1024;
 
 /// Where to listen: the address given (`--address`), else `AWS_XRAY_DAEMON_ADDRESS`, else
 /// `127.0.0.1:2000`. Either is a daemon address (`host:port` or `tcp:h:p udp:h:p`, parsed by
-/// `xray_std`'s parser); its UDP part is used, and a host name is resolved.
+/// `xray_std`'s parser); its UDP part is used, and a host name is resolved. The given address
+/// may also be a socket address with port 0, for an ephemeral port.
 pub fn listen_address(given: Option<&str>, env: Option<&str>) -> Result<SocketAddr, AddressError> {
-    let address = match given.or(env.filter(|v| !v.trim().is_empty())) {
-        Some(text) => DaemonAddress::parse(text).map_err(AddressError::Parse)?,
-        None => DaemonAddress::default(),
+    if let Some(addr) = given.and_then(|g| g.trim().parse::<SocketAddr>().ok()) {
+        return Ok(addr);
+    }
+    let address = match (given, env.filter(|v| !v.trim().is_empty())) {
+        (Some(text), _) => DaemonAddress::parse(text).map_err(AddressError::Flag)?,
+        (None, Some(text)) => DaemonAddress::parse(text).map_err(AddressError::Env)?,
+        (None, None) => DaemonAddress::default(),
     };
     address.udp().resolve().map_err(AddressError::Resolve)
 }
@@ -25,8 +30,10 @@ pub fn listen_address(given: Option<&str>, env: Option<&str>) -> Result<SocketAd
 /// Why the address to listen on is unusable.
 #[derive(Debug)]
 pub enum AddressError {
-    /// It is not a daemon address.
-    Parse(DaemonAddressError),
+    /// The address given is not a daemon address.
+    Flag(DaemonAddressError),
+    /// `AWS_XRAY_DAEMON_ADDRESS` is not a daemon address.
+    Env(DaemonAddressError),
     /// Its host name did not resolve.
     Resolve(io::Error),
 }
@@ -34,7 +41,10 @@ pub enum AddressError {
 impl std::fmt::Display for AddressError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            AddressError::Parse(e) => e.fmt(f),
+            AddressError::Flag(e) => {
+                write!(f, "--address takes the AWS_XRAY_DAEMON_ADDRESS format: {e}")
+            }
+            AddressError::Env(e) => e.fmt(f),
             AddressError::Resolve(e) => write!(f, "cannot resolve the address to listen on: {e}"),
         }
     }
@@ -113,7 +123,10 @@ mod tests {
                 .port(),
             2001
         );
+        assert_eq!(listen_address(Some("127.0.0.1:0"), None).unwrap().port(), 0);
         let err = listen_address(Some("nonsense"), None).unwrap_err();
+        assert!(err.to_string().starts_with("--address"), "{err}");
+        let err = listen_address(None, Some("127.0.0.1:0")).unwrap_err();
         assert!(err.to_string().contains("AWS_XRAY_DAEMON_ADDRESS"), "{err}");
     }
 

@@ -82,9 +82,16 @@ fn recorder(config: RecorderConfig) -> Recorder<Vec<u8>> {
 /// AWS call that was throttled; nested work with a database query and a failing payment.
 /// With `stream_all`, every subsegment is sent on its own as it closes.
 pub fn web_request(seed: u64, stream_all: bool) -> Vec<Vec<u8>> {
+    let mut out = Collect::default();
+    record_web_request(seed, stream_all, &mut out);
+    assert!(!out.0.is_empty());
+    out.0
+}
+
+/// [`web_request`], sent to `out` as it is recorded.
+pub fn record_web_request(seed: u64, stream_all: bool, mut out: impl Transport) {
     let clock = StepClock::new();
     let mut rng = TestRng(seed);
-    let mut out = Collect::default();
     let mut rec = recorder(RecorderConfig::default().stream_all(stream_all));
     let seg = rec.begin_segment(
         "orders-api",
@@ -184,8 +191,6 @@ pub fn web_request(seed: u64, stream_all: bool) -> Vec<Vec<u8>> {
     );
     let _ = rec.set_fault(seg);
     let _ = rec.end(seg, clock.at_ms(12.0), &mut out);
-    assert!(!out.0.is_empty());
-    out.0
 }
 
 /// A Lambda invocation: subsegments under the facade segment, which the Lambda service
