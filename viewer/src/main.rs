@@ -150,9 +150,7 @@ fn run(args: &Args) -> Result<Viewer, Box<dyn std::error::Error>> {
     let color = match args.color {
         ColorWhen::Always => true,
         ColorWhen::Never => false,
-        ColorWhen::Auto => {
-            anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
-        }
+        ColorWhen::Auto => RenderOptions::for_stdout().color,
     };
     let options = RenderOptions {
         color,

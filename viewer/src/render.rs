@@ -49,6 +49,17 @@ impl Default for RenderOptions {
     }
 }
 
+impl RenderOptions {
+    /// The defaults, with colour when stdout takes it: a terminal, `NO_COLOR` unset (or
+    /// `CLICOLOR_FORCE` set), as `anstream` decides.
+    pub fn for_stdout() -> Self {
+        Self {
+            color: anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never,
+            ..Self::default()
+        }
+    }
+}
+
 /// Longest text from a document shown in one place.
 const MAX_TEXT: usize = 120;
 
