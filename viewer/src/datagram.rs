@@ -19,7 +19,7 @@
 use core::fmt;
 use std::net::SocketAddr;
 use std::sync::OnceLock;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
@@ -133,6 +133,12 @@ pub enum Problem {
     },
     /// An independent subsegment (`"type":"subsegment"`) has no `parent_id`.
     NoParentId,
+    /// The trace id's date is too far from when the document was received: the service
+    /// answers `InvalidTraceId` (it takes about the last 30 days and a few minutes ahead).
+    TraceIdDate {
+        /// Seconds between the trace id's date and the document's arrival (negative: ahead).
+        age_secs: i64,
+    },
 }
 
 impl Problem {
@@ -199,6 +205,16 @@ impl fmt::Display for Problem {
                     at(path)
                 )
             }
+            Problem::TraceIdDate { age_secs } if *age_secs < 0 => write!(
+                f,
+                "the trace id is dated {} s after the document arrived (InvalidTraceId)",
+                age_secs.unsigned_abs()
+            ),
+            Problem::TraceIdDate { age_secs } => write!(
+                f,
+                "the trace id is dated {} days before the document arrived: over 30 (InvalidTraceId)",
+                age_secs / 86_400
+            ),
             Problem::NoParentId => {
                 f.write_str("independent subsegment (\"type\":\"subsegment\") without parent_id")
             }
@@ -274,8 +290,19 @@ impl Checker {
 
     /// Checks one datagram. Never panics.
     pub fn check(&self, bytes: &[u8]) -> Checked {
+        self.check_received(bytes, None)
+    }
+
+    /// Checks one datagram received at `received_at`: as [`Checker::check`], and also
+    /// whether the service would take the date in its trace id then (not older than 30 days,
+    /// not more than 5 minutes ahead). Never panics.
+    pub fn check_received(&self, bytes: &[u8], received_at: Option<SystemTime>) -> Checked {
         let mut problems = Vec::new();
         let document = self.check_into(bytes, &mut problems);
+        let received = received_at.and_then(|t| t.duration_since(UNIX_EPOCH).ok());
+        if let (Some(doc), Some(received)) = (&document, received) {
+            check_trace_date(doc, received.as_secs(), &mut problems);
+        }
         Checked {
             len: bytes.len(),
             document,
@@ -417,6 +444,31 @@ fn is_trace_id(s: &str) -> bool {
         && s.starts_with("1-")
         && b[10] == b'-'
         && b[2..10].iter().chain(&b[11..]).all(u8::is_ascii_hexdigit)
+}
+
+/// The oldest trace id date the service takes, in seconds before arrival. The exact window is
+/// not documented; the OpenTelemetry collector uses 28 days, other tools 30.
+const MAX_TRACE_AGE_SECS: i64 = 30 * 86_400;
+
+/// How far ahead of arrival a trace id's date may be.
+const MAX_TRACE_SKEW_SECS: i64 = 5 * 60;
+
+/// The date in a well-formed top-level trace id, against the arrival time.
+fn check_trace_date(doc: &Value, received_secs: u64, problems: &mut Vec<Problem>) {
+    let Some(trace) = doc
+        .get("trace_id")
+        .and_then(Value::as_str)
+        .filter(|t| is_trace_id(t))
+    else {
+        return;
+    };
+    let Ok(date) = i64::from_str_radix(&trace[2..10], 16) else {
+        return;
+    };
+    let age_secs = i64::try_from(received_secs).unwrap_or(i64::MAX) - date;
+    if !(-MAX_TRACE_SKEW_SECS..=MAX_TRACE_AGE_SECS).contains(&age_secs) {
+        problems.push(Problem::TraceIdDate { age_secs });
+    }
 }
 
 /// The rules the service enforces that the schema leaves out, on every entity.
@@ -565,6 +617,38 @@ mod tests {
         assert_eq!(
             check(&format!("{HEADER}{indep}")).problems,
             vec![Problem::NoParentId]
+        );
+    }
+
+    #[test]
+    fn trace_id_dates_against_arrival() {
+        let c = Checker::new().unwrap();
+        let datagram = format!("{HEADER}{DOC}");
+        let at = |secs: u64| {
+            c.check_received(
+                datagram.as_bytes(),
+                Some(UNIX_EPOCH + std::time::Duration::from_secs(secs)),
+            )
+            .problems
+        };
+        let date = 0x581c_f771;
+        assert_eq!(at(date), vec![]);
+        assert_eq!(at(date + 29 * 86_400), vec![]);
+        assert_eq!(
+            at(date + 31 * 86_400),
+            vec![Problem::TraceIdDate {
+                age_secs: 31 * 86_400
+            }]
+        );
+        assert_eq!(
+            at(date - 600),
+            vec![Problem::TraceIdDate { age_secs: -600 }]
+        );
+        assert!(at(date - 600)[0].to_string().contains("600 s after"));
+        assert_eq!(
+            c.check(datagram.as_bytes()).problems,
+            vec![],
+            "no arrival time, no check"
         );
     }
 

@@ -74,7 +74,22 @@ impl Viewer {
     /// to no trace (it has no readable document, or no trace id); otherwise its trace is shown
     /// by [`Viewer::ready`] or [`Viewer::finish`].
     pub fn receive(&mut self, bytes: &[u8], now: Instant) -> Option<String> {
-        let checked = self.checker.check(bytes);
+        self.take(bytes, None, now)
+    }
+
+    /// As [`Viewer::receive`], and also checks the date in the trace id against
+    /// [`Datagram::received_at`] (the service refuses trace ids older than about 30 days).
+    pub fn receive_datagram(&mut self, datagram: &Datagram, now: Instant) -> Option<String> {
+        self.take(&datagram.bytes, datagram.received_at, now)
+    }
+
+    fn take(
+        &mut self,
+        bytes: &[u8],
+        received_at: Option<std::time::SystemTime>,
+        now: Instant,
+    ) -> Option<String> {
+        let checked = self.checker.check_received(bytes, received_at);
         if !checked.is_accepted() {
             self.refused += 1;
         }

@@ -125,7 +125,7 @@ impl Session<'_> {
         if let Some(r) = &mut self.recorder {
             r.write(datagram)?;
         }
-        if let Some(text) = self.viewer.receive(&datagram.bytes, now) {
+        if let Some(text) = self.viewer.receive_datagram(datagram, now) {
             show(&text)?;
         }
         self.show_ready(now)?;

@@ -69,16 +69,18 @@ fn listens_and_draws_what_a_traced_program_sends() {
         "never",
         "--record",
         recording.to_str().unwrap(),
+        "--strict",
     ]));
     assert!(line.contains("listening on udp 127.0.0.1:"), "{line}");
     // The traced program: the recorder streaming each subsegment, over the std UDP
     // transport, to the viewer.
     let transport = UdpTransport::new(addr).unwrap();
-    record_web_request(20, true, &transport);
+    record_web_request(20, true, now_secs(), &transport);
     assert_eq!(transport.stats().sent, 6);
     let (live, ok) = stdout_of(child);
     assert!(ok, "{live}");
-    assert_eq!(live.matches("trace 1-6553f100-").count(), 1, "{live}");
+    assert_eq!(live.matches("trace 1-").count(), 1, "{live}");
+    assert!(!live.contains('✗'), "nothing refused: {live}");
     for needle in [
         "orders-api",
         "├─ inventory-service",
@@ -247,14 +249,39 @@ fn a_lambda_trace_is_shown_after_the_timeout() {
         "never",
     ]));
     let transport = UdpTransport::new(addr).unwrap();
-    for d in lambda(26) {
+    for d in lambda_at(26, now_secs()) {
         transport.send_datagram(&d);
     }
     let (out, ok) = stdout_of(child);
     assert!(ok);
-    assert!(out.contains("incomplete: shown after the timeout"), "{out}");
+    assert!(
+        out.contains("incomplete: shown after the timeout") && !out.contains('✗'),
+        "{out}"
+    );
     assert!(
         out.contains("facade (not received)") && out.contains("└─ handle-order"),
         "{out}"
+    );
+}
+
+#[test]
+fn trace_ids_dated_long_before_arrival_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.jsonl");
+    // Recorded in 2023 (the scenarios' epoch), received now.
+    let datagram = Datagram {
+        received_at: Some(std::time::SystemTime::now()),
+        ..Datagram::new(web_request(27, false).remove(0))
+    };
+    std::fs::write(&file, to_line(&datagram) + "\n").unwrap();
+    let out = xray_view()
+        .args(["--replay", file.to_str().unwrap(), "--strict"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("days before the document arrived: over 30 (InvalidTraceId)"),
+        "{stdout}"
     );
 }

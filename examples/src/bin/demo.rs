@@ -136,7 +136,7 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             }
         }
-        if let Some(text) = viewer.receive(&datagram.bytes, Instant::now()) {
+        if let Some(text) = viewer.receive_datagram(&datagram, Instant::now()) {
             println!("{text}");
         }
     }

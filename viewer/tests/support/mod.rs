@@ -20,12 +20,17 @@ use xray_view::{RenderOptions, Viewer};
 /// The epoch second every scenario starts at (2023-11-14T22:13:20Z).
 pub const EPOCH: u64 = 1_700_000_000;
 
-/// A clock the test moves by hand, in microseconds after [`EPOCH`].
-pub struct StepClock(Cell<u64>);
+/// A clock the test moves by hand, in microseconds after its epoch second ([`EPOCH`]
+/// unless told).
+pub struct StepClock(Cell<u64>, u64);
 
 impl StepClock {
     pub fn new() -> Self {
-        Self(Cell::new(0))
+        Self::starting_at(EPOCH)
+    }
+    /// A clock starting at this epoch second.
+    pub fn starting_at(epoch: u64) -> Self {
+        Self(Cell::new(0), epoch)
     }
     /// Moves to `ms` milliseconds after the start.
     pub fn at_ms(&self, ms: f64) -> &Self {
@@ -36,7 +41,7 @@ impl StepClock {
 
 impl Clock for StepClock {
     fn now(&self) -> Option<Timestamp> {
-        Some(Timestamp::from_micros(EPOCH * 1_000_000 + self.0.get()))
+        Some(Timestamp::from_micros(self.1 * 1_000_000 + self.0.get()))
     }
 }
 
@@ -83,14 +88,14 @@ fn recorder(config: RecorderConfig) -> Recorder<Vec<u8>> {
 /// With `stream_all`, every subsegment is sent on its own as it closes.
 pub fn web_request(seed: u64, stream_all: bool) -> Vec<Vec<u8>> {
     let mut out = Collect::default();
-    record_web_request(seed, stream_all, &mut out);
+    record_web_request(seed, stream_all, EPOCH, &mut out);
     assert!(!out.0.is_empty());
     out.0
 }
 
-/// [`web_request`], sent to `out` as it is recorded.
-pub fn record_web_request(seed: u64, stream_all: bool, mut out: impl Transport) {
-    let clock = StepClock::new();
+/// [`web_request`], starting at the epoch second `epoch`, sent to `out` as it is recorded.
+pub fn record_web_request(seed: u64, stream_all: bool, epoch: u64, mut out: impl Transport) {
+    let clock = StepClock::starting_at(epoch);
     let mut rng = TestRng(seed);
     let mut rec = recorder(RecorderConfig::default().stream_all(stream_all));
     let seg = rec.begin_segment(
@@ -196,7 +201,12 @@ pub fn record_web_request(seed: u64, stream_all: bool, mut out: impl Transport) 
 /// A Lambda invocation: subsegments under the facade segment, which the Lambda service
 /// writes and never sends here; each subsegment is its own datagram.
 pub fn lambda(seed: u64) -> Vec<Vec<u8>> {
-    let clock = StepClock::new();
+    lambda_at(seed, EPOCH)
+}
+
+/// [`lambda`], starting at the epoch second `epoch`.
+pub fn lambda_at(seed: u64, epoch: u64) -> Vec<Vec<u8>> {
+    let clock = StepClock::starting_at(epoch);
     let mut rng = TestRng(seed);
     let mut out = Collect::default();
     // As in Lambda: every subsegment is sent on its own as it closes.
@@ -236,6 +246,14 @@ pub fn lambda(seed: u64) -> Vec<Vec<u8>> {
         out.0.len()
     );
     out.0
+}
+
+/// The current epoch second, for datagrams the X-Ray service would take today.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 /// The header line and the document of a datagram.
