@@ -17,7 +17,7 @@
 //! subsegment's parent has arrived ([`Status::Complete`]), or when nothing has arrived for it
 //! for a while ([`Status::TimedOut`]). Documents that arrive after a trace was drawn draw it again.
 //!
-//! Everything is bounded: traces kept, documents per trace, tree depth (deeper entities are
+//! Everything is bounded: traces kept, documents per trace, bytes kept, tree depth (deeper entities are
 //! drawn at the deepest level), so hostile input costs bounded memory and stack.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -33,6 +33,10 @@ pub const MAX_TRACES: usize = 1_000;
 
 /// Documents kept per trace; later ones are counted and left out.
 pub const MAX_DOCUMENTS_PER_TRACE: usize = 1_000;
+
+/// Datagram bytes kept across all traces (documents are kept to draw a trace again when late
+/// documents arrive); beyond this the oldest traces are forgotten, or drawn as they are.
+pub const MAX_RETAINED_BYTES: usize = 64 * 1024 * 1024;
 
 /// Levels of nesting drawn; entities deeper than this are drawn at this level.
 pub const MAX_DEPTH: usize = 32;
@@ -192,6 +196,8 @@ struct Doc {
 struct Pending {
     docs: Vec<Doc>,
     dropped: usize,
+    /// Bytes of the datagrams in `docs`.
+    bytes: usize,
     last_seen: Instant,
     /// Order of arrival of the trace's first document, for flushing in order.
     first_seq: u64,
@@ -255,8 +261,11 @@ impl Progress {
 pub struct Assembler {
     traces: BTreeMap<String, Pending>,
     seq: u64,
-    /// Traces pushed out by [`MAX_TRACES`], drawn at the next [`Assembler::take_ready`].
+    /// Traces pushed out by [`MAX_TRACES`] or [`MAX_RETAINED_BYTES`], drawn at the next
+    /// [`Assembler::take_ready`].
     evicted: Vec<Trace>,
+    /// Bytes of the datagrams kept, over all traces.
+    bytes: usize,
 }
 
 impl Assembler {
@@ -310,6 +319,7 @@ impl Assembler {
         let pending = self.traces.entry(trace_id).or_insert_with(|| Pending {
             docs: Vec::new(),
             dropped: 0,
+            bytes: 0,
             last_seen: now,
             first_seq: seq,
             shown: false,
@@ -322,11 +332,17 @@ impl Assembler {
             pending.dropped += 1;
         } else {
             pending.progress.note(&value);
+            pending.bytes += checked.len;
+            self.bytes += checked.len;
             pending.docs.push(Doc {
                 seq,
                 value,
                 problems: checked.problems,
             });
+        }
+        // Bounded: each eviction removes a trace, so this ends.
+        while self.bytes > MAX_RETAINED_BYTES && !self.traces.is_empty() {
+            self.evict();
         }
         None
     }
@@ -340,7 +356,9 @@ impl Assembler {
             .min_by_key(|(_, t)| t.last_seen)
             .map(|(id, _)| id.clone());
         if let Some(id) = oldest_shown {
-            self.traces.remove(&id);
+            if let Some(t) = self.traces.remove(&id) {
+                self.bytes -= t.bytes;
+            }
             return;
         }
         let oldest = self
@@ -351,6 +369,7 @@ impl Assembler {
         if let Some(id) = oldest
             && let Some(t) = self.traces.remove(&id)
         {
+            self.bytes -= t.bytes;
             self.evicted.push(build(&id, &t, Status::Flushed));
         }
     }
