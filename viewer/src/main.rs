@@ -27,7 +27,8 @@ struct Args {
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
 
-    /// Read datagrams from FILE (written by --record) instead of listening.
+    /// Read datagrams from FILE (written by --record) instead of listening. The recorded
+    /// arrival times decide timeouts, without waiting.
     #[arg(long, value_name = "FILE", conflicts_with = "address")]
     replay: Option<PathBuf>,
 
@@ -173,10 +174,21 @@ fn run(args: &Args) -> Result<Viewer, Box<dyn std::error::Error>> {
     if let Some(path) = &args.replay {
         let file = std::fs::File::open(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        // Time in a replay is the recording's: the gaps between arrivals decide timeouts as
+        // they did live, without waiting for them.
+        let mut first_arrival = None;
         for item in record::read(io::BufReader::new(file)) {
             match item {
                 Ok(datagram) => {
-                    if session.take(&datagram, started)? {
+                    let offset = match (
+                        datagram.received_at,
+                        *first_arrival.get_or_insert(datagram.received_at),
+                    ) {
+                        (Some(t), Some(first)) => t.duration_since(first).unwrap_or_default(),
+                        _ => Duration::ZERO,
+                    };
+                    let now = started.checked_add(offset).unwrap_or(started);
+                    if session.take(&datagram, now)? {
                         break;
                     }
                 }

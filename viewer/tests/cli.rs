@@ -285,3 +285,41 @@ fn trace_ids_dated_long_before_arrival_are_refused() {
         "{stdout}"
     );
 }
+
+#[test]
+fn replays_keep_the_recorded_timing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("r.jsonl");
+    let start = std::time::SystemTime::now();
+    let at = |secs: u64, bytes: Vec<u8>| Datagram {
+        received_at: Some(start + std::time::Duration::from_secs(secs)),
+        ..Datagram::new(bytes)
+    };
+    // A Lambda trace, then 5 s later a web request: the Lambda trace timed out in between.
+    let mut lines: Vec<Datagram> = lambda_at(28, now_secs())
+        .into_iter()
+        .map(|d| at(0, d))
+        .collect();
+    lines.push(at(5, web_request_at(29, now_secs())));
+    let text: String = lines.iter().map(|d| to_line(d) + "\n").collect();
+    std::fs::write(&file, text).unwrap();
+    let out = xray_view()
+        .args([
+            "--replay",
+            file.to_str().unwrap(),
+            "--timeout",
+            "2",
+            "--strict",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{stdout}");
+    let lambda = stdout.find("facade (not received)").unwrap();
+    let web = stdout.find("orders-api").unwrap();
+    assert!(lambda < web, "{stdout}");
+    assert!(
+        stdout.contains("incomplete: shown after the timeout"),
+        "{stdout}"
+    );
+}

@@ -93,6 +93,13 @@ pub fn web_request(seed: u64, stream_all: bool) -> Vec<Vec<u8>> {
     out.0
 }
 
+/// [`web_request`] in one datagram, starting at the epoch second `epoch`.
+pub fn web_request_at(seed: u64, epoch: u64) -> Vec<u8> {
+    let mut out = Collect::default();
+    record_web_request(seed, false, epoch, &mut out);
+    out.0.remove(0)
+}
+
 /// [`web_request`], starting at the epoch second `epoch`, sent to `out` as it is recorded.
 pub fn record_web_request(seed: u64, stream_all: bool, epoch: u64, mut out: impl Transport) {
     let clock = StepClock::starting_at(epoch);
