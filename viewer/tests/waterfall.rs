@@ -309,3 +309,14 @@ fn colours_only_when_asked() {
     stripped.push_str(rest);
     assert_eq!(stripped, plain);
 }
+
+#[test]
+fn the_readme_shows_the_current_drawing() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("../README.md")).unwrap();
+    let drawing = std::fs::read_to_string(root.join("tests/snapshots/web_request.txt")).unwrap();
+    assert!(
+        readme.contains(drawing.trim_end()),
+        "README.md's waterfall differs from tests/snapshots/web_request.txt: paste it again"
+    );
+}
