@@ -1,27 +1,25 @@
 //! The README demo: a traced request end to end, with no AWS account.
 //!
-//! Starts a UDP listener on 127.0.0.1 standing in for the X-Ray daemon, points a tracer at
-//! it, records a small realistic request (segment, nested subsegments, annotations, metadata,
-//! an error, an outgoing call with its trace header), then prints the incoming header, the
-//! outgoing header and every datagram received, pretty-printed and validated against the
-//! published segment document schema.
+//! Starts the viewer's receiver (`xray-view`, in process) on an ephemeral 127.0.0.1 port
+//! standing in for the X-Ray daemon, points a tracer at it, records a small realistic request
+//! (segment, nested subsegments, annotations, metadata, an error, an outgoing call with its
+//! trace header), then prints the incoming and outgoing headers and the trace as a waterfall.
+//! Every datagram is checked as the daemon and the X-Ray service would (AWS's segment
+//! document schema and the rules it leaves out); the demo exits non-zero if one would be
+//! refused. `--json` also prints each document.
 //!
 //! ```text
 //! cargo run --bin demo
 //! ```
 
-use std::net::UdpSocket;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use xray_core::model::{HttpRequest, HttpResponse};
 use xray_core::{Clock, SampledFlag, SegmentId, TraceHeader, TraceId};
 use xray_std::{Config, FastRng, SystemClock, Tracer};
-
-const SCHEMA: &str = include_str!("../../../spec/segment-document-schema.json");
+use xray_view::{Listener, RenderOptions, Viewer};
 
 fn main() -> ExitCode {
     match run() {
@@ -35,30 +33,11 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<bool, Box<dyn std::error::Error>> {
-    // 1. A stand-in daemon: a UDP socket on 127.0.0.1, read by a thread.
-    let daemon = UdpSocket::bind("127.0.0.1:0")?;
-    daemon.set_read_timeout(Some(Duration::from_millis(100)))?;
+    // 1. A stand-in daemon: the viewer's receiver on 127.0.0.1. Datagrams wait in the
+    // socket's buffer until step 4 reads them.
+    let mut daemon = Listener::bind(([127, 0, 0, 1], 0).into())?;
     let daemon_addr = daemon.local_addr()?;
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop_listener = Arc::clone(&stop);
-    let listener = std::thread::spawn(move || {
-        let mut buf = vec![0u8; 65_536];
-        // Bounded: at most 50 polls of 100 ms with nothing, or 100 datagrams.
-        let (mut idle, mut got) = (0, 0);
-        while idle < 50 && got < 100 && !stop_listener.load(Ordering::Relaxed) {
-            match daemon.recv_from(&mut buf) {
-                Ok((n, _)) => {
-                    got += 1;
-                    idle = 0;
-                    if tx.send(buf[..n].to_vec()).is_err() {
-                        break;
-                    }
-                }
-                Err(_) => idle += 1,
-            }
-        }
-    });
+    let print_json = std::env::args().any(|a| a == "--json");
 
     // 2. The tracer, configured as from the environment.
     let addr = daemon_addr.to_string();
@@ -138,45 +117,39 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
     let trace_id = trace.trace_id();
     trace.finish();
 
-    // 4. What the daemon received.
+    // 4. What the daemon received, checked and drawn.
     let expected = tracer.stats().datagrams;
-    let schema: Value = serde_json::from_str(SCHEMA)?;
-    let validator = jsonschema::draft4::new(&schema)?;
-    let mut all_valid = true;
+    let mut viewer = Viewer::new(RenderOptions::for_stdout())?;
     let mut received = 0;
+    println!();
     while received < expected {
-        let Ok(datagram) = rx.recv_timeout(Duration::from_secs(3)) else {
+        let Some(datagram) = daemon.recv(Duration::from_secs(3))? else {
             break;
         };
         received += 1;
-        let text = String::from_utf8_lossy(&datagram);
-        let Some((header, body)) = text.split_once('\n') else {
-            println!("datagram {received}: no header line");
-            all_valid = false;
-            continue;
-        };
-        let doc: Value = serde_json::from_str(body)?;
-        let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
-        println!(
-            "\ndatagram {received} ({} bytes) header {header}",
-            datagram.len()
-        );
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-        if errors.is_empty() {
-            println!("=> valid against spec/segment-document-schema.json");
-        } else {
-            all_valid = false;
-            println!("=> INVALID: {errors:?}");
+        if print_json {
+            let text = String::from_utf8_lossy(&datagram.bytes);
+            if let Some(doc) = text
+                .split_once('\n')
+                .and_then(|(_, body)| serde_json::from_str::<Value>(body).ok())
+            {
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            }
+        }
+        if let Some(text) = viewer.receive_datagram(&datagram, Instant::now()) {
+            println!("{text}");
         }
     }
-    stop.store(true, Ordering::Relaxed);
-    drop(rx);
-    let _ = listener.join();
-    let ok = all_valid && received == expected && expected > 0;
+    print!("{}", viewer.finish());
+    let ok = viewer.refused() == 0 && received == expected && expected > 0;
     println!(
-        "\ntrace {} : {received}/{expected} datagrams received, {}",
+        "trace {} : {received}/{expected} datagrams received, {}",
         trace_id.map(|t| t.to_string()).unwrap_or_default(),
-        if ok { "all valid" } else { "FAILED" }
+        if ok {
+            "all valid against spec/segment-document-schema.json and X-Ray's rules"
+        } else {
+            "FAILED"
+        }
     );
     Ok(ok)
 }
