@@ -62,39 +62,17 @@ static BUFFER_CELL: ConstStaticCell<[u8; BUFFER]> = ConstStaticCell::new([0; BUF
 static RECORDER: StaticCell<Recorder<&'static mut [u8; BUFFER], SLOTS>> = StaticCell::new();
 static QUEUE_SLOTS: ConstStaticCell<[Datagram<BUDGET>; QUEUE_DEPTH]> =
     ConstStaticCell::new([Datagram::EMPTY; QUEUE_DEPTH]);
-static EMITTER_SOCKET: SocketBuffers<EMITTER_PACKETS, { EMITTER_PACKETS * BUDGET }> =
-    SocketBuffers::new();
-static TINY_SOCKET: SocketBuffers<TINY_PACKETS, TINY_BYTES> = SocketBuffers::new();
-
-/// A send-only UDP socket's buffers (its receive side holds one small datagram).
-struct SocketBuffers<const PACKETS: usize, const BYTES: usize> {
-    rx_meta: ConstStaticCell<[PacketMetadata; 1]>,
-    rx: ConstStaticCell<[u8; 16]>,
-    tx_meta: ConstStaticCell<[PacketMetadata; PACKETS]>,
-    tx: ConstStaticCell<[u8; BYTES]>,
-}
-
-impl<const PACKETS: usize, const BYTES: usize> SocketBuffers<PACKETS, BYTES> {
-    const fn new() -> Self {
-        Self {
-            rx_meta: ConstStaticCell::new([PacketMetadata::EMPTY]),
-            rx: ConstStaticCell::new([0; 16]),
-            tx_meta: ConstStaticCell::new([PacketMetadata::EMPTY; PACKETS]),
-            tx: ConstStaticCell::new([0; BYTES]),
-        }
-    }
-
-    /// A socket on `stack` over these buffers; `None` the second time.
-    fn socket(&'static self, stack: Stack<'static>) -> Option<UdpSocket<'static>> {
-        Some(UdpSocket::new(
-            stack,
-            self.rx_meta.try_take()?,
-            self.rx.try_take()?,
-            self.tx_meta.try_take()?,
-            self.tx.try_take()?,
-        ))
-    }
-}
+static EMITTER_TX_META: ConstStaticCell<[PacketMetadata; EMITTER_PACKETS]> =
+    ConstStaticCell::new([PacketMetadata::EMPTY; EMITTER_PACKETS]);
+static EMITTER_TX: ConstStaticCell<[u8; EMITTER_PACKETS * BUDGET]> =
+    ConstStaticCell::new([0; EMITTER_PACKETS * BUDGET]);
+static TINY_TX_META: ConstStaticCell<[PacketMetadata; TINY_PACKETS]> =
+    ConstStaticCell::new([PacketMetadata::EMPTY; TINY_PACKETS]);
+static TINY_TX: ConstStaticCell<[u8; TINY_BYTES]> = ConstStaticCell::new([0; TINY_BYTES]);
+// The sockets only send: their receive sides hold one small datagram each.
+static RX_META: ConstStaticCell<[PacketMetadata; 2]> =
+    ConstStaticCell::new([PacketMetadata::EMPTY; 2]);
+static RX: ConstStaticCell<[u8; 32]> = ConstStaticCell::new([0; 32]);
 
 /// xorshift64*: stands in for the board's hardware RNG.
 struct XorShift(u64);
@@ -202,14 +180,29 @@ async fn flush(mut socket: UdpSocket<'_>) -> bool {
 
 /// Records and sends; returns whether every counter says what it should.
 pub async fn run(stack: Stack<'static>, out: &mut Out) -> bool {
-    let (Some(buffer), Some(slots), Some(emitter_socket), Some(tiny_socket)) = (
+    // Each static is taken once (`try_take`: a second call gets `None`, not a panic). Kept
+    // apart, the zeroed arrays stay in `.bss` (next to non-zero packet metadata they would be
+    // copied from flash).
+    let (Some(buffer), Some(slots), Some(rx_meta), Some(rx)) = (
         BUFFER_CELL.try_take(),
         QUEUE_SLOTS.try_take(),
-        EMITTER_SOCKET.socket(stack),
-        TINY_SOCKET.socket(stack),
+        RX_META.try_take(),
+        RX.try_take(),
     ) else {
         return false;
     };
+    let (Some(emitter_meta), Some(emitter_tx), Some(tiny_meta), Some(tiny_tx)) = (
+        EMITTER_TX_META.try_take(),
+        EMITTER_TX.try_take(),
+        TINY_TX_META.try_take(),
+        TINY_TX.try_take(),
+    ) else {
+        return false;
+    };
+    let (rx_meta_a, rx_meta_b) = rx_meta.split_at_mut(1);
+    let (rx_a, rx_b) = rx.split_at_mut(16);
+    let emitter_socket = UdpSocket::new(stack, rx_meta_a, rx_a, emitter_meta, emitter_tx);
+    let tiny_socket = UdpSocket::new(stack, rx_meta_b, rx_b, tiny_meta, tiny_tx);
     let Some(rec) =
         RECORDER.try_init_with(|| Recorder::new(buffer, RecorderConfig::with_budget(BUDGET)))
     else {
