@@ -116,7 +116,16 @@ def find_schema(explicit):
 
 def run_qemu(elf, timeout):
     """Runs the firmware with the emulated link; returns (exit code, stdout, stderr, frames,
-    ARP replies sent)."""
+    ARP replies sent). The port QEMU binds is picked free just before; if another process
+    took it meanwhile, QEMU fails at once and the run is tried again with another."""
+    for _ in range(3):
+        result = run_qemu_once(elf, timeout)
+        if result[0] == 0 or "Address already in use" not in result[2]:
+            return result
+    return result
+
+
+def run_qemu_once(elf, timeout):
     wire = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     wire.bind(("127.0.0.1", 0))
     wire.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)

@@ -213,7 +213,10 @@ pub async fn run(stack: Stack<'static>, out: &mut Out) -> bool {
     CLOCK.set_now(Timestamp::from_secs_micros(1_700_000_000, 0));
 
     // 1. Requests through the emitter, which runs beside them and drains the queue.
-    let mut udp = EmbassyUdpTransport::new(emitter_socket, crate::DAEMON);
+    // The emitter waits for room in the socket; allow for the first datagrams waiting on the
+    // daemon's ARP reply (embassy-net asks again after a second without one).
+    let mut udp = EmbassyUdpTransport::new(emitter_socket, crate::DAEMON)
+        .with_timeout(Duration::from_secs(3));
     let mut queue = EmitterQueue::<NoopRawMutex, BUDGET>::new(slots);
     let (mut to_queue, mut emitter) = queue.split();
     let requests = async {
