@@ -9,11 +9,11 @@
 //! (control, address) sit behind an indirect command/data register pair.
 //!
 //! The driver is polled: `receive` looks at the receive status FIFO and, when it is empty,
-//! leaves its waker with [`RX_WAKER`], which the 1 kHz system tick wakes (see `systick`).
+//! leaves its waker with [`RX_WAKER`], which the 1 kHz system tick wakes (see `systick`);
+//! `transmit` does the same when the transmit FIFO lacks room for a whole frame.
 //! A frame waits at most one tick; an interrupt-driven driver would use the controller's
-//! IRQ line (13 on the MPS2) and its `RSFL` interrupt instead. Transmission never waits: the
-//! 4.5 KiB transmit FIFO takes a whole frame, and the controller sends it as soon as its last
-//! word is written.
+//! IRQ line (13 on the MPS2) and its `RSFL` interrupt instead. QEMU's model sends a frame as
+//! soon as its last word is written, so its transmit FIFO always has room.
 
 use core::ptr::{read_volatile, write_volatile};
 use core::task::Context;
@@ -27,7 +27,7 @@ pub const MPS2_BASE: usize = 0x4020_0000;
 /// controller adds and strips the CRC).
 pub const MTU: usize = 1514;
 
-/// Woken by the system tick: the receive path's poll.
+/// Woken by the system tick: the poll of the receive path (and of a full transmit FIFO).
 pub static RX_WAKER: AtomicWaker = AtomicWaker::new();
 
 /// Register offsets from the base (LAN9118 data sheet, "System Control and Status Registers").
@@ -103,6 +103,11 @@ impl Regs {
     /// Frames waiting in the receive FIFO.
     fn rx_pending(self) -> u32 {
         (self.read(reg::RX_FIFO_INF) >> 16) & 0xff
+    }
+
+    /// Whether the transmit FIFO has room for a whole frame and its two command words.
+    fn tx_has_room(self) -> bool {
+        (self.read(reg::TX_FIFO_INF) & 0xffff) as usize >= MTU + 8
     }
 
     /// Pops one frame into `buf`; returns its length, or `None` for a frame with an error or
@@ -231,7 +236,12 @@ impl Driver for Lan9118 {
         None
     }
 
-    fn transmit(&mut self, _cx: &mut Context) -> Option<Tx<'_>> {
+    fn transmit(&mut self, cx: &mut Context) -> Option<Tx<'_>> {
+        if !self.regs.tx_has_room() {
+            // The controller is still sending; the next tick polls again.
+            RX_WAKER.register(cx.waker());
+            return None;
+        }
         Some(Tx {
             regs: self.regs,
             buf: self.tx,
