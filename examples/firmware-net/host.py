@@ -19,7 +19,9 @@ to port 2000 (valid checksum); every datagram fits BUDGET, is the daemon header 
 document that validates against the X-Ray segment document schema; the firmware exited with
 success, and the number of datagrams received equals the number its transports say they sent
 (the `sent=` of its last line). The traced build must also deliver the segments of the
-requests it sent through the emitter, with their annotations and the I2cError exception.
+requests it sent through the emitter, with their annotations and the I2cError exception, and
+times from its clock: after the epoch it sets, within the run, the requests at least the
+10 ms apart that it waits between them.
 With --untraced (the build without the `tracing` feature) the one datagram is a fixed text.
 Exits non-zero with the reason otherwise.
 """
@@ -43,6 +45,8 @@ DEVICE_MAC = "02:00:00:00:00:0a"
 UNTRACED_PAYLOAD = b"xray-firmware-net: tracing disabled"
 # Requests the traced firmware sends through its emitter (REQUESTS in src/traces.rs).
 REQUESTS = 3
+# The epoch the traced firmware sets on its clock (src/traces.rs), in seconds.
+EPOCH = 1_700_000_000
 
 
 def fail(msg):
@@ -275,12 +279,27 @@ def main():
     exceptions = [x for e in entities for x in e.get("cause", {}).get("exceptions", [])]
     if sum(x.get("type") == "I2cError" for x in exceptions) < REQUESTS:
         fail("an I2cError exception is missing")
+    # The clock: EmbassyClock, embassy-time on the SysTick driver plus the epoch the firmware
+    # sets (EPOCH). Every time is after it and within the run; the trace ids carry its
+    # seconds; the requests, 10 ms apart on embassy-time's timer, begin at least that far apart.
+    for e in entities:
+        start, end = e["start_time"], e.get("end_time", e["start_time"])
+        if not EPOCH <= start <= end <= EPOCH + timeout:
+            fail(f"{e['name']}: times {start}..{end} outside the run (epoch {EPOCH})")
+    for d in docs:
+        if int(d["trace_id"].split("-")[1], 16) not in range(EPOCH, EPOCH + int(timeout) + 1):
+            fail(f"trace id {d['trace_id']} does not carry the epoch's time")
+    starts = [s["start_time"] for s in sorted(segments, key=lambda s: s["annotations"]["request"])]
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    if any(g < 0.0099 for g in gaps):  # 10 ms, less float rounding
+        fail(f"requests began {gaps} s apart; the firmware waits 10 ms between them")
     traces = {d["trace_id"] for d in docs}
     largest = max(len(p) for p in payloads)
     print(f"ok (traced): {len(payloads)} datagrams received from {len(traces)} traces "
           f"({len(segments)} segments, {len(docs) - len(segments)} independent subsegments, "
           f"{len(entities)} entities), all valid against the schema, largest {largest} bytes "
-          f"(budget {budget}); {arps} ARP request(s) answered; peak stack {stack.group(1)} "
+          f"(budget {budget}); requests began {', '.join(f'{g * 1000:.1f}' for g in gaps)} ms "
+          f"apart; {arps} ARP request(s) answered; peak stack {stack.group(1)} "
           f"bytes; {elapsed:.1f} s under QEMU")
 
 
