@@ -9,8 +9,8 @@
 //!    `EmbassyUdpTransport` (a synchronous `Transport`: a copy into the socket's transmit
 //!    buffer, never a wait) whose socket holds two datagrams in 512 bytes. The burst of
 //!    datagrams that one request sends does not fit: what does not is dropped and counted
-//!    (`buffer_full`, and `too_large` for the segment's datagram, larger than the whole buffer),
-//!    and the firmware carries on.
+//!    (`buffer_full`, and `too_large` for datagrams larger than the whole buffer, such as the
+//!    segment's), and the firmware carries on.
 //!
 //! The counters of both are printed over semihosting for the host program, which checks that
 //! it received exactly the datagrams the transports say they sent.
