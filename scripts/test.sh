@@ -83,6 +83,7 @@ echo "xray-core builds with -Z build-std=core: nothing in its tree links alloc"
 
 run_script scripts/firmware-test.sh
 run_script scripts/firmware-size.sh
+run_script scripts/firmware-net-test.sh
 run_script scripts/miri.sh
 run_script scripts/fuzz.sh "$FUZZ_SECONDS"
 
