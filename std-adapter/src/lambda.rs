@@ -31,6 +31,7 @@
 //! let tracer = lambda::tracer_from_env()?;
 //! lambda_runtime::run(lambda::service_fn(tracer, handler)).await
 //! # }
+//! # let _ = run;
 //! ```
 //!
 //! or, around any handler service, as the current request ([`crate::current`]) with the
@@ -131,6 +132,7 @@ where
 /// let tracer = xray_std::lambda::tracer_from_env()?;
 /// lambda_runtime::run(XRayLayer::new(tracer).layer(service_fn(handler))).await
 /// # }
+/// # let _ = run;
 /// ```
 #[derive(Clone, Debug)]
 pub struct XRayLayer {

@@ -17,7 +17,7 @@ use serde_json::Value;
 use support::{Daemon, check_datagram, entities};
 use tower::ServiceExt;
 use tower_layer::Layer;
-use xray_std::integrations::TraceContext;
+use xray_std::TraceContext;
 use xray_std::integrations::http_server::XRayServerLayer;
 
 async fn app(req: Request<Incoming>) -> Result<http::Response<Body>, Infallible> {
@@ -34,9 +34,8 @@ async fn app(req: Request<Incoming>) -> Result<http::Response<Body>, Infallible>
                 _ => false,
             };
             if let Some(ctx) = current {
-                let work = ctx.begin_subsegment("work");
+                let _work = ctx.subsegment("work");
                 tokio::time::sleep(Duration::from_millis(5)).await;
-                ctx.end(work);
             }
             respond(if same { 200 } else { 500 }, "sub")
         }
