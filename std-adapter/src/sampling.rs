@@ -1,8 +1,8 @@
 //! What the tracer samples with: the request attributes a decision can look at, user sampler
 //! functions, and local sampling rules (the core sampler, read from a rules document or file).
 //!
-//! Shared by the [`Tracer`](crate::Tracer) and [`crate::centralized_sampling`] (which falls
-//! back to local rules), so neither imports the other.
+//! Shared by the [`Tracer`](crate::Tracer) and `centralized_sampling` (feature
+//! `centralized-sampling`, which falls back to local rules), so neither imports the other.
 
 use std::path::Path;
 use std::sync::Arc;

@@ -2,10 +2,10 @@
 //!
 //! | feature | module | what |
 //! | --- | --- | --- |
-//! | `tower` | [`http_server`] | a `tower` layer tracing every incoming `http::Request` (axum, hyper, tonic) |
-//! | `tower` | [`http_client`] | a `tower` layer tracing outgoing `http::Request`s and propagating the header |
-//! | `tracing` | [`log_correlation`] | trace and segment ids on a `tracing` span |
-//! | `aws-sdk` | [`aws_sdk`] | an AWS SDK for Rust interceptor: a subsegment per operation |
+//! | `tower` | `http_server` | a `tower` layer tracing every incoming `http::Request` (axum, hyper, tonic) |
+//! | `tower` | `http_client` | a `tower` layer tracing outgoing `http::Request`s and propagating the header |
+//! | `tracing` | `log_correlation` | trace and segment ids on a `tracing` span |
+//! | `aws-sdk` | `aws_sdk` | an AWS SDK for Rust interceptor: a subsegment per operation |
 //!
 //! They share the per-request handle, [`TraceContext`](crate::TraceContext). The server
 //! layer makes it available to the handler in two ways: as a request extension, and as the

@@ -281,7 +281,7 @@ impl Tracer {
         })
     }
 
-    /// Begins a Lambda invocation's trace from its trace header (see [`crate::lambda`] for
+    /// Begins a Lambda invocation's trace from its trace header (see the `lambda` module for
     /// where the header comes from): a facade segment that is never sent, whose subsegments
     /// go out as independent documents with `parent_id` = the header's Parent. The header's
     /// `Sampled=1` decides.
