@@ -91,23 +91,26 @@ impl Drop for Lease {
             return;
         }
         let inner = &*self.tracer.inner;
-        {
-            let mut st = self.entry.lock(&inner.counters);
-            if st.rec.is_active() && !st.broken {
-                let segment = st.segment;
-                // `drop` must never panic (it may run while unwinding from another panic).
-                let ended = catch_unwind(AssertUnwindSafe(|| {
-                    let _ = st
-                        .rec
-                        .end(segment, &inner.clock, &mut ByRef(&*inner.transport));
-                }));
-                if ended.is_err() {
-                    crate::tracer::abandon(&mut st, &inner.counters);
-                }
+        // `None` only if this thread holds the lock, which the last handle cannot be doing;
+        // then the recorder is not given back in an unknown state.
+        let Some(mut st) = self.entry.lock(&inner.counters) else {
+            return;
+        };
+        if st.rec.is_active() && !st.broken {
+            let segment = st.segment;
+            // `drop` must never panic (it may run while unwinding from another panic).
+            let ended = catch_unwind(AssertUnwindSafe(|| {
+                let _ = st
+                    .rec
+                    .end(segment, &inner.clock, &mut ByRef(&*inner.transport));
+            }));
+            if ended.is_err() {
+                crate::tracer::abandon(&mut st, &inner.counters);
             }
-            st.count(&inner.counters);
-            st.reset();
         }
+        st.count(&inner.counters);
+        st.reset();
+        drop(st);
         inner.pool_give_back(Arc::clone(&self.entry));
     }
 }
@@ -187,11 +190,13 @@ impl TraceContext {
         let Link::Recording(lease) = &self.link else {
             return self;
         };
-        let (segment, sampled) = {
-            let mut st = lease.entry.lock(&inner.counters);
-            let segment = f(&mut st);
-            st.segment = segment;
-            (segment, st.rec.is_sampled())
+        let (segment, sampled) = match lease.entry.lock(&inner.counters) {
+            Some(mut st) => {
+                let segment = f(&mut st);
+                st.segment = segment;
+                (segment, st.rec.is_sampled())
+            }
+            None => (EntityId::NONE, false),
         };
         bump(&inner.counters.traces);
         if sampled {
@@ -227,7 +232,7 @@ impl TraceContext {
             return None;
         };
         let inner = &*lease.tracer.inner;
-        let mut st = lease.entry.lock(&inner.counters);
+        let mut st = lease.entry.lock(&inner.counters)?;
         if st.broken {
             return None;
         }

@@ -189,3 +189,47 @@ fn a_panicking_serialize_abandons_only_its_own_trace() {
     assert_eq!(docs[0]["annotations"]["still"], true);
     healthy(&tracer, &transport);
 }
+
+/// Records on the current request from inside `Serialize`, as a logging or tracing hook might.
+struct Reentrant;
+
+impl serde::Serialize for Reentrant {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        xray_std::current::annotate("nested", 1);
+        let _ = xray_std::current::trace_id();
+        s.serialize_u8(7)
+    }
+}
+
+/// A transport that asks for the current request's ids while sending (as a logger might).
+struct Curious(Capture);
+
+impl SharedTransport for Curious {
+    fn send_shared(&self, datagram: &[u8]) {
+        let _ = xray_std::current::downstream_header();
+        xray_std::current::annotate("late", 1);
+        self.0.send_shared(datagram);
+    }
+}
+
+#[test]
+fn callbacks_recording_on_their_own_request_do_not_deadlock() {
+    let transport = Arc::new(Curious(Capture::default()));
+    let tracer = Tracer::builder("reentrant")
+        .transport(transport.clone())
+        .always_sample()
+        .pool_size(1)
+        .build();
+    let ctx = tracer.begin(None);
+    ctx.in_scope(|| {
+        ctx.metadata("value", &Reentrant);
+        ctx.end(); // the transport runs with the recorder locked
+    });
+    drop(ctx);
+    let docs = transport.0.documents();
+    assert_eq!(docs.len(), 1);
+    assert_eq!(docs[0]["metadata"]["default"]["value"], 7);
+    // The nested calls were skipped, not recorded and not deadlocked.
+    assert!(docs[0].get("annotations").is_none());
+    assert_eq!(tracer.pool_available(), 1);
+}

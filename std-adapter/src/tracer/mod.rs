@@ -291,6 +291,9 @@ impl Tracer {
     /// passed on downstream as it came.
     pub fn begin_lambda(&self, header: Option<&TraceHeader>) -> TraceContext {
         let Some(header) = header.filter(|h| h.root().is_some() && h.parent().is_some()) else {
+            if self.inner.enabled && header.is_some_and(|h| h.malformed().any()) {
+                bump(&self.inner.counters.malformed_headers);
+            }
             return TraceContext::unrecorded(self.inner.enabled, header);
         };
         let Some(ctx) = self.lend(Some(header)) else {
@@ -305,6 +308,9 @@ impl Tracer {
         let inner = &*self.inner;
         if !inner.enabled {
             return None;
+        }
+        if upstream.is_some_and(|h| h.malformed().any()) {
+            bump(&inner.counters.malformed_headers);
         }
         match inner.pool.take() {
             Some(entry) => Some(TraceContext::lent(self.clone(), entry)),

@@ -10,7 +10,14 @@
 //! panic while that mutex is held (in a sampler, a transport or a `Serialize`) poisons it;
 //! the next lock sees that, clears the poison and abandons the trace, so the recorder is
 //! reset and reused and no later request sees the broken state.
+//!
+//! Code the tracer calls with that mutex held (a `Serialize`, a transport, a logger the
+//! transport uses) may itself record on the same request, through [`crate::current`] say.
+//! The mutex is not re-entrant, so such a call would deadlock; instead the lock remembers, per
+//! thread, which entry the thread holds, and a call that would lock it again does nothing.
 
+use std::cell::Cell;
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -63,11 +70,48 @@ pub(crate) struct Entry {
     pub(crate) users: AtomicUsize,
 }
 
+thread_local! {
+    /// The entry whose state this thread has locked (its address), or 0.
+    static HELD: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A locked recording state; the thread's note of it is undone when dropped.
+pub(crate) struct Locked<'a> {
+    guard: MutexGuard<'a, State>,
+    previous: usize,
+}
+
+impl Deref for Locked<'_> {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.guard
+    }
+}
+
+impl DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.guard
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        let previous = self.previous;
+        let _ = HELD.try_with(|h| h.set(previous));
+    }
+}
+
 impl Entry {
     /// Locks the state. After a panic that poisoned the lock, the trace is abandoned (the
-    /// recorder reset, the trace marked broken) and the panic counted.
-    pub(crate) fn lock(&self, counters: &Counters) -> MutexGuard<'_, State> {
-        match self.state.lock() {
+    /// recorder reset, the trace marked broken) and the panic counted. `None` when this
+    /// thread already holds it (a call from code the tracer called with it held).
+    pub(crate) fn lock(&self, counters: &Counters) -> Option<Locked<'_>> {
+        let me = std::ptr::from_ref(self) as usize;
+        if HELD.try_with(Cell::get).unwrap_or(0) == me {
+            return None;
+        }
+        let guard = match self.state.lock() {
             Ok(guard) => guard,
             Err(poisoned) => {
                 self.state.clear_poison();
@@ -75,7 +119,9 @@ impl Entry {
                 abandon(&mut guard, counters);
                 guard
             }
-        }
+        };
+        let previous = HELD.try_with(|h| h.replace(me)).unwrap_or(0);
+        Some(Locked { guard, previous })
     }
 }
 

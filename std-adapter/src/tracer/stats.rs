@@ -19,6 +19,9 @@ pub struct TracerStats {
     pub pool_exhausted: u64,
     /// Recorders the pool holds (free or lent), grown on demand up to its maximum.
     pub recorders: u64,
+    /// Incoming trace headers with a field that could not be read (a malformed Root, Parent
+    /// or Sampled), which was left out while the others were kept.
+    pub malformed_headers: u64,
     /// Calls made for a segment or subsegment that had already ended.
     pub context_missing: u64,
     /// Panics in code the tracer calls (sampler, transport, `Serialize` of metadata) while a
@@ -39,6 +42,7 @@ pub(crate) struct Counters {
     pub(crate) traces: AtomicU64,
     pub(crate) sampled: AtomicU64,
     pub(crate) pool_exhausted: AtomicU64,
+    pub(crate) malformed_headers: AtomicU64,
     pub(crate) context_missing: AtomicU64,
     pub(crate) panics: AtomicU64,
     datagrams: AtomicU64,
@@ -86,6 +90,7 @@ impl Counters {
             sampled: l(&self.sampled),
             pool_exhausted: l(&self.pool_exhausted),
             recorders,
+            malformed_headers: l(&self.malformed_headers),
             context_missing: l(&self.context_missing),
             panics: l(&self.panics),
             datagrams: l(&self.datagrams),
