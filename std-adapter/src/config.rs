@@ -134,8 +134,8 @@ pub struct Config {
     /// `_X_AMZN_TRACE_ID` as it was when the configuration was read, unparsed.
     ///
     /// The variable changes with every invocation and concurrent Lambda runtimes do not set
-    /// it at all, so this is only a fallback: integrations take the header per invocation
-    /// from the runtime's context (`lambda_runtime::Context::xray_trace_id`) first.
+    /// it at all, so the Lambda integration never reads it: it takes the header per
+    /// invocation from the runtime's context (`lambda_runtime::Context::xray_trace_id`).
     pub lambda_trace_id_env: Option<String>,
 }
 

@@ -21,7 +21,9 @@
 //!
 //! Outside a request they do nothing. The handle is kept in a thread-local slot that
 //! [`Scoped`] fills only while its future is polled (as `tracing`'s `Instrumented` does), so
-//! it works with any executor and follows a future from thread to thread.
+//! it works with any executor and follows a future from thread to thread. A task spawned from
+//! a handler does not inherit it (as with `tracing` spans): hand it the handle, as
+//! `tokio::spawn(ctx.clone().scope(task))`.
 
 use std::cell::RefCell;
 use std::future::Future;

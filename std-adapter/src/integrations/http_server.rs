@@ -212,7 +212,9 @@ fn begin<B>(tracer: &Tracer, req: &Request<B>) -> (TraceContext, Option<TraceHea
 /// The response header for a request that said `Sampled=?`: `Root=…;Sampled=<decision>`.
 fn sampling_response(ctx: &TraceContext, upstream: Option<&TraceHeader>) -> Option<HeaderValue> {
     let upstream = upstream?;
-    if upstream.sampled() != SampledFlag::Requested {
+    // Only a request this service recorded has a decision to send back (one passed on
+    // without a recorder leaves the question to the next service).
+    if upstream.sampled() != SampledFlag::Requested || ctx.id().is_none() {
         return None;
     }
     let root = ctx.trace_id().or(upstream.root())?;
