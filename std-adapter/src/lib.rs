@@ -41,6 +41,10 @@
 //!
 //! Diagnostics go through the `log` facade; nothing is printed unless the application
 //! installs a logger.
+//!
+//! # Features
+#![doc = document_features::document_features!()]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]

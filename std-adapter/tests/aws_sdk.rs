@@ -109,7 +109,7 @@ fn operations_become_aws_subsegments_with_header_propagation() {
     let trace_id = ctx.trace_id().unwrap().to_string();
     ctx.end();
 
-    let got = daemon.recv(1, Duration::from_secs(5));
+    let got = daemon.recv(1, Duration::from_secs(30));
     assert_eq!(got.len(), 1);
     let doc = check_datagram(&got[0]);
     let subs = doc["subsegments"].as_array().unwrap();

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod http_support;
+mod ports;
 mod support;
 
 use std::convert::Infallible;
@@ -61,8 +62,9 @@ async fn front(
                     let req = Request::get(format!("http://{down}{path}?secret=1"))
                         .body(Body::default())
                         .unwrap();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), http.clone().oneshot(req))
-                        .await;
+                    let _ =
+                        tokio::time::timeout(Duration::from_secs(30), http.clone().oneshot(req))
+                            .await;
                 }
                 Ok::<_, Infallible>(respond(200, "front"))
             }
@@ -89,7 +91,7 @@ async fn calls_get_remote_subsegments_and_carry_the_downstream_header() {
         .unwrap();
     assert_eq!(send(&client(), req).await.0, 200);
 
-    let got = recv(&daemon, 1, Duration::from_secs(5)).await;
+    let got = recv(&daemon, 1, Duration::from_secs(30)).await;
     assert_eq!(got.len(), 1);
     let doc = check_datagram(&got[0]);
     assert_eq!(doc["trace_id"], root);
@@ -143,7 +145,7 @@ async fn unsampled_traces_still_propagate_and_untraced_calls_are_untouched() {
     let req = Request::get(format!("http://{down}/bare"))
         .body(Body::default())
         .unwrap();
-    let resp = tokio::time::timeout(Duration::from_secs(5), bare.oneshot(req))
+    let resp = tokio::time::timeout(Duration::from_secs(30), bare.oneshot(req))
         .await
         .unwrap()
         .unwrap();
@@ -169,11 +171,8 @@ async fn unsampled_traces_still_propagate_and_untraced_calls_are_untouched() {
 async fn explicit_context_traced_flag_and_connection_errors() {
     let daemon = Arc::new(Mutex::new(Daemon::bind()));
     let tracer = tracer("worker", &daemon.lock().unwrap());
-    // A port with nothing listening: bind, note the port, close.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    // A port with nothing listening, which no parallel test can take (see `ports`).
+    let closed = ports::unused(41);
     let seen = Seen::default();
     let down = downstream(seen.clone()).await;
 
@@ -184,17 +183,17 @@ async fn explicit_context_traced_flag_and_connection_errors() {
         .body(Body::default())
         .unwrap();
     req.extensions_mut().insert(ctx.clone());
-    let resp = tokio::time::timeout(Duration::from_secs(5), http.clone().oneshot(req)).await;
+    let resp = tokio::time::timeout(Duration::from_secs(30), http.clone().oneshot(req)).await;
     assert_eq!(resp.unwrap().unwrap().status(), 200);
     let mut req = Request::get(format!("http://{closed}/refused"))
         .body(Body::default())
         .unwrap();
     req.extensions_mut().insert(ctx.clone());
-    let resp = tokio::time::timeout(Duration::from_secs(5), http.clone().oneshot(req)).await;
+    let resp = tokio::time::timeout(Duration::from_secs(30), http.clone().oneshot(req)).await;
     assert!(resp.unwrap().is_err(), "connection refused");
     drop(ctx); // the last handle: ends the segment and gives the recorder back
 
-    let got = recv(&daemon, 1, Duration::from_secs(5)).await;
+    let got = recv(&daemon, 1, Duration::from_secs(30)).await;
     assert_eq!(got.len(), 1);
     let doc = check_datagram(&got[0]);
     assert_eq!(doc["name"], "worker");

@@ -83,7 +83,7 @@ async fn segments_carry_http_fields_and_the_flags_of_200_404_429_500() {
         send(&c, req).await;
     }
 
-    let got = recv(&daemon, 4, Duration::from_secs(5)).await;
+    let got = recv(&daemon, 4, Duration::from_secs(30)).await;
     assert_eq!(got.len(), 4, "one segment per request");
     let docs: Vec<Value> = got.iter().map(|d| check_datagram(d)).collect();
     for d in &docs {
@@ -206,8 +206,14 @@ async fn sampled_question_mark_is_answered_and_upstream_headers_are_continued() 
     assert_eq!(status, 404);
     assert_eq!(tracer.stats().malformed_headers, 2);
 
-    let got = recv(&daemon, 6, Duration::from_secs(5)).await;
-    assert_eq!(got.len(), 5, "the unsampled request sent nothing: {got:?}");
+    let got = recv(&daemon, 5, Duration::from_secs(30)).await;
+    assert_eq!(got.len(), 5);
+    assert!(
+        recv(&daemon, 1, Duration::from_millis(300))
+            .await
+            .is_empty(),
+        "the unsampled request sent nothing"
+    );
     let docs: Vec<Value> = got.iter().map(|d| check_datagram(d)).collect();
     let continued = docs
         .iter()
@@ -252,7 +258,7 @@ async fn handlers_see_the_trace_context_and_record_subsegments() {
     )
     .await;
     assert_eq!(status, 200, "extension and task-local name the same trace");
-    let got = recv(&daemon, 1, Duration::from_secs(5)).await;
+    let got = recv(&daemon, 1, Duration::from_secs(30)).await;
     assert_eq!(got.len(), 1);
     let doc = check_datagram(&got[0]);
     assert_eq!(doc["subsegments"][0]["name"], "work");
@@ -292,7 +298,7 @@ async fn a_dropped_request_is_a_fault_and_an_inner_error_too() {
         .unwrap();
     assert!(failing.oneshot(req).await.is_err());
 
-    let got = recv(&daemon, 2, Duration::from_secs(5)).await;
+    let got = recv(&daemon, 2, Duration::from_secs(30)).await;
     assert_eq!(got.len(), 2);
     let docs: Vec<Value> = got.iter().map(|d| check_datagram(d)).collect();
     let slow = by_path(&docs, "/slow");

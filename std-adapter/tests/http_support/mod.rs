@@ -66,13 +66,13 @@ pub async fn send(
     client: &Client<HttpConnector, Body>,
     req: Request<Body>,
 ) -> (u16, http::HeaderMap, String) {
-    let resp = tokio::time::timeout(Duration::from_secs(5), client.request(req))
+    let resp = tokio::time::timeout(Duration::from_secs(30), client.request(req))
         .await
         .expect("response within 5 s")
         .expect("response");
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
-    let body = tokio::time::timeout(Duration::from_secs(5), resp.into_body().collect())
+    let body = tokio::time::timeout(Duration::from_secs(30), resp.into_body().collect())
         .await
         .expect("body within 5 s")
         .expect("body")
