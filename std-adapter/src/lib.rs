@@ -39,6 +39,7 @@
 pub mod centralized_sampling;
 pub mod config;
 pub mod daemon_address;
+mod echo;
 #[cfg(any(feature = "tower", feature = "tracing", feature = "aws-sdk"))]
 pub mod integrations;
 #[cfg(feature = "lambda")]
@@ -56,6 +57,7 @@ pub mod udp_transport;
 
 pub use config::{Config, ConfigError, ContextMissing, LambdaEnvironment};
 pub use daemon_address::{DaemonAddress, DaemonAddressError, Endpoint, Host};
+pub use echo::MAX_ECHOED_CHARS;
 pub use rng::{FastRng, OsRng, ThreadRng};
 pub use system_clock::SystemClock;
 pub use tracer::{Trace, TraceError, Tracer, TracerBuilder};
