@@ -670,8 +670,14 @@ mod tests {
         let unsigned: BTreeMap<u128, u8> = [(0, 1), (u128::MAX, 2)].into();
         let signed: BTreeMap<i128, u8> = [(i128::MIN, 1), (-1, 2), (i128::MAX, 3)].into();
         for (ours, theirs) in [
-            (ours(&unsigned).unwrap(), serde_json::to_string(&unsigned).unwrap()),
-            (ours(&signed).unwrap(), serde_json::to_string(&signed).unwrap()),
+            (
+                ours(&unsigned).unwrap(),
+                serde_json::to_string(&unsigned).unwrap(),
+            ),
+            (
+                ours(&signed).unwrap(),
+                serde_json::to_string(&signed).unwrap(),
+            ),
         ] {
             assert_eq!(ours, theirs);
         }

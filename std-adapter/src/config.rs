@@ -488,7 +488,11 @@ mod tests {
             let kept = "x".repeat(crate::MAX_ECHOED_CHARS);
             assert_eq!(err.value(), format!("{kept}..."), "{var}");
             let msg = err.to_string();
-            assert!(msg.len() < crate::MAX_ECHOED_CHARS + 200, "{var}: {}", msg.len());
+            assert!(
+                msg.len() < crate::MAX_ECHOED_CHARS + 200,
+                "{var}: {}",
+                msg.len()
+            );
             assert!(msg.contains(var), "{msg}");
         }
     }

@@ -1,0 +1,137 @@
+//! Sanitizers: what of a URL or a connection string reaches a segment document.
+//!
+//! The recorder runs them on [`HttpRequest::url`](super::HttpRequest::url),
+//! [`Sql::url`](super::Sql::url) and [`Sql::connection_string`](super::Sql::connection_string);
+//! they are public so that a program can clean a value it records elsewhere (in metadata, an
+//! annotation, an exception message) the same way.
+//!
+//! Each dialect is read by its own grammar, written from the standard or the driver that
+//! defines it (the forms tables of [`url`], [`database_url`] and [`connection_string`] say
+//! which, with an example of each form and what is recorded; every row is a test). Then:
+//!
+//! - userinfo (`user:password@`) is removed from URLs, wherever a URL parser finds it;
+//! - the value of a secret key (see [`SECRET_PARTS`], [`SECRET_KEYS`] and
+//!   [`NOT_SECRET_ENDINGS`]: `password`, `pwd`, `secret`, `token`, `AccountKey`,
+//!   `X-Amz-Signature`, …, compared case-insensitively) is replaced by [`MASK`];
+//! - what a document does not need is dropped: fragments, queries (kept for HTTP URLs only
+//!   when asked, then with secret values masked);
+//! - **when the input cannot be read with confidence, the whole value is replaced by
+//!   [`REDACTED`]** rather than guessed at. This is reported as [`Sanitized::Redacted`], by
+//!   the recorder as [`Outcome::Redacted`](crate::Outcome::Redacted) and counted in
+//!   [`RecorderStats::values_redacted`](crate::RecorderStats::values_redacted).
+//!
+//! Whatever a grammar got wrong, one check runs on what would be written before anything is:
+//! if the kept text still holds a secret key followed by `=` and a value, or a URL whose
+//! authority holds an `@`, the value is redacted whole.
+//!
+//! The sanitizers are allocation-free and read their input a constant number of times.
+
+mod connection_string;
+mod key_value;
+mod keys;
+mod output;
+mod url;
+
+pub use keys::{NOT_SECRET_ENDINGS, SECRET_KEYS, SECRET_PARTS};
+
+use crate::sink::{Full, Sink};
+use output::{Check, JsonText, Output, Plain};
+
+/// What replaces the value of a secret key.
+pub const MASK: &str = "***";
+
+/// What replaces a whole value that could not be read with confidence.
+pub const REDACTED: &str = "[redacted]";
+
+/// What a sanitizer did to a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sanitized {
+    /// Written as given.
+    Kept,
+    /// Written with userinfo, secret values, queries or fragments removed or masked.
+    Cleaned,
+    /// Not understood with confidence: [`REDACTED`] was written instead.
+    Redacted,
+}
+
+/// The kind of value, which picks the grammar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Form {
+    /// `http.request.url`.
+    HttpUrl {
+        /// Keep the query string (with secret values masked).
+        keep_query: bool,
+    },
+    /// `sql.url`.
+    DatabaseUrl,
+    /// `sql.connection_string`.
+    ConnectionString,
+}
+
+fn run(form: Form, text: &str, out: &mut dyn Output) -> Result<(), output::Stop> {
+    match form {
+        Form::HttpUrl { keep_query } => url::http(text, keep_query, out),
+        Form::DatabaseUrl => connection_string::write_url(text, out),
+        Form::ConnectionString => connection_string::write(text, out),
+    }
+}
+
+/// Checks what `form` would write, then writes it, or [`REDACTED`].
+fn sanitize(form: Form, text: &str, out: &mut dyn Output) -> Result<Sanitized, Full> {
+    let mut check = Check::default();
+    if run(form, text, &mut check).is_err() || check.unsure {
+        out.keep(REDACTED)?;
+        return Ok(Sanitized::Redacted);
+    }
+    // The same reading as the check's: it cannot be unsure now, only full.
+    run(form, text, out).map_err(|_| Full)?;
+    Ok(if check.unchanged(text) {
+        Sanitized::Kept
+    } else {
+        Sanitized::Cleaned
+    })
+}
+
+/// Writes `text` sanitized as `form` as a JSON string cut to `max_chars` characters. Returns
+/// what was done and whether the text was cut.
+pub(crate) fn write_json<S: Sink + ?Sized>(
+    s: &mut S,
+    text: &str,
+    form: Form,
+    max_chars: usize,
+) -> Result<(Sanitized, bool), Full> {
+    s.byte(b'"')?;
+    let mut out = JsonText::new(s, max_chars);
+    let done = sanitize(form, text, &mut out)?;
+    let cut = out.cut;
+    s.byte(b'"')?;
+    Ok((done, cut))
+}
+
+/// Writes `text` sanitized as `form` into `sink`; on [`Full`] the sink is as it was.
+fn write_plain<S: Sink + ?Sized>(sink: &mut S, text: &str, form: Form) -> Result<Sanitized, Full> {
+    let mark = sink.len();
+    let r = sanitize(form, text, &mut Plain(&mut *sink));
+    if r.is_err() {
+        sink.truncate(mark);
+    }
+    r
+}
+
+#[doc = include_str!("url_forms.md")]
+pub fn url<S: Sink + ?Sized>(sink: &mut S, url: &str, keep_query: bool) -> Result<Sanitized, Full> {
+    write_plain(sink, url, Form::HttpUrl { keep_query })
+}
+
+#[doc = include_str!("database_url_forms.md")]
+pub fn database_url<S: Sink + ?Sized>(sink: &mut S, url: &str) -> Result<Sanitized, Full> {
+    write_plain(sink, url, Form::DatabaseUrl)
+}
+
+#[doc = include_str!("connection_string_forms.md")]
+pub fn connection_string<S: Sink + ?Sized>(sink: &mut S, text: &str) -> Result<Sanitized, Full> {
+    write_plain(sink, text, Form::ConnectionString)
+}
+
+#[cfg(test)]
+mod tests;
