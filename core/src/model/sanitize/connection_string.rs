@@ -144,7 +144,8 @@ fn database_url(
 /// - `//…`: a database URL; for SQL Server, jTDS and Sybase the authority ends at `;` and
 ///   `;` properties follow (`jdbc:sqlserver://h\inst:1433;user=u;password={p;w}`);
 /// - Oracle (`jdbc:oracle:thin:user/password@host:1521:SID`): everything up to the last `@`
-///   is credentials and is removed; no `@` and something there is not understood;
+///   is credentials and is removed, and the query after it is dropped; no `@` and something
+///   there is not understood;
 /// - anything else (`jdbc:h2:mem:db;PASSWORD=p`, `jdbc:derby:db;password=p`,
 ///   `jdbc:sqlite:/data.db`): kept up to the first `;` (properties, masked) or `?` (dropped);
 ///   an `@` before them is not understood.
@@ -176,14 +177,15 @@ fn jdbc(t: &str, out: &mut dyn Output) -> Result<(), Stop> {
         return database_url(slice(t, last, t.len()), rules, !semicolon, out);
     }
     if is("oracle") {
+        // The last `@` anywhere: a password may hold `?` or `@`.
         let rest = &b[at..];
-        let end = find(rest, 0, rest.len(), |c| c == b'?');
-        return match rest[..end].iter().rposition(|&c| c == b'@') {
+        return match rest.iter().rposition(|&c| c == b'@') {
             Some(i) => {
+                let end = find(rest, i, rest.len(), |c| c == b'?');
                 out.keep(slice(t, 0, at))?;
                 Ok(out.keep(slice(t, at + i, at + end))?)
             }
-            None if end == 0 => Ok(out.keep(slice(t, 0, at))?),
+            None if rest.is_empty() => Ok(out.keep(t)?),
             None => Err(Stop::Unsure),
         };
     }

@@ -1,5 +1,6 @@
-//! Key/value connection strings: ADO.NET / OLE DB / ODBC (`key=value;…`) and libpq
-//! (`keyword=value …`), each read by its own grammar.
+//! Key/value connection strings: ADO.NET / OLE DB / ODBC (`key=value;…`), libpq
+//! (`keyword=value …`) and StackExchange.Redis (`host:port,option=value,…`), each read by
+//! its own grammar.
 //!
 //! A string is read by every grammar that parses all of it, and a value is masked when any
 //! of those readings makes it the value of a secret key: `host=h password=x;y=z` is one
@@ -252,6 +253,76 @@ fn secret_values<'g>(text: &'g [u8], mut g: impl Grammar + 'g) -> impl Iterator<
         .map(|p| p.value)
 }
 
+/// The secret spans of one reading (a variant per grammar: no allocation, no `dyn`).
+enum Spans<A, L, R> {
+    Ado(A),
+    Libpq(L),
+    Redis(R),
+}
+
+impl<A, L, R> Spans<A, L, R>
+where
+    A: Iterator<Item = Span>,
+    L: Iterator<Item = Span>,
+    R: Iterator<Item = Span>,
+{
+    fn next(&mut self) -> Option<Span> {
+        match self {
+            Spans::Ado(i) => i.next(),
+            Spans::Libpq(i) => i.next(),
+            Spans::Redis(i) => i.next(),
+        }
+    }
+}
+
+/// StackExchange.Redis configuration strings (`host:6379,password=p,ssl=True`): items
+/// separated by `,`, each an endpoint or `option=value`, option names made of letters,
+/// digits, `_`, `.`, `-` and `$`, values unquoted and running to the next `,`.
+struct Redis<'t> {
+    b: &'t [u8],
+    i: usize,
+}
+
+impl Grammar for Redis<'_> {
+    fn next_pair(&mut self) -> Option<Result<Pair, Unparsed>> {
+        let b = self.b;
+        loop {
+            if self.i > b.len() {
+                return None;
+            }
+            let start = self.i;
+            let end = start
+                + b[start..]
+                    .iter()
+                    .position(|&c| c == b',')
+                    .unwrap_or(b.len() - start);
+            self.i = end + 1;
+            let Some(eq) = b[start..end].iter().position(|&c| c == b'=') else {
+                continue;
+            };
+            let key_end = trim_end(b, start, start + eq);
+            let key_start = start
+                + b[start..key_end]
+                    .iter()
+                    .take_while(|c| c.is_ascii_whitespace())
+                    .count();
+            let name = &b[key_start..key_end];
+            let option_char = |c: &u8| c.is_ascii_alphanumeric() || b"_.-$".contains(c);
+            if name.is_empty() || !name.iter().all(option_char) {
+                return Some(Err(Unparsed));
+            }
+            let mut value_start = start + eq + 1;
+            while value_start < end && b[value_start].is_ascii_whitespace() {
+                value_start += 1;
+            }
+            return Some(Ok(Pair {
+                key: (key_start, key_end),
+                value: (value_start, trim_end(b, value_start, end)),
+            }));
+        }
+    }
+}
+
 /// Which grammars a caller allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Dialects {
@@ -266,38 +337,30 @@ pub(super) enum Dialects {
 pub(super) fn write(text: &str, dialects: Dialects, out: &mut dyn Output) -> Result<(), Stop> {
     let b = text.as_bytes();
     let ado = parses(Ado { b, i: 0 });
-    let libpq = dialects == Dialects::Any && parses(Libpq { b, i: 0 });
-    if !ado && !libpq {
+    let any = dialects == Dialects::Any;
+    let libpq = any && parses(Libpq { b, i: 0 });
+    let redis = any && b.contains(&b',') && parses(Redis { b, i: 0 });
+    if !ado && !libpq && !redis {
         return Err(Stop::Unsure);
     }
-    let mut a = ado
-        .then(|| secret_values(b, Ado { b, i: 0 }))
-        .into_iter()
-        .flatten();
-    let mut l = libpq
-        .then(|| secret_values(b, Libpq { b, i: 0 }))
-        .into_iter()
-        .flatten();
-    let (mut next_a, mut next_l) = (a.next(), l.next());
+    let mut readings = [
+        ado.then(|| Spans::Ado(secret_values(b, Ado { b, i: 0 }))),
+        libpq.then(|| Spans::Libpq(secret_values(b, Libpq { b, i: 0 }))),
+        redis.then(|| Spans::Redis(secret_values(b, Redis { b, i: 0 }))),
+    ];
+    let mut heads = [None; 3];
+    for (head, r) in heads.iter_mut().zip(readings.iter_mut()) {
+        *head = r.as_mut().and_then(Spans::next);
+    }
     let mut written = 0;
     let mut pending: Option<Span> = None;
-    loop {
-        // The span that starts first, from either reading.
-        let span = match (next_a, next_l) {
-            (Some(x), Some(y)) if x.0 <= y.0 => {
-                next_a = a.next();
-                x
-            }
-            (Some(x), None) => {
-                next_a = a.next();
-                x
-            }
-            (_, Some(y)) => {
-                next_l = l.next();
-                y
-            }
-            (None, None) => break,
-        };
+    // The span that starts first, from any reading, until none is left.
+    while let Some(k) = (0..heads.len())
+        .filter(|&k| heads[k].is_some())
+        .min_by_key(|&k| heads[k].map_or(usize::MAX, |s| s.0))
+    {
+        let Some(span) = heads[k] else { break };
+        heads[k] = readings[k].as_mut().and_then(Spans::next);
         pending = match pending {
             Some(p) if span.0 < p.1 => Some((p.0, p.1.max(span.1))),
             Some(p) => {
