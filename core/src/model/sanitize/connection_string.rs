@@ -125,7 +125,18 @@ fn database_url(
     let path_end = find(b, a.end, u.end, |c| {
         matches!(c, b'?' | b'#' | b';') || (jdbc_path_props && c == b':')
     });
-    if b[a.end..path_end].contains(&b'@') {
+    // An `@` in the path, or anywhere after userinfo or a port, may be the end of a
+    // password with an unencoded `/`, `?`, `#` or `;` in it. SQL Server's `;` properties
+    // (its authority has no userinfo) are read by their grammar instead.
+    let dropped_tail = matches!(b.get(path_end), Some(b'?' | b'#'));
+    let checked_to = if dropped_tail || !rules.semicolon_ends_authority {
+        u.end
+    } else {
+        path_end
+    };
+    if b[a.end..path_end].contains(&b'@')
+        || ((a.host > a.start || a.port) && b[a.end..checked_to].contains(&b'@'))
+    {
         return Err(Stop::Unsure);
     }
     out.keep(slice(t, u.start, a.start))?;
