@@ -182,7 +182,7 @@ pub fn embed(form: usize, secret: &str, w: &str, style: usize) -> (Field, String
         ),
         16 => (
             HttpUrl {
-                keep_query: style % 2 == 0,
+                keep_query: style.is_multiple_of(2),
             },
             format!("{scheme}{w}:{s}@{w}.example/{w}"),
         ),
@@ -190,7 +190,7 @@ pub fn embed(form: usize, secret: &str, w: &str, style: usize) -> (Field, String
         // authority before the `@`, and a URL parser would read it as the host).
         17 => (
             HttpUrl {
-                keep_query: style % 2 == 0,
+                keep_query: style.is_multiple_of(2),
             },
             format!("{scheme}{}@{w}.example/{w}", pct(s)),
         ),
@@ -267,7 +267,7 @@ pub fn embed(form: usize, secret: &str, w: &str, style: usize) -> (Field, String
             ConnectionString,
             format!(
                 "host={w} port=5432 sslkey=/k.pem sslpassword={}",
-                libpq(s, style % 2 == 0)
+                libpq(s, style.is_multiple_of(2))
             ),
         ),
         _ => (
