@@ -40,14 +40,46 @@ pub const SECRET_KEYS: &[&str] = &["pw", "pass", "key", "sig", "auth", "code"];
 /// Endings that make a key name where a secret is, or what it is called, rather than hold it.
 pub const NOT_SECRET_ENDINGS: &[&str] = &["name", "file", "path"];
 
-/// The longest part or key above: the classifier keeps this many normalised bytes.
-const WINDOW: usize = 16;
+/// A word as the low bytes of a `u128` (its last byte lowest), with the mask of its bytes:
+/// the classifier keeps the last 16 normalised bytes in one `u128`, so that "ends with" is
+/// one mask and compare.
+const fn pack(word: &str) -> (u128, u128) {
+    let b = word.as_bytes();
+    let mut value = 0u128;
+    let mut i = 0;
+    while i < b.len() {
+        value = value << 8 | b[i] as u128;
+        i += 1;
+    }
+    let mask = if b.len() >= 16 {
+        u128::MAX
+    } else {
+        (1u128 << (8 * b.len())) - 1
+    };
+    (value, mask)
+}
+
+/// Packs every word of a list (at most 16 bytes each).
+const fn pack_all<const N: usize>(words: &[&str]) -> [(u128, u128); N] {
+    let mut out = [(0, 0); N];
+    let mut i = 0;
+    while i < N {
+        assert!(words[i].len() <= 16);
+        out[i] = pack(words[i]);
+        i += 1;
+    }
+    out
+}
+
+const PARTS: [(u128, u128); SECRET_PARTS.len()] = pack_all(SECRET_PARTS);
+const KEYS: [(u128, u128); SECRET_KEYS.len()] = pack_all(SECRET_KEYS);
+const ENDINGS: [(u128, u128); NOT_SECRET_ENDINGS.len()] = pack_all(NOT_SECRET_ENDINGS);
 
 /// Classifies a key fed byte by byte, in constant space (keys from outside can be megabytes).
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct KeyClass {
-    /// The last normalised bytes, right-aligned.
-    window: [u8; WINDOW],
+    /// The last 16 normalised bytes, the last one lowest.
+    window: u128,
     /// Normalised bytes fed so far.
     len: usize,
     /// Some part of [`SECRET_PARTS`] has been seen.
@@ -60,11 +92,10 @@ impl KeyClass {
         if !b.is_ascii_alphanumeric() {
             return;
         }
-        self.window.copy_within(1.., 0);
-        self.window[WINDOW - 1] = b.to_ascii_lowercase();
+        self.window = self.window << 8 | u128::from(b.to_ascii_lowercase());
         self.len = self.len.saturating_add(1);
         if !self.hit {
-            self.hit = SECRET_PARTS.iter().any(|p| self.ends_with(p));
+            self.hit = PARTS.iter().any(|&p| self.ends_with(p));
         }
     }
 
@@ -93,16 +124,18 @@ impl KeyClass {
         }
     }
 
-    fn ends_with(&self, part: &str) -> bool {
-        let p = part.as_bytes();
-        self.len >= p.len() && self.window[WINDOW - p.len()..] == *p
+    fn ends_with(&self, (value, mask): (u128, u128)) -> bool {
+        // A word longer than what was fed cannot match: the window's unused bytes are zero,
+        // and no word holds a zero byte.
+        self.window & mask == value
     }
 
     /// Whether the key fed so far names a secret (see the module docs).
     pub(super) fn is_secret(&self) -> bool {
-        let whole = |k: &&str| k.len() == self.len && self.ends_with(k);
-        (self.hit || SECRET_KEYS.iter().any(whole))
-            && !NOT_SECRET_ENDINGS.iter().any(|e| self.ends_with(e))
+        let whole = |&(value, mask): &(u128, u128)| {
+            self.window & mask == value && self.len == (mask.count_ones() / 8) as usize
+        };
+        (self.hit || KEYS.iter().any(whole)) && !ENDINGS.iter().any(|&e| self.ends_with(e))
     }
 }
 
@@ -193,6 +226,8 @@ mod tests {
         long.push_str(&"y".repeat(10_000));
         assert!(is_secret(long.as_bytes()));
         assert!(!is_secret("k".repeat(100_000).as_bytes()));
+        assert!(!is_secret(b"monkey") && !is_secret(b"xxxxxxxxxxxxxxxxxxxxkey"));
+        assert!(is_secret(b"KEY") && is_secret(b"k_e-y"));
     }
 
     #[test]
