@@ -72,6 +72,19 @@ const fn pack_all<const N: usize>(words: &[&str]) -> [(u128, u128); N] {
 }
 
 const PARTS: [(u128, u128); SECRET_PARTS.len()] = pack_all(SECRET_PARTS);
+
+/// The last bytes of the parts, as a bit set over ASCII: only after one of them can a part
+/// have just been completed, so only then are the parts compared.
+const PART_ENDS: u128 = {
+    let mut set = 0u128;
+    let mut i = 0;
+    while i < SECRET_PARTS.len() {
+        let b = SECRET_PARTS[i].as_bytes();
+        set |= 1 << b[b.len() - 1];
+        i += 1;
+    }
+    set
+};
 const KEYS: [(u128, u128); SECRET_KEYS.len()] = pack_all(SECRET_KEYS);
 const ENDINGS: [(u128, u128); NOT_SECRET_ENDINGS.len()] = pack_all(NOT_SECRET_ENDINGS);
 
@@ -94,7 +107,7 @@ impl KeyClass {
         }
         self.window = self.window << 8 | u128::from(b.to_ascii_lowercase());
         self.len = self.len.saturating_add(1);
-        if !self.hit {
+        if !self.hit && PART_ENDS >> (self.window & 0x7f) & 1 == 1 {
             self.hit = PARTS.iter().any(|&p| self.ends_with(p));
         }
     }

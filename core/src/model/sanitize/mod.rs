@@ -79,17 +79,42 @@ fn run(form: Form, text: &str, out: &mut dyn Output) -> Result<(), output::Stop>
 /// Checks what `form` would write, then writes it, or [`REDACTED`].
 fn sanitize(form: Form, text: &str, out: &mut dyn Output) -> Result<Sanitized, Full> {
     let mut check = Check::default();
+    // The check can only object to kept text holding `=` or `@`. Without either, an HTTP
+    // URL (whose reader decides everything before it writes) is written in one pass.
+    let one_pass =
+        matches!(form, Form::HttpUrl { .. }) && !text.bytes().any(|b| b == b'=' || b == b'@');
+    if one_pass {
+        let mut both = Both(&mut check, out);
+        return match run(form, text, &mut both) {
+            Ok(()) => Ok(check.verdict(text)),
+            Err(output::Stop::Full) => Err(Full),
+            Err(output::Stop::Unsure) => {
+                out.keep(REDACTED)?;
+                Ok(Sanitized::Redacted)
+            }
+        };
+    }
     if run(form, text, &mut check).is_err() || check.unsure {
         out.keep(REDACTED)?;
         return Ok(Sanitized::Redacted);
     }
     // The same reading as the check's: it cannot be unsure now, only full.
     run(form, text, out).map_err(|_| Full)?;
-    Ok(if check.unchanged(text) {
-        Sanitized::Kept
-    } else {
-        Sanitized::Cleaned
-    })
+    Ok(check.verdict(text))
+}
+
+/// Writes to the check and to the output at once.
+struct Both<'a, 'b>(&'a mut Check, &'b mut dyn Output);
+
+impl Output for Both<'_, '_> {
+    fn keep(&mut self, text: &str) -> Result<(), Full> {
+        self.0.keep(text)?;
+        self.1.keep(text)
+    }
+    fn mask(&mut self) -> Result<(), Full> {
+        self.0.mask()?;
+        self.1.mask()
+    }
 }
 
 /// Writes `text` sanitized as `form` as a JSON string cut to `max_chars` characters. Returns

@@ -134,9 +134,13 @@ impl Check {
         }
     }
 
-    /// Whether the sanitizer's output is its input unchanged.
-    pub(super) fn unchanged(&self, input: &str) -> bool {
-        self.masks == 0 && self.kept == input.len()
+    /// What the sanitizer did, from what it kept of `input`.
+    pub(super) fn verdict(&self, input: &str) -> super::Sanitized {
+        if self.masks == 0 && self.kept == input.len() {
+            super::Sanitized::Kept
+        } else {
+            super::Sanitized::Cleaned
+        }
     }
 }
 
