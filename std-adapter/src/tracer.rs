@@ -305,6 +305,10 @@ pub struct TracerStats {
     pub streamed: u64,
     /// Values the recorders dropped for lack of room (fields, metadata, stacks), summed.
     pub degraded: u64,
+    /// URLs and connection strings recorded as `[redacted]` because they could not be read
+    /// with confidence (the recorders' `values_redacted`, summed; each such call returned
+    /// `Outcome::Redacted`).
+    pub redacted: u64,
 }
 
 #[derive(Default)]
@@ -317,6 +321,7 @@ struct Counters {
     bytes: AtomicU64,
     streamed: AtomicU64,
     degraded: AtomicU64,
+    redacted: AtomicU64,
 }
 
 struct Inner {
@@ -617,6 +622,7 @@ impl Tracer {
             bytes: l(&c.bytes),
             streamed: l(&c.streamed),
             degraded: l(&c.degraded),
+            redacted: l(&c.redacted),
         }
     }
 
@@ -757,6 +763,10 @@ impl Tracer {
         };
         c.degraded
             .fetch_add(d(degraded(&after), degraded(&before)), Ordering::Relaxed);
+        c.redacted.fetch_add(
+            d(after.values_redacted.into(), before.values_redacted.into()),
+            Ordering::Relaxed,
+        );
         let mut pool = self
             .inner
             .pool

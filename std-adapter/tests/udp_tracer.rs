@@ -219,3 +219,33 @@ fn the_sampler_decides_only_without_an_upstream_decision() {
     let yes = TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1").unwrap();
     assert!(tracer.begin(Some(&yes)).is_sampled());
 }
+
+#[test]
+fn a_redacted_value_is_said_and_counted() {
+    use xray_core::Outcome;
+    use xray_core::model::Sql;
+    let daemon = Daemon::bind();
+    let tracer = Tracer::from_config(&config(&daemon, &[]), "svc")
+        .expect("tracer")
+        .always_sample()
+        .build();
+    let mut t = tracer.begin(None);
+    let db = t.subsegment("db").unwrap();
+    let unreadable = Sql {
+        connection_string: Some("Server=db;Password=\"s3cret;unclosed"),
+        ..Sql::default()
+    };
+    assert_eq!(t.set_sql(db, &unreadable), Ok(Outcome::Redacted));
+    let readable = Sql {
+        connection_string: Some("Server=db;Password=s3cret"),
+        ..Sql::default()
+    };
+    assert_eq!(t.set_sql(db, &readable), Ok(Outcome::Recorded));
+    t.end(db).unwrap();
+    t.finish();
+    let datagrams = daemon.recv(1, Duration::from_secs(5));
+    let text = String::from_utf8(datagrams[0].clone()).unwrap();
+    assert!(!text.contains("s3cret"), "{text}");
+    check_datagram(&datagrams[0]);
+    assert_eq!(tracer.stats().redacted, 1);
+}

@@ -78,9 +78,10 @@ pub struct RecorderStats {
     /// Documents that had exceptions and were sent without their stack frames (counted in
     /// each exception's `truncated`) to fit the budget.
     pub stacks_dropped: u32,
-    /// URLs and connection strings replaced whole by
-    /// [`REDACTED`](crate::model::sanitize::REDACTED) because they could not be read with
-    /// confidence (see [`sanitize`](crate::model::sanitize)).
+    /// Recording calls (`set_http_request`, `set_sql`) that wrote a URL or connection string
+    /// as [`REDACTED`](crate::model::sanitize::REDACTED) because it could not be read with
+    /// confidence (see [`sanitize`](crate::model::sanitize)); each also returned
+    /// [`Outcome::Redacted`].
     pub values_redacted: u32,
     /// Documents sent with only their required fields to fit the budget (counted in the two
     /// counters above as well, for what they lost).
