@@ -241,7 +241,7 @@ fn a_redacted_value_is_said_and_counted() {
         ..Sql::default()
     };
     assert_eq!(t.set_sql(db, &readable), Ok(Outcome::Recorded));
-    t.end(db).unwrap();
+    let _ = t.end(db).unwrap();
     t.finish();
     let datagrams = daemon.recv(1, Duration::from_secs(5));
     let text = String::from_utf8(datagrams[0].clone()).unwrap();
