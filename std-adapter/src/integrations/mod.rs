@@ -35,6 +35,7 @@ pub mod http_client;
 pub mod http_server;
 #[cfg(feature = "tracing")]
 pub mod log_correlation;
+mod scrub;
 
 /// The name of the X-Ray trace header.
 pub const TRACE_HEADER: &str = "x-amzn-trace-id";
@@ -222,6 +223,8 @@ pub(crate) fn record_fault(
 ) {
     let mut buf = [0u8; 1024];
     let message = format_into(&mut buf, format_args!("{message}"));
+    let mut clean = [0u8; 1024];
+    let message = scrub::scrub_urls(message, &mut clean);
     let exception = Exception {
         type_name: Some(type_name),
         message: Some(message),
