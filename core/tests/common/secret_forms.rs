@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! URLs and connection strings of every dialect with a secret in them, for the leak
 //! proptests (`core/tests/secrets.rs`) and the `sanitize` fuzz target: the secret's bytes must
 //! never reach a datagram.
