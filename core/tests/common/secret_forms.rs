@@ -46,7 +46,8 @@ fn pct(s: &str) -> String {
 
 /// An ADO.NET / ODBC value: raw when it can be, else quoted in the style `style` picks.
 fn ado(s: &str, style: usize) -> String {
-    let plain = !s.contains(';') && !s.starts_with(['"', '\'', '{']) && s.trim() == s && !s.is_empty();
+    let plain =
+        !s.contains(';') && !s.starts_with(['"', '\'', '{']) && s.trim() == s && !s.is_empty();
     match style % 4 {
         0 if plain => s.to_string(),
         0 | 1 => format!("\"{}\"", s.replace('"', "\"\"")),
@@ -106,7 +107,10 @@ pub fn embed(form: usize, secret: &str, w: &str, style: usize) -> (Field, String
     match form % FORMS {
         0 => (
             ConnectionString,
-            format!("Server={w};User Id={w};Password={};Database={w}", ado(s, style)),
+            format!(
+                "Server={w};User Id={w};Password={};Database={w}",
+                ado(s, style)
+            ),
         ),
         1 => (
             ConnectionString,
@@ -114,27 +118,42 @@ pub fn embed(form: usize, secret: &str, w: &str, style: usize) -> (Field, String
         ),
         2 => (
             ConnectionString,
-            format!("Driver={{ODBC Driver 18}};Server={w};UID={w};PWD={};", ado(s, 3)),
+            format!(
+                "Driver={{ODBC Driver 18}};Server={w};UID={w};PWD={};",
+                ado(s, 3)
+            ),
         ),
         3 => (
             ConnectionString,
             format!("host={w} password={} dbname={w}", libpq(s, true)),
         ),
-        4 => (ConnectionString, format!("password={} host={w}", libpq(s, false))),
+        4 => (
+            ConnectionString,
+            format!("password={} host={w}", libpq(s, false)),
+        ),
         5 => (
             ConnectionString,
             format!("postgres://{w}:{s}@{w}:5432/{w}?sslmode=require"),
         ),
-        6 => (ConnectionString, format!("postgres://{w}:{}@{w}:5432/{w}", pct(s))),
+        6 => (
+            ConnectionString,
+            format!("postgres://{w}:{}@{w}:5432/{w}", pct(s)),
+        ),
         7 => (
             ConnectionString,
             format!("mongodb+srv://{w}:{s}@{w}.example.net/{w}?retryWrites=true"),
         ),
         8 => (ConnectionString, format!("redis://:{s}@{w}:6379/0")),
-        9 => (ConnectionString, format!("postgresql://{w}/{w}?password={}", pct(s))),
+        9 => (
+            ConnectionString,
+            format!("postgresql://{w}/{w}?password={}", pct(s)),
+        ),
         10 => (
             ConnectionString,
-            format!("jdbc:postgresql://{w}:5432/{w}?user={w}&password={}", pct(s)),
+            format!(
+                "jdbc:postgresql://{w}:5432/{w}?user={w}&password={}",
+                pct(s)
+            ),
         ),
         11 => (
             ConnectionString,
@@ -143,11 +162,20 @@ pub fn embed(form: usize, secret: &str, w: &str, style: usize) -> (Field, String
                 ado(s, 3)
             ),
         ),
-        12 => (ConnectionString, format!("jdbc:mysql://{w}:{s}@{w}:3306/{w}")),
-        13 => (ConnectionString, format!("jdbc:oracle:thin:{w}/{s}@{w}:1521:ORCL")),
+        12 => (
+            ConnectionString,
+            format!("jdbc:mysql://{w}:{s}@{w}:3306/{w}"),
+        ),
+        13 => (
+            ConnectionString,
+            format!("jdbc:oracle:thin:{w}/{s}@{w}:1521:ORCL"),
+        ),
         14 => (
             ConnectionString,
-            format!("jdbc:db2://{w}:50000/{w}:user={w};password={};", ado(s, style)),
+            format!(
+                "jdbc:db2://{w}:50000/{w}:user={w};password={};",
+                ado(s, style)
+            ),
         ),
         15 => (
             ConnectionString,
@@ -201,7 +229,10 @@ pub fn embed(form: usize, secret: &str, w: &str, style: usize) -> (Field, String
         ),
         23 => (ConnectionString, format!("rediss://default:{s}@{w}:6379")),
         24 => (ConnectionString, format!("amqps://{w}:{s}@{w}/vhost")),
-        25 => (ConnectionString, format!("mysql://{w}:{s}@{w}:3306,{w}:3307/{w}")),
+        25 => (
+            ConnectionString,
+            format!("mysql://{w}:{s}@{w}:3306,{w}:3307/{w}"),
+        ),
         26 => (
             ConnectionString,
             format!(
@@ -211,7 +242,10 @@ pub fn embed(form: usize, secret: &str, w: &str, style: usize) -> (Field, String
             ),
         ),
         27 => (SqlUrl, format!("postgres://{w}:{s}@{w}/{w}")),
-        28 => (SqlUrl, format!("jdbc:sqlserver://{w};password={}", ado(s, 3))),
+        28 => (
+            SqlUrl,
+            format!("jdbc:sqlserver://{w};password={}", ado(s, 3)),
+        ),
         29 => (
             ConnectionString,
             format!(
@@ -225,7 +259,10 @@ pub fn embed(form: usize, secret: &str, w: &str, style: usize) -> (Field, String
         ),
         31 => (
             ConnectionString,
-            format!("jdbc:jtds:sqlserver://{w}:1433/{w};user={w};password={}", ado(s, style)),
+            format!(
+                "jdbc:jtds:sqlserver://{w}:1433/{w};user={w};password={}",
+                ado(s, style)
+            ),
         ),
         32 => (
             ConnectionString,

@@ -68,24 +68,35 @@ pub(crate) enum Form {
     ConnectionString,
 }
 
-fn run(form: Form, text: &str, out: &mut dyn Output) -> Result<(), output::Stop> {
+/// A dialect's reader: writes what it keeps of a text, or stops.
+type Reader<'r> = &'r dyn Fn(&str, &mut dyn Output) -> Result<(), output::Stop>;
+
+/// Calls `f` with the reader of `form`. Inlined, so that a caller with a constant form (every
+/// recorder field) links only its own dialect: firmware that records `http.request.url` does
+/// not carry the connection-string grammars.
+#[inline(always)]
+fn with_reader<T>(form: Form, f: impl FnOnce(Reader<'_>, bool) -> T) -> T {
     match form {
-        Form::HttpUrl { keep_query } => url::http(text, keep_query, out),
-        Form::DatabaseUrl => connection_string::write_url(text, out),
-        Form::ConnectionString => connection_string::write(text, out),
+        // An HTTP URL's reader decides everything before it writes: it may run in one pass.
+        Form::HttpUrl { keep_query } => f(&|t, o| url::http(t, keep_query, o), true),
+        Form::DatabaseUrl => f(&connection_string::write_url, false),
+        Form::ConnectionString => f(&connection_string::write, false),
     }
 }
 
-/// Checks what `form` would write, then writes it, or [`REDACTED`].
-fn sanitize(form: Form, text: &str, out: &mut dyn Output) -> Result<Sanitized, Full> {
+/// Checks what `read` would write, then writes it, or [`REDACTED`].
+fn sanitize(
+    read: Reader<'_>,
+    decides_first: bool,
+    text: &str,
+    out: &mut dyn Output,
+) -> Result<Sanitized, Full> {
     let mut check = Check::default();
-    // The check can only object to kept text holding `=` or `@`. Without either, an HTTP
-    // URL (whose reader decides everything before it writes) is written in one pass.
-    let one_pass =
-        matches!(form, Form::HttpUrl { .. }) && !text.bytes().any(|b| b == b'=' || b == b'@');
-    if one_pass {
+    // The check can only object to kept text holding `=` or `@`. Without either, a reader
+    // that decides before it writes is run once, into the check and the output together.
+    if decides_first && !text.bytes().any(|b| b == b'=' || b == b'@') {
         let mut both = Both(&mut check, out);
-        return match run(form, text, &mut both) {
+        return match read(text, &mut both) {
             Ok(()) => Ok(check.verdict(text)),
             Err(output::Stop::Full) => Err(Full),
             Err(output::Stop::Unsure) => {
@@ -94,12 +105,12 @@ fn sanitize(form: Form, text: &str, out: &mut dyn Output) -> Result<Sanitized, F
             }
         };
     }
-    if run(form, text, &mut check).is_err() || check.unsure {
+    if read(text, &mut check).is_err() || check.unsure {
         out.keep(REDACTED)?;
         return Ok(Sanitized::Redacted);
     }
     // The same reading as the check's: it cannot be unsure now, only full.
-    run(form, text, out).map_err(|_| Full)?;
+    read(text, out).map_err(|_| Full)?;
     Ok(check.verdict(text))
 }
 
@@ -119,24 +130,29 @@ impl Output for Both<'_, '_> {
 
 /// Writes `text` sanitized as `form` as a JSON string cut to `max_chars` characters. Returns
 /// what was done and whether the text was cut.
+#[inline(always)]
 pub(crate) fn write_json<S: Sink + ?Sized>(
     s: &mut S,
     text: &str,
     form: Form,
     max_chars: usize,
 ) -> Result<(Sanitized, bool), Full> {
-    s.byte(b'"')?;
-    let mut out = JsonText::new(s, max_chars);
-    let done = sanitize(form, text, &mut out)?;
-    let cut = out.cut;
-    s.byte(b'"')?;
-    Ok((done, cut))
+    with_reader(form, |read, decides_first| {
+        s.byte(b'"')?;
+        let mut out = JsonText::new(s, max_chars);
+        let done = sanitize(read, decides_first, text, &mut out)?;
+        let cut = out.cut;
+        s.byte(b'"')?;
+        Ok((done, cut))
+    })
 }
 
 /// Writes `text` sanitized as `form` into `sink`; on [`Full`] the sink is as it was.
 fn write_plain<S: Sink + ?Sized>(sink: &mut S, text: &str, form: Form) -> Result<Sanitized, Full> {
     let mark = sink.len();
-    let r = sanitize(form, text, &mut Plain(&mut *sink));
+    let r = with_reader(form, |read, decides_first| {
+        sanitize(read, decides_first, text, &mut Plain(&mut *sink))
+    });
     if r.is_err() {
         sink.truncate(mark);
     }
