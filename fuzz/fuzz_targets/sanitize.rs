@@ -159,9 +159,9 @@ fn without_encoded_spaces(text: &str) -> String {
 }
 
 fn plain(f: impl FnOnce(&mut SliceSink<'_>) -> Result<Sanitized, xray_core::Full>, len: usize) -> (String, Sanitized) {
-    let mut buf = vec![0u8; len * 2 + 64];
+    let mut buf = vec![0u8; len * 3 + 64];
     let mut s = SliceSink::new(&mut buf);
-    let done = f(&mut s).expect("room for the input twice");
+    let done = f(&mut s).expect("room for three times the input (each byte is written as at most three)");
     (String::from_utf8(s.as_bytes().to_vec()).expect("UTF-8"), done)
 }
 

@@ -24,7 +24,12 @@
 //! if the kept text still holds a secret key followed by `=` and a value, or a URL whose
 //! authority holds an `@`, the value is redacted whole.
 //!
-//! The sanitizers are allocation-free and read their input a constant number of times.
+//! The sanitizers are allocation-free and read their input a constant number of times. They
+//! write at most three bytes per input byte (a mask for a one-byte value, a percent-encoded
+//! trailing space), or [`REDACTED`].
+//!
+//! The public functions write plain text (not JSON) into a [`Sink`]; on [`Full`] the sink is
+//! left as it was.
 
 mod connection_string;
 mod key_value;

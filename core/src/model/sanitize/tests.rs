@@ -14,7 +14,7 @@ fn run_plain(
     f: impl FnOnce(&mut SliceSink<'_>) -> Result<Sanitized, Full>,
     len: usize,
 ) -> (String, Sanitized) {
-    let mut buf = vec![0u8; len * 2 + 64];
+    let mut buf = vec![0u8; len * 3 + 64];
     let mut s = SliceSink::new(&mut buf);
     let done = f(&mut s).expect("room");
     (
