@@ -40,20 +40,38 @@ pub const SECRET_KEYS: &[&str] = &["pw", "pass", "key", "sig", "auth", "code"];
 /// Endings that make a key name where a secret is, or what it is called, rather than hold it.
 pub const NOT_SECRET_ENDINGS: &[&str] = &["name", "file", "path"];
 
-/// Classifies a key fed byte by byte, in constant space (keys from outside can be megabytes).
-///
-/// The last 16 normalised bytes are kept in a `u128` (the last byte lowest) and the words are
-/// packed the same way at compile time, so that "ends with" is one mask and compare. With the
-/// `small` feature they are kept as bytes and compared byte by byte, which is less code on
-/// 32-bit targets.
-#[derive(Clone, Copy, Debug, Default)]
-pub(super) struct KeyClass {
-    window: Window,
-    /// Normalised bytes fed so far.
-    len: usize,
-    /// Some part of [`SECRET_PARTS`] has been seen.
-    hit: bool,
+/// A word as the low bytes of a `u128` (its last byte lowest), with the mask of its bytes:
+/// the classifier keeps the last 16 normalised bytes in one `u128`, so that "ends with" is
+/// one mask and compare.
+const fn pack(word: &str) -> (u128, u128) {
+    let b = word.as_bytes();
+    let mut value = 0u128;
+    let mut i = 0;
+    while i < b.len() {
+        value = value << 8 | b[i] as u128;
+        i += 1;
+    }
+    let mask = if b.len() >= 16 {
+        u128::MAX
+    } else {
+        (1u128 << (8 * b.len())) - 1
+    };
+    (value, mask)
 }
+
+/// Packs every word of a list (at most 16 bytes each).
+const fn pack_all<const N: usize>(words: &[&str]) -> [(u128, u128); N] {
+    let mut out = [(0, 0); N];
+    let mut i = 0;
+    while i < N {
+        assert!(words[i].len() <= 16);
+        out[i] = pack(words[i]);
+        i += 1;
+    }
+    out
+}
+
+const PARTS: [(u128, u128); SECRET_PARTS.len()] = pack_all(SECRET_PARTS);
 
 /// The last bytes of the parts, as a bit set over ASCII: only after one of them can a part
 /// have just been completed, so only then are the parts compared.
@@ -67,102 +85,19 @@ const PART_ENDS: u128 = {
     }
     set
 };
+const KEYS: [(u128, u128); SECRET_KEYS.len()] = pack_all(SECRET_KEYS);
+const ENDINGS: [(u128, u128); NOT_SECRET_ENDINGS.len()] = pack_all(NOT_SECRET_ENDINGS);
 
-#[cfg(not(feature = "small"))]
-mod window {
-    use super::{NOT_SECRET_ENDINGS, SECRET_KEYS, SECRET_PARTS};
-
-    /// A word as the low bytes of a `u128` (its last byte lowest), with the mask of its
-    /// bytes.
-    const fn pack(word: &str) -> (u128, u128) {
-        let b = word.as_bytes();
-        let mut value = 0u128;
-        let mut i = 0;
-        while i < b.len() {
-            value = value << 8 | b[i] as u128;
-            i += 1;
-        }
-        let mask = if b.len() >= 16 {
-            u128::MAX
-        } else {
-            (1u128 << (8 * b.len())) - 1
-        };
-        (value, mask)
-    }
-
-    /// Packs every word of a list (at most 16 bytes each).
-    const fn pack_all<const N: usize>(words: &[&str]) -> [(u128, u128); N] {
-        let mut out = [(0, 0); N];
-        let mut i = 0;
-        while i < N {
-            assert!(words[i].len() <= 16);
-            out[i] = pack(words[i]);
-            i += 1;
-        }
-        out
-    }
-
-    pub(super) const PARTS: [(u128, u128); SECRET_PARTS.len()] = pack_all(SECRET_PARTS);
-    pub(super) const KEYS: [(u128, u128); SECRET_KEYS.len()] = pack_all(SECRET_KEYS);
-    pub(super) const ENDINGS: [(u128, u128); NOT_SECRET_ENDINGS.len()] =
-        pack_all(NOT_SECRET_ENDINGS);
-
+/// Classifies a key fed byte by byte, in constant space (keys from outside can be megabytes).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct KeyClass {
     /// The last 16 normalised bytes, the last one lowest.
-    #[derive(Clone, Copy, Debug, Default)]
-    pub(super) struct Window(u128);
-
-    impl Window {
-        pub(super) fn push(&mut self, b: u8) {
-            self.0 = self.0 << 8 | u128::from(b);
-        }
-        pub(super) fn last(&self) -> u8 {
-            self.0 as u8
-        }
-        /// Whether the window ends with the packed word. A word longer than what was fed
-        /// cannot match: the window's unused bytes are zero, and no word holds a zero byte.
-        pub(super) fn ends_with(&self, &(value, mask): &(u128, u128)) -> bool {
-            self.0 & mask == value
-        }
-        /// The length of a packed word.
-        pub(super) fn len_of(&(_, mask): &(u128, u128)) -> usize {
-            (mask.count_ones() / 8) as usize
-        }
-    }
+    window: u128,
+    /// Normalised bytes fed so far.
+    len: usize,
+    /// Some part of [`SECRET_PARTS`] has been seen.
+    hit: bool,
 }
-
-#[cfg(feature = "small")]
-mod window {
-    pub(super) use super::{
-        NOT_SECRET_ENDINGS as ENDINGS, SECRET_KEYS as KEYS, SECRET_PARTS as PARTS,
-    };
-
-    /// The last 16 normalised bytes, the last one at the end.
-    #[derive(Clone, Copy, Debug, Default)]
-    pub(super) struct Window([u8; 16]);
-
-    impl Window {
-        pub(super) fn push(&mut self, b: u8) {
-            for i in 0..15 {
-                self.0[i] = self.0[i + 1];
-            }
-            self.0[15] = b;
-        }
-        pub(super) fn last(&self) -> u8 {
-            self.0[15]
-        }
-        /// Whether the window ends with `word`. A word longer than what was fed cannot
-        /// match: the window's unused bytes are zero, and no word holds a zero byte.
-        pub(super) fn ends_with(&self, word: &&str) -> bool {
-            let w = word.as_bytes();
-            w.len() <= 16 && w.iter().rev().zip(self.0.iter().rev()).all(|(a, b)| a == b)
-        }
-        pub(super) fn len_of(word: &&str) -> usize {
-            word.len()
-        }
-    }
-}
-
-use window::{ENDINGS, KEYS, PARTS, Window};
 
 impl KeyClass {
     /// Feeds one byte of the key; bytes other than ASCII letters and digits are skipped.
@@ -170,10 +105,10 @@ impl KeyClass {
         if !b.is_ascii_alphanumeric() {
             return;
         }
-        self.window.push(b.to_ascii_lowercase());
+        self.window = self.window << 8 | u128::from(b.to_ascii_lowercase());
         self.len = self.len.saturating_add(1);
-        if !self.hit && PART_ENDS >> (self.window.last() & 0x7f) & 1 == 1 {
-            self.hit = PARTS.iter().any(|p| self.window.ends_with(p));
+        if !self.hit && PART_ENDS >> (self.window & 0x7f) & 1 == 1 {
+            self.hit = PARTS.iter().any(|&p| self.ends_with(p));
         }
     }
 
@@ -202,10 +137,18 @@ impl KeyClass {
         }
     }
 
+    fn ends_with(&self, (value, mask): (u128, u128)) -> bool {
+        // A word longer than what was fed cannot match: the window's unused bytes are zero,
+        // and no word holds a zero byte.
+        self.window & mask == value
+    }
+
     /// Whether the key fed so far names a secret (see the module docs).
     pub(super) fn is_secret(&self) -> bool {
-        let whole = |k| self.window.ends_with(k) && self.len == Window::len_of(k);
-        (self.hit || KEYS.iter().any(whole)) && !ENDINGS.iter().any(|e| self.window.ends_with(e))
+        let whole = |&(value, mask): &(u128, u128)| {
+            self.window & mask == value && self.len == (mask.count_ones() / 8) as usize
+        };
+        (self.hit || KEYS.iter().any(whole)) && !ENDINGS.iter().any(|&e| self.ends_with(e))
     }
 }
 
