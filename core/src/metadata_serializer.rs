@@ -406,7 +406,8 @@ impl ser::SerializeMap for Compound<'_, JsonSerializer<'_, '_>> {
     }
 }
 
-/// Map keys: strings and characters as they are, integers and bools quoted (as serde_json);
+/// Map keys: strings and characters as they are, integers (128-bit ones too) and bools quoted
+/// as decimal text (as serde_json);
 /// anything else is [`SerializeError::KeyNotString`].
 struct MapKey<'b, 'a, 's> {
     ser: &'b mut JsonSerializer<'a, 's>,
@@ -474,6 +475,19 @@ impl ser::Serializer for MapKey<'_, '_, '_> {
     }
     fn serialize_u64(self, v: u64) -> Result {
         self.quoted(|s| json::u64(s, v))
+    }
+    fn serialize_i128(self, v: i128) -> Result {
+        self.ser.byte(b'"')?;
+        if v < 0 {
+            self.ser.byte(b'-')?;
+        }
+        write_u128(self.ser.sink, v.unsigned_abs())?;
+        self.ser.byte(b'"')
+    }
+    fn serialize_u128(self, v: u128) -> Result {
+        self.ser.byte(b'"')?;
+        write_u128(self.ser.sink, v)?;
+        self.ser.byte(b'"')
     }
     fn serialize_unit_variant(
         self,
@@ -649,6 +663,28 @@ mod tests {
             "-170141183460469231731687303715884105728"
         );
         assert_eq!(ours(&[1u128 << 64]).unwrap(), "[18446744073709551616]");
+    }
+
+    #[test]
+    fn wide_integer_keys_are_quoted_as_serde_json_quotes_them() {
+        let unsigned: BTreeMap<u128, u8> = [(0, 1), (u128::MAX, 2)].into();
+        let signed: BTreeMap<i128, u8> = [(i128::MIN, 1), (-1, 2), (i128::MAX, 3)].into();
+        for (ours, theirs) in [
+            (
+                ours(&unsigned).unwrap(),
+                serde_json::to_string(&unsigned).unwrap(),
+            ),
+            (
+                ours(&signed).unwrap(),
+                serde_json::to_string(&signed).unwrap(),
+            ),
+        ] {
+            assert_eq!(ours, theirs);
+        }
+        assert_eq!(
+            ours(&unsigned).unwrap(),
+            r#"{"0":1,"340282366920938463463374607431768211455":2}"#
+        );
     }
 
     #[test]

@@ -284,3 +284,46 @@ fn metadata_serde_json_core_could_not_write_is_written_correctly() {
     assert_eq!(md["bytes"], serde_json::json!([0, 255]));
     assert!(md.get("float_keys").is_none());
 }
+
+#[test]
+fn statuses_outside_100_to_599_are_left_out() {
+    use xray_core::model::HttpResponse;
+    for (status, written) in [
+        (0u16, None::<u16>),
+        (99, None),
+        (100, Some(100)),
+        (599, Some(599)),
+        (600, None),
+        (u16::MAX, None),
+    ] {
+        let (clock, mut rng, mut out) = (StepClock::new(), TestRng(8), Capture::default());
+        let mut rec = recorder(4096);
+        let seg = rec.begin_segment("svc", None, true, &clock, &mut rng);
+        let outcome = rec.set_http_response(
+            seg,
+            &HttpResponse {
+                status: Some(status),
+                content_length: Some(12),
+            },
+        );
+        let want = if written.is_some() {
+            Outcome::Recorded
+        } else {
+            Outcome::Shortened
+        };
+        assert_eq!(outcome, want, "{status}");
+        let _ = rec.end(seg, &clock, &mut out);
+        let doc = check_datagram(&out.0[0], 4096);
+        assert_eq!(
+            doc["http"]["response"]["status"].as_u64(),
+            written.map(u64::from)
+        );
+        assert_eq!(doc["http"]["response"]["content_length"], 12);
+        if written.is_none() {
+            assert!(
+                doc.get("fault").is_none() && doc.get("error").is_none(),
+                "no flag from a status X-Ray does not take: {doc}"
+            );
+        }
+    }
+}

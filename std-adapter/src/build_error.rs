@@ -37,7 +37,7 @@ impl std::fmt::Display for BuildError {
             BuildError::SamplingRulesRead { path, error } => write!(
                 f,
                 "cannot read the X-Ray sampling rules file {}: {error}",
-                path.display()
+                crate::echo::echoed(&path.to_string_lossy())
             ),
             BuildError::SamplingRules {
                 path: Some(path),
@@ -45,7 +45,7 @@ impl std::fmt::Display for BuildError {
             } => write!(
                 f,
                 "invalid X-Ray sampling rules file {}: {error}",
-                path.display()
+                crate::echo::echoed(&path.to_string_lossy())
             ),
             BuildError::SamplingRules { path: None, error } => {
                 write!(f, "invalid X-Ray sampling rules: {error}")
@@ -62,5 +62,23 @@ impl std::error::Error for BuildError {
             BuildError::SamplingRulesRead { error, .. } => Some(error),
             BuildError::SamplingRules { error, .. } => Some(error),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BuildError;
+    use std::path::PathBuf;
+
+    #[test]
+    fn build_errors_cut_the_rules_file_path() {
+        let path = PathBuf::from("/".repeat(1 << 20));
+        let err = BuildError::SamplingRulesRead {
+            path,
+            error: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        let msg = err.to_string();
+        assert!(msg.len() < crate::MAX_ECHOED_CHARS + 200, "{}", msg.len());
+        assert!(msg.contains(&format!("{}...", "/".repeat(crate::MAX_ECHOED_CHARS))));
     }
 }

@@ -323,7 +323,8 @@ pub enum ConfigError {
     Invalid {
         /// The variable's name.
         variable: &'static str,
-        /// The value found (trimmed).
+        /// The value found (trimmed), cut to [`MAX_ECHOED_CHARS`](crate::MAX_ECHOED_CHARS)
+        /// characters (then followed by `...`).
         value: String,
         /// What was expected.
         expected: &'static str,
@@ -334,7 +335,7 @@ impl ConfigError {
     fn invalid(variable: &'static str, value: String, expected: &'static str) -> Self {
         Self::Invalid {
             variable,
-            value,
+            value: crate::echo::echoed(&value),
             expected,
         }
     }
@@ -347,7 +348,8 @@ impl ConfigError {
         }
     }
 
-    /// The rejected value.
+    /// The rejected value, cut to [`MAX_ECHOED_CHARS`](crate::MAX_ECHOED_CHARS) characters
+    /// (then followed by `...`).
     pub fn value(&self) -> &str {
         match self {
             Self::DaemonAddress(e) => e.value(),
@@ -480,6 +482,27 @@ mod tests {
                 msg.contains(var) && msg.contains(&format!("{value:?}")),
                 "{msg}"
             );
+        }
+    }
+
+    #[test]
+    fn invalid_values_are_echoed_cut_to_the_documented_bound() {
+        let huge = "x".repeat(1 << 20);
+        for var in [
+            "AWS_XRAY_SDK_DISABLED",
+            "AWS_XRAY_CONTEXT_MISSING",
+            "AWS_XRAY_DAEMON_ADDRESS",
+        ] {
+            let err = Config::from_lookup(lookup(&[(var, huge.as_str())])).unwrap_err();
+            let kept = "x".repeat(crate::MAX_ECHOED_CHARS);
+            assert_eq!(err.value(), format!("{kept}..."), "{var}");
+            let msg = err.to_string();
+            assert!(
+                msg.len() < crate::MAX_ECHOED_CHARS + 200,
+                "{var}: {}",
+                msg.len()
+            );
+            assert!(msg.contains(var), "{msg}");
         }
     }
 

@@ -255,15 +255,14 @@ pub struct DaemonAddressError {
 
 impl DaemonAddressError {
     fn new(value: &str, kind: DaemonAddressErrorKind) -> Self {
-        // Keep messages bounded even for huge inputs.
-        let value = match value.char_indices().nth(MAX_VALUE_LEN) {
-            Some((cut, _)) => format!("{}...", &value[..cut]),
-            None => value.to_owned(),
-        };
-        Self { value, kind }
+        Self {
+            value: crate::echo::echoed(value),
+            kind,
+        }
     }
 
-    /// The rejected value (cut after 1024 characters).
+    /// The rejected value, cut to [`MAX_ECHOED_CHARS`](crate::MAX_ECHOED_CHARS) characters
+    /// (then followed by `...`).
     pub fn value(&self) -> &str {
         &self.value
     }

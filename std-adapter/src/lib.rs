@@ -57,6 +57,7 @@ pub mod config;
 pub mod context;
 pub mod current;
 pub mod daemon_address;
+mod echo;
 #[cfg(any(feature = "tower", feature = "tracing", feature = "aws-sdk"))]
 pub mod integrations;
 #[cfg(feature = "lambda")]
@@ -77,6 +78,7 @@ pub use build_error::BuildError;
 pub use config::{Config, ConfigError, ContextMissing, LambdaEnvironment};
 pub use context::{Subsegment, TraceContext};
 pub use daemon_address::{DaemonAddress, DaemonAddressError, Endpoint, Host};
+pub use echo::MAX_ECHOED_CHARS;
 pub use rng::{FastRng, OsRng, ThreadRng};
 pub use system_clock::SystemClock;
 pub use tracer::{TraceError, Tracer, TracerBuilder, TracerStats};

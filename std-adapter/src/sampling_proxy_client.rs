@@ -91,7 +91,8 @@ impl SamplingProxyClient {
             .post(&url)
             .header("Content-Type", "application/json")
             .send(body);
-        let mut response = result.map_err(|e| SamplingProxyError::Unreachable(e.to_string()))?;
+        let mut response = result
+            .map_err(|e| SamplingProxyError::Unreachable(crate::echo::echoed(&e.to_string())))?;
         let status = response.status();
         if !status.is_success() {
             return Err(SamplingProxyError::Status(status.as_u16()));
@@ -101,6 +102,6 @@ impl SamplingProxyClient {
             .with_config()
             .limit(MAX_BODY)
             .read_to_string()
-            .map_err(|e| SamplingProxyError::Unreachable(e.to_string()))
+            .map_err(|e| SamplingProxyError::Unreachable(crate::echo::echoed(&e.to_string())))
     }
 }

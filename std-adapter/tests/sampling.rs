@@ -66,7 +66,7 @@ fn the_default_sampler_is_one_per_second_plus_five_percent() {
     // 5 % rate draws for the others: about 2,000 Bernoulli(0.05) draws, mean 100, standard
     // deviation 9.7: a count outside 41..=159 is more than 6 deviations out (p < 1e-8).
     assert!(
-        sampled >= 1 + 41,
+        sampled > 41, // 1 by the reservoir, at least 41 by rate
         "{sampled} sampled of {n}: too few for 1/s + 5 %"
     );
     assert_eq!(

@@ -284,3 +284,35 @@ fn lambda_invocations_trace_only_with_root_and_parent_and_never_invent_ids() {
     assert_eq!(tracer.stats().traces, 1);
     assert_eq!(tracer.pool_available(), 1);
 }
+
+#[test]
+fn a_redacted_value_is_said_and_counted() {
+    use xray_std::Outcome;
+    use xray_std::model::Sql;
+    let daemon = Daemon::bind();
+    let tracer = Tracer::from_config(&config(&daemon, &[]), "svc")
+        .expect("tracer")
+        .always_sample()
+        .build();
+    let ctx = tracer.begin(None);
+    {
+        let db = ctx.subsegment("db");
+        db.sql(&Sql {
+            connection_string: Some("Server=db;Password=\"s3cret;unclosed"),
+            ..Sql::default()
+        });
+        assert_eq!(db.last_outcome(), Ok(Outcome::Redacted));
+        db.sql(&Sql {
+            connection_string: Some("Server=db;Password=s3cret"),
+            ..Sql::default()
+        });
+        assert_eq!(db.last_outcome(), Ok(Outcome::Recorded));
+    }
+    drop(ctx);
+    let datagrams = daemon.recv(1, Duration::from_secs(30));
+    assert_eq!(datagrams.len(), 1);
+    let text = String::from_utf8(datagrams[0].clone()).unwrap();
+    assert!(!text.contains("s3cret"), "{text}");
+    check_datagram(&datagrams[0]);
+    assert_eq!(tracer.stats().redacted, 1);
+}

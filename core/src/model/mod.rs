@@ -7,6 +7,7 @@ mod annotation;
 mod aws;
 mod cause;
 mod http;
+pub mod sanitize;
 mod sql;
 
 pub use annotation::{AnnotationValue, valid_annotation_key};
@@ -25,6 +26,8 @@ pub(crate) struct Members<'s, S: Sink + ?Sized> {
     first: bool,
     /// Whether a string was cut.
     pub(crate) cut: bool,
+    /// Whether a value was replaced whole by [`sanitize::REDACTED`].
+    pub(crate) redacted: bool,
 }
 
 impl<'s, S: Sink + ?Sized> Members<'s, S> {
@@ -33,6 +36,7 @@ impl<'s, S: Sink + ?Sized> Members<'s, S> {
             s,
             first: true,
             cut: false,
+            redacted: false,
         }
     }
 
@@ -64,6 +68,27 @@ impl<'s, S: Sink + ?Sized> Members<'s, S> {
             let mut cut = false;
             self.raw(key, |s| json::string(s, v, max_chars).map(|c| cut = c))?;
             self.cut |= cut;
+        }
+        Ok(())
+    }
+
+    /// Writes a value through a sanitizer (see [`sanitize`]), cut to `max_chars`. Inlined so
+    /// that each field links only its own dialect.
+    #[inline(always)]
+    pub(crate) fn sanitized(
+        &mut self,
+        key: &str,
+        value: Option<&str>,
+        form: sanitize::Form,
+        max_chars: usize,
+    ) -> Result<(), Full> {
+        if let Some(v) = value {
+            let mut done = (sanitize::Sanitized::Kept, false);
+            self.raw(key, |s| {
+                sanitize::write_json(s, v, form, max_chars).map(|d| done = d)
+            })?;
+            self.redacted |= done.0 == sanitize::Sanitized::Redacted;
+            self.cut |= done.1;
         }
         Ok(())
     }

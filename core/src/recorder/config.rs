@@ -22,7 +22,9 @@ pub struct RecorderConfig {
     pub max_string_chars: usize,
     /// Annotations recorded per trace (default 50, the number X-Ray indexes per trace).
     pub max_annotations: u16,
-    /// Keep the query string of recorded URLs (default `false`: queries often carry secrets).
+    /// Keep the query string of `http.request.url` (default `false`: queries often carry
+    /// secrets). Kept queries still lose the values of secret keys (`X-Amz-Signature`,
+    /// `token`, …; see [`sanitize::url`](crate::model::sanitize::url())).
     pub record_url_query: bool,
     /// Send every subsegment as its own document as soon as it closes (what Lambda needs;
     /// default `false`, which embeds closed subsegments in their parent while they fit).

@@ -7,8 +7,13 @@
 pub enum Outcome {
     /// Recorded as given.
     Recorded,
-    /// Recorded, with a string cut to its limit or a name filtered to X-Ray's character set.
+    /// Recorded, with a string cut to its limit, a name filtered to X-Ray's character set, or
+    /// a value the document cannot hold left out (an HTTP status outside 100..=599).
     Shortened,
+    /// Recorded, with a URL or connection string that could not be read with confidence
+    /// replaced whole by [`REDACTED`](crate::model::sanitize::REDACTED) (counted in
+    /// [`RecorderStats::values_redacted`]).
+    Redacted,
     /// The trace is not sampled: nothing is recorded (by design, not a failure).
     NotSampled,
     /// The entity id is not (or no longer) open in this recorder.
@@ -22,7 +27,10 @@ pub enum Outcome {
 impl Outcome {
     /// Whether the value is in the trace.
     pub const fn is_recorded(self) -> bool {
-        matches!(self, Outcome::Recorded | Outcome::Shortened)
+        matches!(
+            self,
+            Outcome::Recorded | Outcome::Shortened | Outcome::Redacted
+        )
     }
 }
 
@@ -70,6 +78,11 @@ pub struct RecorderStats {
     /// Documents that had exceptions and were sent without their stack frames (counted in
     /// each exception's `truncated`) to fit the budget.
     pub stacks_dropped: u32,
+    /// Recording calls (`set_http_request`, `set_sql`) that wrote a URL or connection string
+    /// as [`REDACTED`](crate::model::sanitize::REDACTED) because it could not be read with
+    /// confidence (see [`sanitize`](crate::model::sanitize)); each also returned
+    /// [`Outcome::Redacted`].
+    pub values_redacted: u32,
     /// Documents sent with only their required fields to fit the budget (counted in the two
     /// counters above as well, for what they lost).
     pub minimal_documents: u32,

@@ -526,13 +526,19 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     ) -> Outcome {
         let mut cut = false;
         let mut empty = false;
+        let mut redacted = false;
         let r = self.push(i, section, |s| {
             let mut m = Members::new(s);
             write.write_members(&mut m)?;
             cut = m.cut;
+            redacted = m.redacted;
             empty = m.is_empty();
             Ok(())
         });
+        if r.is_ok() && redacted {
+            self.stats.values_redacted += 1;
+            return Outcome::Redacted;
+        }
         if r.is_ok() && empty {
             // Nothing set: do not leave an empty record (it would write `,` alone).
             let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);

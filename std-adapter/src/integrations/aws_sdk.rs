@@ -178,13 +178,15 @@ impl Intercept for XRayInterceptor {
             content_length: header("content-length").and_then(|v| v.trim().parse().ok()),
         });
         let mut buf = [0u8; 1024];
+        let mut clean = [0u8; 1024];
         let failure = match context.output_or_error() {
             Some(Err(e)) => {
                 let message = match e.as_operation_error() {
                     Some(op_err) => format_into(&mut buf, format_args!("{op_err}")),
                     None => format_into(&mut buf, format_args!("{}", Chain(e))),
                 };
-                Some(message)
+                // SDK errors can name the request's (presigned) URL.
+                Some(super::scrub::scrub_urls(message, &mut clean))
             }
             _ => None,
         };

@@ -119,12 +119,28 @@ impl Drop for EndGuard {
     }
 }
 
+/// The URI as text, built from its parts without userinfo: the formatted text is cut to the
+/// buffer, and a cut must never fall inside an authority (the core sanitizer would then see
+/// a password as a host).
+fn uri_without_userinfo<'b>(buf: &'b mut [u8], uri: &http::Uri) -> &'b str {
+    let path = uri
+        .path_and_query()
+        .map_or("", http::uri::PathAndQuery::as_str);
+    match (uri.scheme_str(), uri.host()) {
+        (Some(scheme), Some(host)) => match uri.port_u16() {
+            Some(port) => format_into(buf, format_args!("{scheme}://{host}:{port}{path}")),
+            None => format_into(buf, format_args!("{scheme}://{host}{path}")),
+        },
+        _ => format_into(buf, format_args!("{path}")),
+    }
+}
+
 /// Begins the subsegment for `req` under `ctx`, records its request and injects the header.
 fn begin<B>(ctx: &TraceContext, req: &mut Request<B>, traced: bool) -> Subsegment {
     let name = req.uri().host().unwrap_or("remote");
     let sub = ctx.subsegment(name);
     let mut url_buf = [0u8; 512];
-    let url = format_into(&mut url_buf, format_args!("{}", req.uri()));
+    let url = uri_without_userinfo(&mut url_buf, req.uri());
     sub.namespace("remote");
     sub.http_request(&HttpRequest {
         method: Some(req.method().as_str()),
@@ -181,5 +197,29 @@ where
             drop(guard);
             out
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uri_without_userinfo;
+
+    fn formatted(uri: &str) -> String {
+        let uri: http::Uri = uri.parse().unwrap();
+        let mut buf = [0u8; 512];
+        uri_without_userinfo(&mut buf, &uri).to_owned()
+    }
+
+    #[test]
+    fn userinfo_never_reaches_the_formatted_url() {
+        assert_eq!(
+            formatted("https://user:secret@api.example.com:8443/v1?x=1"),
+            "https://api.example.com:8443/v1?x=1"
+        );
+        assert_eq!(formatted("http://h.example"), "http://h.example/");
+        assert_eq!(formatted("/p?q"), "/p?q");
+        // A password longer than the buffer is not cut into what would look like a host.
+        let long = formatted(&format!("https://user:{}@h.example/p", "s".repeat(600)));
+        assert_eq!(long, "https://h.example/p");
     }
 }

@@ -23,6 +23,7 @@ pub mod http_client;
 pub mod http_server;
 #[cfg(feature = "tracing")]
 pub mod log_correlation;
+mod scrub;
 
 /// The name of the X-Ray trace header.
 pub const TRACE_HEADER: &str = "x-amzn-trace-id";
@@ -38,6 +39,8 @@ pub(crate) fn record_fault(
 ) {
     let mut buf = [0u8; 1024];
     let message = crate::context::format_into(&mut buf, format_args!("{message}"));
+    let mut clean = [0u8; 1024];
+    let message = scrub::scrub_urls(message, &mut clean);
     ctx.exception(&xray_core::model::Exception {
         type_name: Some(type_name),
         message: Some(message),

@@ -75,7 +75,10 @@ impl EcsPlugin {
     pub fn collect(&self) -> Option<EcsMetadata> {
         let uri = self.metadata_uri.as_deref()?;
         if !uri.starts_with("http://") {
-            log::debug!("X-Ray ECS plugin: ignoring metadata URI {uri:?} (not http://)");
+            log::debug!(
+                "X-Ray ECS plugin: ignoring metadata URI {:?} (not http://)",
+                crate::echo::echoed(uri)
+            );
             return None;
         }
         let mut found = EcsMetadata {

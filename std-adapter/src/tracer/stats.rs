@@ -35,6 +35,10 @@ pub struct TracerStats {
     pub streamed: u64,
     /// Values the recorders dropped for lack of room (fields, metadata, stacks), summed.
     pub degraded: u64,
+    /// URLs and connection strings recorded as `[redacted]` because they could not be read
+    /// with confidence (the recorders' `values_redacted`, summed; each such call's outcome was
+    /// `Outcome::Redacted`).
+    pub redacted: u64,
 }
 
 #[derive(Default)]
@@ -49,6 +53,7 @@ pub(crate) struct Counters {
     bytes: AtomicU64,
     streamed: AtomicU64,
     degraded: AtomicU64,
+    redacted: AtomicU64,
 }
 
 /// Adds one to a counter and returns the new value.
@@ -81,6 +86,10 @@ impl Counters {
                 + u64::from(s.minimal_documents)
         };
         add(&self.degraded, d(degraded(after), degraded(before)));
+        add(
+            &self.redacted,
+            d(after.values_redacted.into(), before.values_redacted.into()),
+        );
     }
 
     pub(crate) fn snapshot(&self, recorders: u64) -> TracerStats {
@@ -97,6 +106,7 @@ impl Counters {
             bytes: l(&self.bytes),
             streamed: l(&self.streamed),
             degraded: l(&self.degraded),
+            redacted: l(&self.redacted),
         }
     }
 }
