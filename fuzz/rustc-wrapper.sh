@@ -20,8 +20,9 @@ for a in "$@"; do
 done
 # The fuzz targets (the bins of this package) and the code under test.
 [ "$kind" = bin ] && exec "$rustc" "$@"
+# Add a crate here when a target tests it (xray_view: main's `viewer` target).
 case "$crate" in
-  xray_core | xray_std | serde_json_core | heapless) exec "$rustc" "$@" ;;
+  xray_core | xray_std | xray_view | serde_json_core | heapless) exec "$rustc" "$@" ;;
 esac
 case " $* " in
   *sanitizer-coverage-level=*)
