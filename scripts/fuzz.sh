@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds every cargo-fuzz target in fuzz/ and runs each for a fixed time from the committed
-# corpus, with a fixed seed. Fails if any target fails to build, crashes, or breaks one of its
+# corpus, with a fixed seed. The recorder target covers both builds of the core (default and
+# `small`) in one binary. Fails if any target fails to build, crashes, or breaks one of its
 # invariants. Installs what it needs: the pinned nightly (scripts/nightly-version) and a pinned
 # cargo-fuzz.
 #
@@ -23,6 +24,20 @@ rustup toolchain list | grep -q "^$NIGHTLY" \
   || rustup toolchain install "$NIGHTLY" --profile minimal
 if ! cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
   cargo install cargo-fuzz --locked --version "$CARGO_FUZZ_VERSION"
+fi
+
+# The recorder target records every trace with two builds of the core, xray-core and
+# xray-core-small (core/src/lib.rs again, with `small`: fuzz/core-small/). That package must
+# match core/Cargo.toml: the version (written in every datagram) and the dependencies.
+deps() { sed -n '/^\[dependencies\]/,/^\[/p' "$1" | grep -o '^[a-z_-]*' | sort; }
+pkg_version() { sed -n "/^\\[$2\\]/,/^\\[/s/^version *= *\"\\(.*\\)\"/\\1/p" "$1"; }
+core_version=$(pkg_version core/Cargo.toml package)
+[ -n "$core_version" ] || core_version=$(pkg_version Cargo.toml workspace.package)
+if [ "$(deps core/Cargo.toml)" != "$(deps fuzz/core-small/Cargo.toml)" ] \
+  || [ "$core_version" != "$(pkg_version fuzz/core-small/Cargo.toml package)" ]; then
+  echo "fuzz: fuzz/core-small/Cargo.toml no longer matches core/Cargo.toml (version or dependencies)"
+  diff <(deps core/Cargo.toml) <(deps fuzz/core-small/Cargo.toml) || true
+  exit 1
 fi
 
 cd fuzz
@@ -74,14 +89,6 @@ run_target() {
 for t in $targets; do
   run_target "$t" "$bin_dir/$t" "$t"
 done
-
-# The recorder once more with xray-core's `small` feature, whose code paths differ (rotations,
-# escaping, name filtering, reading the field log).
-if grep -qw recorder <<<"$targets"; then
-  cargo +"$NIGHTLY" fuzz build recorder --features xray-core/small --target-dir target/small
-  run_target recorder target/small/x86_64-unknown-linux-gnu/release/recorder recorder-small
-  targets="$targets recorder-small"
-fi
 
 echo "fuzz: done in $((SECONDS - start))s"
 if [ ${#failed[@]} -gt 0 ]; then

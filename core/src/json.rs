@@ -6,7 +6,6 @@
 use crate::id::{SegmentId, TraceId};
 use crate::name_charset::is_name_char;
 use crate::sink::{Full, Sink};
-use crate::time::Timestamp;
 
 /// The longest name X-Ray accepts, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -34,99 +33,206 @@ pub(crate) fn cut_chars(text: &str, max_chars: usize) -> (&str, bool) {
     (text, false)
 }
 
+// Two implementations of escaping, name filtering and timestamps: `fast` (the default) and
+// `small` (the `small` feature), with the same output byte for byte. The crate uses the one
+// its features select; unit tests compile both and compare them (`same_output_both_ways`),
+// and the recorder fuzz target compares whole recordings of a core built each way.
 #[cfg(not(feature = "small"))]
-const ONES: u64 = 0x0101_0101_0101_0101;
-#[cfg(not(feature = "small"))]
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-#[cfg(not(feature = "small"))]
-/// Eight bytes as a little-endian word (`chunk` has exactly eight).
-fn load8(chunk: &[u8]) -> u64 {
-    let mut word = [0u8; 8];
-    word.copy_from_slice(chunk);
-    u64::from_le_bytes(word)
-}
-
-#[cfg(not(feature = "small"))]
-/// Whether some byte of `x` equals `byte` (may also report a byte right after a match).
-fn has_byte(x: u64, byte: u8) -> bool {
-    let y = x ^ (ONES * u64::from(byte));
-    y.wrapping_sub(ONES) & !y & HIGHS != 0
-}
-
-#[cfg(not(feature = "small"))]
-/// Whether all eight bytes are ASCII that JSON strings take as is: no control character,
-/// no `"`, no `\`, nothing above 0x7f (checked byte by byte instead).
-fn plain_ascii8(x: u64) -> bool {
-    let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
-    below_space | (x & HIGHS) == 0 && !has_byte(x, b'"') && !has_byte(x, b'\\')
-}
-
-/// Writes the escaped contents of a JSON string (without quotes).
-///
-/// Escapes `"`, `\`, every control character below U+0020 and U+2028/U+2029 (valid JSON, but
-/// line breaks to JavaScript and to some log pipelines).
-#[cfg(not(feature = "small"))]
-pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Full> {
-    let bytes = text.as_bytes();
-    let mut run = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        // Eight bytes at a time while none needs a look.
-        if let Some(chunk) = bytes.get(i..i + 8)
-            && plain_ascii8(load8(chunk))
-        {
-            i += 8;
-            continue;
-        }
-        let b = bytes[i];
-        if b >= 0x20 && b != b'"' && b != b'\\' && b != 0xe2 {
-            i += 1;
-            continue;
-        }
-        // A byte that needs a look starts a character: it is ASCII or a lead byte.
-        let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
-            i += 1;
-            continue;
-        };
-        let mut hex = [0u8; 6];
-        if let Some(escape) = escape_of(c, &mut hex) {
-            s.write(&bytes[run..i])?;
-            s.write(escape)?;
-            run = i + c.len_utf8();
-        }
-        i += c.len_utf8();
-    }
-    s.write(&bytes[run..])
-}
-
-/// Writes the escaped contents of a JSON string (without quotes), as the default version
-/// does, without its eight-byte scans: the same output in less code (`small` feature).
+pub(crate) use fast::{escaped, name, timestamp};
 #[cfg(feature = "small")]
-pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Full> {
-    let bytes = text.as_bytes();
-    let (mut run, mut i) = (0, 0);
-    while i < bytes.len() {
-        // What needs escaping is ASCII, or U+2028 / U+2029 (E2 80 A8 / E2 80 A9): bytes are
-        // looked at one by one, with no UTF-8 decoding.
-        let c = match (bytes[i], bytes.get(i + 1..i + 3)) {
-            (0xe2, Some([0x80, 0xa8])) => '\u{2028}',
-            (0xe2, Some([0x80, 0xa9])) => '\u{2029}',
-            (b @ 0..=0x7f, _) => char::from(b),
-            _ => '\u{80}',
-        };
-        let mut hex = [0u8; 6];
-        let Some(escape) = escape_of(c, &mut hex) else {
-            i += 1;
-            continue;
-        };
-        // Runs of characters that need no escaping are written at once.
-        s.write(bytes.get(run..i).unwrap_or_default())?;
-        s.write(escape)?;
-        i += c.len_utf8();
-        run = i;
+pub(crate) use small::{escaped, name, timestamp};
+
+/// The default versions: eight bytes at a time where they can.
+#[cfg(any(test, not(feature = "small")))]
+mod fast {
+    use super::{FALLBACK_NAME, MAX_NAME_CHARS, TIMESTAMP_TEMPLATE, escape_of, is_name_ascii};
+    use crate::name_charset::is_name_char;
+    use crate::sink::{Full, Sink};
+    use crate::time::Timestamp;
+
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+    /// Eight bytes as a little-endian word (`chunk` has exactly eight).
+    pub(super) fn load8(chunk: &[u8]) -> u64 {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        u64::from_le_bytes(word)
     }
-    s.write(bytes.get(run..).unwrap_or_default())
+
+    /// Whether some byte of `x` equals `byte` (may also report a byte right after a match).
+    pub(super) fn has_byte(x: u64, byte: u8) -> bool {
+        let y = x ^ (ONES * u64::from(byte));
+        y.wrapping_sub(ONES) & !y & HIGHS != 0
+    }
+
+    /// Whether all eight bytes are ASCII that JSON strings take as is: no control character,
+    /// no `"`, no `\`, nothing above 0x7f (checked byte by byte instead).
+    pub(super) fn plain_ascii8(x: u64) -> bool {
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
+        below_space | (x & HIGHS) == 0 && !has_byte(x, b'"') && !has_byte(x, b'\\')
+    }
+
+    /// Writes the escaped contents of a JSON string (without quotes).
+    ///
+    /// Escapes `"`, `\`, every control character below U+0020 and U+2028/U+2029 (valid JSON,
+    /// but line breaks to JavaScript and to some log pipelines).
+    pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Full> {
+        let bytes = text.as_bytes();
+        let mut run = 0;
+        let mut i = 0;
+        while i < bytes.len() {
+            // Eight bytes at a time while none needs a look.
+            if let Some(chunk) = bytes.get(i..i + 8)
+                && plain_ascii8(load8(chunk))
+            {
+                i += 8;
+                continue;
+            }
+            let b = bytes[i];
+            if b >= 0x20 && b != b'"' && b != b'\\' && b != 0xe2 {
+                i += 1;
+                continue;
+            }
+            // A byte that needs a look starts a character: it is ASCII or a lead byte.
+            let Some(c) = text.get(i..).and_then(|rest| rest.chars().next()) else {
+                i += 1;
+                continue;
+            };
+            let mut hex = [0u8; 6];
+            if let Some(escape) = escape_of(c, &mut hex) {
+                s.write(&bytes[run..i])?;
+                s.write(escape)?;
+                run = i + c.len_utf8();
+            }
+            i += c.len_utf8();
+        }
+        s.write(&bytes[run..])
+    }
+
+    /// Writes `name` as a JSON string, keeping only characters of the schema's name set and
+    /// at most [`MAX_NAME_CHARS`] of them; [`FALLBACK_NAME`] if none is left. Returns whether
+    /// the name was changed.
+    pub(crate) fn name<S: Sink + ?Sized>(s: &mut S, name: &str) -> Result<bool, Full> {
+        s.byte(b'"')?;
+        let bytes = name.as_bytes();
+        let mut kept = 0;
+        let mut changed = false;
+        let mut run = 0;
+        let mut i = 0;
+        // Runs of allowed ASCII are written at once; other characters one by one.
+        while i < bytes.len() && kept < MAX_NAME_CHARS {
+            let b = bytes[i];
+            if b.is_ascii() && is_name_ascii(b) {
+                i += 1;
+                kept += 1;
+                continue;
+            }
+            s.write(&bytes[run..i])?;
+            let Some(c) = name.get(i..).and_then(|rest| rest.chars().next()) else {
+                break;
+            };
+            let len = c.len_utf8();
+            if b.is_ascii() || !is_name_char(c) {
+                changed = true;
+            } else {
+                match c {
+                    '\u{2028}' => s.write(b"\\u2028")?,
+                    '\u{2029}' => s.write(b"\\u2029")?,
+                    _ => s.write(&bytes[i..i + len])?,
+                }
+                kept += 1;
+            }
+            i += len;
+            run = i;
+        }
+        s.write(&bytes[run..i])?;
+        changed |= i < bytes.len();
+        if kept == 0 {
+            s.write(FALLBACK_NAME.as_bytes())?;
+            changed = true;
+        }
+        s.byte(b'"')?;
+        Ok(changed)
+    }
+
+    /// Writes a timestamp as fixed-point epoch seconds (`1700000000.123456`), two digits at
+    /// a time.
+    pub(crate) fn timestamp<S: Sink + ?Sized>(s: &mut S, t: Timestamp) -> Result<(), Full> {
+        let mut buf = TIMESTAMP_TEMPLATE;
+        let n = t.write_decimal(&mut buf);
+        s.write(&buf[..n])
+    }
+}
+
+/// The `small` feature's versions: the same output in less code.
+#[cfg(any(test, feature = "small"))]
+mod small {
+    use super::{FALLBACK_NAME, MAX_NAME_CHARS, TIMESTAMP_TEMPLATE, escape_of, is_name_char_quick};
+    use crate::sink::{Full, Sink};
+    use crate::time::Timestamp;
+
+    /// Writes the escaped contents of a JSON string (without quotes), as the default version
+    /// does, without its eight-byte scans.
+    pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Full> {
+        let bytes = text.as_bytes();
+        let (mut run, mut i) = (0, 0);
+        while i < bytes.len() {
+            // What needs escaping is ASCII, or U+2028 / U+2029 (E2 80 A8 / E2 80 A9): bytes
+            // are looked at one by one, with no UTF-8 decoding.
+            let c = match (bytes[i], bytes.get(i + 1..i + 3)) {
+                (0xe2, Some([0x80, 0xa8])) => '\u{2028}',
+                (0xe2, Some([0x80, 0xa9])) => '\u{2029}',
+                (b @ 0..=0x7f, _) => char::from(b),
+                _ => '\u{80}',
+            };
+            let mut hex = [0u8; 6];
+            let Some(escape) = escape_of(c, &mut hex) else {
+                i += 1;
+                continue;
+            };
+            // Runs of characters that need no escaping are written at once.
+            s.write(bytes.get(run..i).unwrap_or_default())?;
+            s.write(escape)?;
+            i += c.len_utf8();
+            run = i;
+        }
+        s.write(bytes.get(run..).unwrap_or_default())
+    }
+
+    /// Writes `name` as the default version does, one character at a time.
+    pub(crate) fn name<S: Sink + ?Sized>(s: &mut S, name: &str) -> Result<bool, Full> {
+        s.byte(b'"')?;
+        let (mut kept, mut changed) = (0, false);
+        for c in name.chars() {
+            if kept == MAX_NAME_CHARS {
+                changed = true;
+                break;
+            }
+            if !is_name_char_quick(c) {
+                changed = true;
+                continue;
+            }
+            // Of the name set, only U+2028 and U+2029 need escaping.
+            let mut utf8 = [0u8; 4];
+            escaped(s, c.encode_utf8(&mut utf8))?;
+            kept += 1;
+        }
+        if kept == 0 {
+            s.write(FALLBACK_NAME.as_bytes())?;
+            changed = true;
+        }
+        s.byte(b'"')?;
+        Ok(changed)
+    }
+
+    /// Writes a timestamp as the default version does, one digit at a time with no table of
+    /// digit pairs.
+    pub(crate) fn timestamp<S: Sink + ?Sized>(s: &mut S, t: Timestamp) -> Result<(), Full> {
+        let mut buf = TIMESTAMP_TEMPLATE;
+        let at = t.write_decimal_right(&mut buf);
+        s.write(&buf[at..])
+    }
 }
 
 /// How `c` is written inside a JSON string, if not as itself: `"`, `\`, the control
@@ -322,83 +428,6 @@ pub(crate) fn key<S: Sink + ?Sized>(s: &mut S, key: &str) -> Result<(), Full> {
     s.write(b"\":")
 }
 
-/// Writes `name` as a JSON string, keeping only characters of the schema's name set and at
-/// most [`MAX_NAME_CHARS`] of them; [`FALLBACK_NAME`] if none is left. Returns whether the
-/// name was changed.
-#[cfg(feature = "small")]
-pub(crate) fn name<S: Sink + ?Sized>(s: &mut S, name: &str) -> Result<bool, Full> {
-    // With the `small` feature: one character at a time, the same output in less code.
-    s.byte(b'"')?;
-    let (mut kept, mut changed) = (0, false);
-    for c in name.chars() {
-        if kept == MAX_NAME_CHARS {
-            changed = true;
-            break;
-        }
-        if !is_name_char_quick(c) {
-            changed = true;
-            continue;
-        }
-        // Of the name set, only U+2028 and U+2029 need escaping.
-        let mut utf8 = [0u8; 4];
-        escaped(s, c.encode_utf8(&mut utf8))?;
-        kept += 1;
-    }
-    if kept == 0 {
-        s.write(FALLBACK_NAME.as_bytes())?;
-        changed = true;
-    }
-    s.byte(b'"')?;
-    Ok(changed)
-}
-
-/// Writes `name` as a JSON string, keeping only characters of the schema's name set and at
-/// most [`MAX_NAME_CHARS`] of them; [`FALLBACK_NAME`] if none is left. Returns whether the
-/// name was changed.
-#[cfg(not(feature = "small"))]
-pub(crate) fn name<S: Sink + ?Sized>(s: &mut S, name: &str) -> Result<bool, Full> {
-    s.byte(b'"')?;
-    let bytes = name.as_bytes();
-    let mut kept = 0;
-    let mut changed = false;
-    let mut run = 0;
-    let mut i = 0;
-    // Runs of allowed ASCII are written at once; other characters one by one.
-    while i < bytes.len() && kept < MAX_NAME_CHARS {
-        let b = bytes[i];
-        if b.is_ascii() && is_name_ascii(b) {
-            i += 1;
-            kept += 1;
-            continue;
-        }
-        s.write(&bytes[run..i])?;
-        let Some(c) = name.get(i..).and_then(|rest| rest.chars().next()) else {
-            break;
-        };
-        let len = c.len_utf8();
-        if b.is_ascii() || !is_name_char(c) {
-            changed = true;
-        } else {
-            match c {
-                '\u{2028}' => s.write(b"\\u2028")?,
-                '\u{2029}' => s.write(b"\\u2029")?,
-                _ => s.write(&bytes[i..i + len])?,
-            }
-            kept += 1;
-        }
-        i += len;
-        run = i;
-    }
-    s.write(&bytes[run..i])?;
-    changed |= i < bytes.len();
-    if kept == 0 {
-        s.write(FALLBACK_NAME.as_bytes())?;
-        changed = true;
-    }
-    s.byte(b'"')?;
-    Ok(changed)
-}
-
 /// Whether `c` may appear in a name, with ASCII checked without a walk through the packed
 /// table.
 pub(crate) const fn is_name_char_quick(c: char) -> bool {
@@ -467,18 +496,6 @@ pub(crate) fn bool<S: Sink + ?Sized>(s: &mut S, v: bool) -> Result<(), Full> {
     s.write(if v { b"true" } else { b"false" })
 }
 
-/// Writes a timestamp as fixed-point epoch seconds (`1700000000.123456`).
-pub(crate) fn timestamp<S: Sink + ?Sized>(s: &mut S, t: Timestamp) -> Result<(), Full> {
-    let mut buf = TIMESTAMP_TEMPLATE;
-    if cfg!(feature = "small") {
-        let at = t.write_decimal_right(&mut buf);
-        s.write(&buf[at..])
-    } else {
-        let n = t.write_decimal(&mut buf);
-        s.write(&buf[..n])
-    }
-}
-
 /// Writes `"0123456789abcdef"`.
 pub(crate) fn segment_id<S: Sink + ?Sized>(s: &mut S, id: SegmentId) -> Result<(), Full> {
     s.byte(b'"')?;
@@ -497,6 +514,7 @@ pub(crate) fn trace_id<S: Sink + ?Sized>(s: &mut S, id: TraceId) -> Result<(), F
 mod tests {
     use super::*;
     use crate::sink::SliceSink;
+    use crate::time::Timestamp;
     use proptest::prelude::*;
 
     fn out(f: impl FnOnce(&mut SliceSink<'_>)) -> std::string::String {
@@ -605,8 +623,8 @@ mod tests {
     }
 
     #[test]
-    #[cfg(not(feature = "small"))]
     fn word_checks_agree_with_byte_checks() {
+        use fast::{has_byte, load8, plain_ascii8};
         let special = |b: u8| b < 0x20 || b == b'"' || b == b'\\' || b >= 0x80;
         for base in [*b"abcdefgh", *b"/v1/item", *b"GET acme"] {
             assert!(plain_ascii8(load8(&base)));
@@ -621,7 +639,48 @@ mod tests {
         }
     }
 
+    /// What `write` leaves in a sink of `capacity` bytes: the bytes if it fits, `None` if not.
+    fn written(
+        capacity: usize,
+        write: impl FnOnce(&mut SliceSink<'_>) -> Result<(), Full>,
+    ) -> Option<std::vec::Vec<u8>> {
+        let mut buf = std::vec![0u8; capacity];
+        let mut s = SliceSink::new(&mut buf);
+        write(&mut s).ok().map(|()| s.as_bytes().to_vec())
+    }
+
+    /// Text that takes every path of both versions: ASCII runs longer than eight bytes,
+    /// everything that needs escaping, other characters whose UTF-8 starts with E2 (as
+    /// U+2028/U+2029 do), characters outside the name set, any character at all.
+    const NASTY: &str = "[a-zA-Z0-9 _.:/%&#=+@-]{0,20}\
+        (([\\x00-\\x1f]|[\"\\\\\u{7f}]|[\u{2028}\u{2029}]|[\u{2026}-\u{202a}€]|[éß😀?;*()\u{301}])\
+        [a-z.]{0,12}){0,12}|(?s:.){0,80}|[a-z0-9]{150,210}[a-z\u{2028}é?]{0,60}";
+
     proptest! {
+        #[test]
+        fn same_output_both_ways(text in NASTY, capacity in 0usize..300, micros in any::<u64>()) {
+            // Whatever the room, both versions fit or both fail, and what fits is the same.
+            for room in [capacity, 2048] {
+                prop_assert_eq!(
+                    written(room, |s| fast::escaped(s, &text)),
+                    written(room, |s| small::escaped(s, &text)),
+                    "escaped {:?} in {} bytes", text, room
+                );
+                let (mut fast_changed, mut small_changed) = (None, None);
+                prop_assert_eq!(
+                    written(room, |s| fast::name(s, &text).map(|c| fast_changed = Some(c))),
+                    written(room, |s| small::name(s, &text).map(|c| small_changed = Some(c))),
+                    "name {:?} in {} bytes", text, room
+                );
+                prop_assert_eq!(fast_changed, small_changed, "name {:?} changed", text);
+                let t = Timestamp::from_micros(micros);
+                prop_assert_eq!(
+                    written(room, |s| fast::timestamp(s, t)),
+                    written(room, |s| small::timestamp(s, t))
+                );
+            }
+        }
+
         #[test]
         fn integers_and_timestamps_are_written_as_std_formats_them(v in any::<u64>(), i in any::<i64>()) {
             prop_assert_eq!(out(|s| u64(s, v).unwrap()), std::format!("{v}"));

@@ -88,6 +88,7 @@ impl Timestamp {
     /// Writes what [`Timestamp::write_decimal`] does at the end of `out`, one digit at a
     /// time with no table of digit pairs, and returns where it starts: the same text in less
     /// flash, for the `small` feature.
+    #[cfg(any(test, feature = "small"))]
     pub(crate) fn write_decimal_right(self, out: &mut [u8; 27]) -> usize {
         // Six fraction digits, the point, then the seconds (at least one digit). A u64 has
         // at most 20 digits, so 21 bytes are used at most.

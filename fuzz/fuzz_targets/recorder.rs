@@ -17,6 +17,11 @@
 //! traces or facades; the facade's children carry the header's Parent; recorded annotations
 //! and metadata are in the output unless the stats say they were dropped; the annotation count
 //! stays within `max_annotations`; stats count the datagrams and bytes sent.
+//!
+//! And each input is recorded twice, by the same driver (`recorder/drive.rs`) compiled against
+//! two builds of the core: `xray-core` as services build it, and `xray-core-small` (the same
+//! source with the `small` feature, as firmware builds it). Both must send the same datagrams,
+//! byte for byte, and count the same stats.
 #![no_main]
 
 use arbitrary::{Arbitrary, Unstructured};
@@ -26,19 +31,11 @@ use libfuzzer_sys::fuzz_target;
 #[path = "../../core/tests/common/test_rng.rs"]
 mod test_rng;
 use test_rng::TestRng as Rng;
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Value;
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
-use xray_core::model::{
-    AnnotationValue, Aws, Ec2, Ecs, Eks, ElasticBeanstalk, Exception, HttpRequest, HttpResponse, Preparation, Sql,
-    StackFrame,
-};
-use xray_core::recorder::{MIN_BUDGET, Sampling};
-use xray_core::{Clock, EntityId, Outcome, Recorder, RecorderConfig, SampledFlag, SegmentId, Timestamp, TraceHeader, TraceId, Transport};
-
 // ---------------------------------------------------------------- the input model
 
 /// A string: short and arbitrary, or long (a piece repeated up to 70,000 times).
@@ -281,6 +278,12 @@ fn meta_known_bug(m: &Meta) -> bool {
     }
 }
 
+/// Whether `XRAY_FUZZ_DEBUG` is set: print each input, its datagrams and stats.
+fn debug() -> bool {
+    static DEBUG: OnceLock<bool> = OnceLock::new();
+    *DEBUG.get_or_init(|| std::env::var_os("XRAY_FUZZ_DEBUG").is_some())
+}
+
 fn skip_known() -> bool {
     static SKIP: OnceLock<bool> = OnceLock::new();
     *SKIP.get_or_init(|| std::env::var_os("XRAY_FUZZ_SKIP_KNOWN").is_some_and(|v| v == "1"))
@@ -350,33 +353,6 @@ enum Upstream {
     Raw(Text),
 }
 
-impl Upstream {
-    fn header(&self) -> TraceHeader {
-        match self {
-            Upstream::Parts { root, parent, sampled, extra } => {
-                let mut h = TraceHeader::with(
-                    TraceId::from_parts(root.map_or(0, |r| r.0), root.map_or([0; 12], |r| r.1)),
-                    parent.map(|p| SegmentId::from_bytes(p.to_be_bytes())),
-                    match sampled % 4 {
-                        0 => SampledFlag::Sampled,
-                        1 => SampledFlag::NotSampled,
-                        2 => SampledFlag::Requested,
-                        _ => SampledFlag::Unknown,
-                    },
-                );
-                if root.is_none() {
-                    h.set_root(None);
-                }
-                if let Some((k, v)) = extra {
-                    let _ = h.push_extra(&k.render(), &v.render());
-                }
-                h
-            }
-            Upstream::Raw(t) => TraceHeader::parse(&t.render()).unwrap_or_default(),
-        }
-    }
-}
-
 #[derive(Arbitrary, Debug)]
 enum ClockKind {
     /// Starts at 1.7e9 s, advances `step` µs per read.
@@ -412,86 +388,10 @@ struct TestClock {
     unset: bool,
 }
 
-impl Clock for TestClock {
-    fn now(&self) -> Option<Timestamp> {
-        if self.unset {
-            return None;
-        }
-        let t = self.now.get();
-        self.now.set(t.saturating_add(self.step));
-        Some(Timestamp::from_micros(t))
-    }
-}
-
 #[derive(Default)]
 struct Capture(Vec<Vec<u8>>);
 
-impl Transport for Capture {
-    fn send(&mut self, datagram: &[u8]) {
-        self.0.push(datagram.to_vec());
-    }
-}
-
 // ---------------------------------------------------------------- strict JSON
-
-/// Parses JSON and fails on a duplicate key in any object.
-struct Strict;
-
-impl<'de> Deserialize<'de> for Strict {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(StrictVisitor)
-    }
-}
-
-struct StrictVisitor;
-
-impl<'de> Visitor<'de> for StrictVisitor {
-    type Value = Strict;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("JSON")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Strict, E> {
-        if v.is_finite() { Ok(Strict) } else { Err(E::custom("non-finite number")) }
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_unit<E>(self) -> Result<Strict, E> {
-        Ok(Strict)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Strict, A::Error> {
-        while a.next_element::<Strict>()?.is_some() {}
-        Ok(Strict)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Strict, A::Error> {
-        let mut seen = HashSet::new();
-        while let Some(k) = a.next_key::<String>()? {
-            if !seen.insert(k.clone()) {
-                return Err(de::Error::custom(format!("duplicate key {k:?}")));
-            }
-            a.next_value::<Strict>()?;
-        }
-        Ok(Strict)
-    }
-}
-
-fn schema() -> &'static jsonschema::Validator {
-    static SCHEMA: OnceLock<jsonschema::Validator> = OnceLock::new();
-    SCHEMA.get_or_init(|| {
-        let text = include_str!("../../spec/segment-document-schema.json");
-        let schema: Value = serde_json::from_str(text).expect("schema is JSON");
-        jsonschema::draft4::new(&schema).expect("schema compiles")
-    })
-}
 
 // ---------------------------------------------------------------- checks
 
@@ -516,8 +416,9 @@ fn is_subsequence(small: &str, big: &str) -> bool {
 /// What the model knows of one begun entity.
 #[derive(Debug)]
 struct Entity {
-    id: SegmentId,
-    /// Index of the parent in `Trace::entities`, or `None` for the segment / facade.
+    /// The id as written: 16 lowercase hex digits.
+    id: [u8; 16],
+    /// Index of the parent in `TraceModel::entities`, or `None` for the segment / facade.
     parent: Option<usize>,
     name: String,
     facade: bool,
@@ -527,25 +428,63 @@ struct Entity {
     metadata: HashMap<(String, String), Value>,
 }
 
-struct Trace {
+impl Entity {
+    fn new(id: [u8; 16], parent: Option<usize>, name: String, facade: bool) -> Self {
+        Self { id, parent, name, facade, annotations: HashMap::new(), metadata: HashMap::new() }
+    }
+
+    fn id(&self) -> &str {
+        std::str::from_utf8(&self.id).expect("hex")
+    }
+}
+
+/// What the model knows of one trace.
+struct TraceModel {
     sampled: bool,
-    id: Option<TraceId>,
+    /// The trace id as written.
+    id: Option<String>,
     /// The `parent_id` the segment must carry (upstream Parent), or the facade's Parent.
-    upstream_parent: Option<SegmentId>,
+    upstream_parent: Option<[u8; 16]>,
     entities: Vec<Entity>,
-    handles: Vec<(EntityId, usize)>,
     first_datagram: usize,
     monotonic: bool,
-    stats_before: xray_core::RecorderStats,
+    stats_before: Stats,
+}
+
+/// The recorder's counters that the checks read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stats {
+    datagrams: u32,
+    bytes: u64,
+    metadata_dropped: u32,
+    stacks_dropped: u32,
+    minimal_documents: u32,
+}
+
+/// Everything one recorder sent for an input, and what the model knows of it.
+struct Recording {
+    datagrams: Vec<Vec<u8>>,
+    stats: Stats,
+    /// All the recorder's counters, as `Debug` prints them.
+    stats_text: String,
+    traces: Vec<(TraceModel, bool)>,
+    /// The effective budget.
+    budget: usize,
+    max_string_chars: usize,
+    max_annotations: u16,
 }
 
 fn cut_chars(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
 
+/// An entity found in the documents: its id, its parent's id (embedded: the enclosing
+/// entity's; independent: its `parent_id`), and its document.
+type Found<'a> = (&'a str, Option<&'a str>, &'a Value);
+
 /// Checks the rules of one entity document. `top`: the document itself (not embedded).
 /// Returns (id, parent_id if independent) and visits children.
-fn check_entity(doc: &Value, top: bool, trace_id: &str, out: &mut Vec<(String, Option<String>, *const Value)>, parent_id: Option<&str>, monotonic: bool) {
+fn check_entity<'a>(doc: &'a Value, top: bool, trace_id: &str, out: &mut Vec<Found<'a>>, parent_id: Option<&'a str>, monotonic: bool) {
     let obj = doc.as_object().unwrap_or_else(|| panic!("entity is not an object: {doc}"));
     let name = obj.get("name").and_then(Value::as_str).unwrap_or_else(|| panic!("no name in {doc}"));
     let chars = name.chars().count();
@@ -591,31 +530,25 @@ fn check_entity(doc: &Value, top: bool, trace_id: &str, out: &mut Vec<(String, O
             assert!(ns.is_object(), "metadata namespace is not an object");
         }
     }
-    let own_parent = if top { obj.get("parent_id").and_then(Value::as_str).map(str::to_owned) } else { parent_id.map(str::to_owned) };
-    let id = obj["id"].as_str().unwrap_or_default().to_owned();
+    let own_parent = if top { obj.get("parent_id").and_then(Value::as_str) } else { parent_id };
+    let id = obj["id"].as_str().unwrap_or_default();
     if let Some(subs) = obj.get("subsegments") {
         for s in subs.as_array().expect("subsegments is an array") {
-            check_entity(s, false, trace_id, out, Some(&id), monotonic);
+            check_entity(s, false, trace_id, out, Some(id), monotonic);
         }
     }
-    out.push((id, own_parent.filter(|_| top || parent_id.is_some()), doc as *const Value));
+    out.push((id, own_parent.filter(|_| top || parent_id.is_some()), doc));
 }
 
 fn check_datagram(dg: &[u8], budget: usize) -> Value {
     assert!(dg.len() <= budget, "datagram of {} bytes over budget {budget}", dg.len());
     let text = std::str::from_utf8(dg).expect("datagram is UTF-8");
     let body = text.strip_prefix("{\"format\":\"json\",\"version\":1}\n").unwrap_or_else(|| panic!("no header line: {text:.80}"));
-    let mut de = serde_json::Deserializer::from_str(body);
-    de.disable_recursion_limit();
-    if let Err(e) = Strict::deserialize(&mut de).and_then(|_| de.end()) {
-        panic!("invalid or non-strict JSON ({e}): {body}");
-    }
-    let mut de = serde_json::Deserializer::from_str(body);
-    de.disable_recursion_limit();
-    let doc = Value::deserialize(&mut de).expect("valid JSON");
+    let doc = xray_fuzz_oracle::strict_json(body).unwrap_or_else(|e| panic!("invalid or non-strict JSON ({e}): {body}"));
     assert!(doc.is_object(), "document is not an object");
-    let errors: Vec<String> = schema().iter_errors(&doc).take(5).map(|e| format!("{e} at {}", e.instance_path)).collect();
-    assert!(errors.is_empty(), "schema errors {errors:?} in {body:.2000}");
+    if let Some(errors) = xray_fuzz_oracle::schema_errors(&doc) {
+        panic!("schema errors {errors:?} in {body:.2000}");
+    }
     doc
 }
 
@@ -633,7 +566,7 @@ fn ann_matches(expected: &AnnValue, got: &Value, max_chars: usize) -> bool {
 }
 
 /// Checks everything sent for one finished (or abandoned) trace.
-fn check_trace(trace: &Trace, sent: &[Vec<u8>], budget: usize, abandoned: bool, stats: &xray_core::RecorderStats, cfg: &RecorderConfig) {
+fn check_trace(trace: &TraceModel, sent: &[Vec<u8>], budget: usize, abandoned: bool, stats: &Stats, rec: &Recording) {
     let datagrams = &sent[trace.first_datagram..];
     if !trace.sampled || abandoned && datagrams.is_empty() {
         assert!(!trace.sampled || abandoned);
@@ -642,19 +575,18 @@ fn check_trace(trace: &Trace, sent: &[Vec<u8>], budget: usize, abandoned: bool, 
         }
         return;
     }
-    let trace_id = trace.id.expect("sampled trace has an id").to_string();
+    let trace_id = trace.id.as_deref().expect("sampled trace has an id");
     let docs: Vec<Value> = datagrams.iter().map(|d| check_datagram(d, budget)).collect();
     let mut found = Vec::new();
     for d in &docs {
-        check_entity(d, true, &trace_id, &mut found, None, trace.monotonic);
+        check_entity(d, true, trace_id, &mut found, None, trace.monotonic);
     }
     // Ids are unique across the trace.
     let mut ids = HashSet::new();
     for (id, _, _) in &found {
-        assert!(ids.insert(id.clone()), "entity {id} sent twice");
+        assert!(ids.insert(*id), "entity {id} sent twice");
     }
-    let by_id: HashMap<&str, (&Option<String>, &Value)> =
-        found.iter().map(|(id, p, v)| (id.as_str(), (p, unsafe_ref(*v)))).collect();
+    let by_id: HashMap<&str, (Option<&str>, &Value)> = found.iter().map(|&(id, p, v)| (id, (p, v))).collect();
     let degraded = stats.minimal_documents != trace.stats_before.minimal_documents;
     // Finding R5 (fuzz/README.md): a document written at the no-stacks level also loses its
     // metadata but counts only in `stacks_dropped`. `XRAY_FUZZ_SKIP_KNOWN=1` accepts that.
@@ -665,11 +597,11 @@ fn check_trace(trace: &Trace, sent: &[Vec<u8>], budget: usize, abandoned: bool, 
     let mut annotation_keys = HashSet::new();
     for e in &trace.entities {
         if e.facade {
-            assert!(!by_id.contains_key(e.id.to_string().as_str()) || abandoned, "facade was sent");
+            assert!(!by_id.contains_key(e.id()) || abandoned, "facade was sent");
             continue;
         }
-        let key = e.id.to_string();
-        let Some((parent_id, doc)) = by_id.get(key.as_str()) else {
+        let key = e.id();
+        let Some((parent_id, doc)) = by_id.get(key) else {
             if abandoned {
                 continue;
             }
@@ -677,10 +609,10 @@ fn check_trace(trace: &Trace, sent: &[Vec<u8>], budget: usize, abandoned: bool, 
         };
         // Parent relation.
         let want_parent = match e.parent {
-            Some(p) => Some(trace.entities[p].id.to_string()),
-            None => trace.upstream_parent.map(|p| p.to_string()),
+            Some(p) => Some(trace.entities[p].id()),
+            None => trace.upstream_parent.as_ref().map(|p| std::str::from_utf8(p).expect("hex")),
         };
-        assert_eq!(parent_id.as_deref(), want_parent.as_deref(), "parent of {key}");
+        assert_eq!(*parent_id, want_parent, "parent of {key}");
         // Name: a filtered, cut version of the name given.
         let name = doc["name"].as_str().unwrap_or_default();
         assert!(name == "unnamed" || is_subsequence(name, &e.name), "name {name:?} not drawn from {:?}", e.name);
@@ -695,7 +627,7 @@ fn check_trace(trace: &Trace, sent: &[Vec<u8>], budget: usize, abandoned: bool, 
             }
         }
         if !degraded {
-            let max = cfg.max_string_chars.min(1000);
+            let max = rec.max_string_chars.min(1000);
             for (k, v) in &e.annotations {
                 let got = &doc["annotations"][k];
                 assert!(ann_matches(v, got, max), "annotation {k}: recorded {v:?}, sent {got}");
@@ -708,7 +640,7 @@ fn check_trace(trace: &Trace, sent: &[Vec<u8>], budget: usize, abandoned: bool, 
             }
         }
     }
-    assert!(annotation_keys.len() <= usize::from(cfg.max_annotations) || annotation_keys.len() <= 50 && cfg.max_annotations >= 50);
+    assert!(annotation_keys.len() <= usize::from(rec.max_annotations) || annotation_keys.len() <= 50 && rec.max_annotations >= 50);
     if !abandoned {
         assert_eq!(found.len(), trace.entities.iter().filter(|e| !e.facade).count(), "entities sent that were never begun");
     }
@@ -730,389 +662,44 @@ fn numbers_close(a: &Value, b: &Value) -> bool {
     }
 }
 
-#[allow(unsafe_code)]
-fn unsafe_ref<'a>(p: *const Value) -> &'a Value {
-    // The pointers point into `docs`, alive for the whole of `check_trace`.
-    unsafe { &*p }
-}
-
 // ---------------------------------------------------------------- driver
 
 const BUF_SLACK: usize = 131 + 256;
 
-fn run(input: Input) {
-    let budget = (input.budget % 70_001) as usize;
-    let buf_len = if input.tiny_buffer { usize::from(input.buffer % 2048) } else { budget + BUF_SLACK + usize::from(input.buffer) };
-    let mut cfg = RecorderConfig::with_budget(budget)
-        .record_url_query(input.record_url_query)
-        .stream_all(input.stream_all)
-        .sdk_block(input.sdk_block);
-    if let Some(n) = input.max_string_chars {
-        cfg = cfg.max_string_chars(usize::from(n));
-    }
-    if let Some(n) = input.max_annotations {
-        cfg = cfg.max_annotations(u16::from(n));
-    }
-    let mut rec: Recorder<Vec<u8>> = Recorder::new(vec![0; buf_len], cfg);
-    let eff = rec.budget();
-    assert!(eff <= budget, "effective budget {eff} over the configured {budget}");
-    assert!(eff == 0 || eff >= MIN_BUDGET);
-    assert!(eff <= buf_len, "effective budget {eff} over the buffer {buf_len}");
-    let cfg = *rec.config();
+/// The driver against the default core: what services ship.
+mod default_core {
+    use xray_core as xr;
+    include!("recorder/drive.rs");
+}
 
-    let (now, step, unset, monotonic) = match input.clock {
-        ClockKind::Step(s) => (1_700_000_000_000_000, u64::from(s), false, true),
-        ClockKind::Wild(t, s) => (t, u64::from(s), false, true),
-        ClockKind::Unset => (0, 0, true, true),
-    };
-    let clock = TestClock { now: Cell::new(now), step, unset };
-    let mut rng = Rng(input.rng_seed);
-    let mut out = Capture::default();
-    let mut traces: Vec<(Trace, bool)> = Vec::new();
-    let mut current: Option<Trace> = None;
+/// The same driver against the core's own source built a second time, with the `small`
+/// feature (the `xray-core-small` package in `fuzz/core-small/`): what firmware ships.
+mod small_core {
+    use xray_core_small as xr;
+    include!("recorder/drive.rs");
+}
 
-    let begin_trace = |rec: &mut Recorder<Vec<u8>>, start: &Start, rng: &mut Rng, out: &Capture, current: &mut Option<Trace>| {
-        let stats_before = *rec.stats();
-        let was_active = rec.is_active();
-        let (handle, facade, name, upstream_parent) = match start {
-            Start::Segment { name, upstream, sampled, rule } => {
-                let h = upstream.as_ref().map(Upstream::header);
-                let name = name.render();
-                let rule = rule.as_ref().map(Text::render);
-                let sampling = Sampling { sampled: *sampled, rule: rule.as_deref() };
-                let id = rec.begin_segment(&name, h.as_ref(), sampling, &clock, rng);
-                let up = h.as_ref().and_then(|h| h.root().and(h.parent()));
-                if !id.is_none() && !was_active {
-                    if let Some(h) = &h {
-                        if let Some(r) = h.root() {
-                            assert_eq!(rec.trace_id(), Some(r), "the upstream Root is continued");
-                        }
-                    }
-                    if unset {
-                        assert!(!rec.is_sampled(), "sampled without a clock");
-                    }
-                    if !*sampled {
-                        assert!(!rec.is_sampled());
-                    }
-                }
-                (id, false, name, up)
-            }
-            Start::Facade(up) => {
-                let h = up.header();
-                let id = rec.begin_facade(&h);
-                if !id.is_none() && !was_active {
-                    let want = h.root().is_some() && h.parent().is_some() && h.sampled() == SampledFlag::Sampled;
-                    assert_eq!(rec.is_sampled(), want, "facade sampling follows the header");
-                    assert_eq!(rec.segment_id(id), Some(h.parent().unwrap_or(SegmentId::ZERO)));
-                }
-                (id, true, String::new(), h.parent())
-            }
-        };
-        if was_active {
-            assert!(handle.is_none(), "a second trace began while one was active");
-            return;
-        }
-        if handle.is_none() {
-            assert!(!rec.is_active() || eff == 0);
-            return;
-        }
-        if eff == 0 {
-            panic!("a begin succeeded with no budget");
-        }
-        let id = rec.segment_id(handle).expect("live handle has an id");
-        *current = Some(Trace {
-            sampled: rec.is_sampled(),
-            id: rec.trace_id(),
-            upstream_parent,
-            entities: vec![Entity { id, parent: None, name, facade, annotations: HashMap::new(), metadata: HashMap::new() }],
-            handles: vec![(handle, 0)],
-            first_datagram: out.0.len(),
-            monotonic,
-            stats_before,
-        });
-    };
-
-    begin_trace(&mut rec, &input.start, &mut rng, &out, &mut current);
-
-    for op in input.ops.iter().take(300) {
-        // Handles: live ones plus stale ones (ended, or of an earlier trace) to test no-ops.
-        let pick = |which: u8, cur: &Option<Trace>| -> (EntityId, Option<usize>) {
-            match cur {
-                Some(t) if !t.handles.is_empty() => {
-                    let (h, e) = t.handles[usize::from(which) % t.handles.len()];
-                    (h, Some(e))
-                }
-                _ => (EntityId::NONE, None),
-            }
-        };
-        let max = cfg.max_string_chars;
-        match op {
-            Op::NewTrace(start) => {
-                begin_trace(&mut rec, start, &mut rng, &out, &mut current);
-            }
-            Op::Reset => {
-                rec.reset();
-                assert!(!rec.is_active());
-                if let Some(t) = current.take() {
-                    traces.push((t, true));
-                }
-            }
-            Op::Begin { parent, name } => {
-                let (h, pe) = pick(*parent, &current);
-                let name = name.render();
-                // A name that is already valid goes in as a `Name` (written as it is): the
-                // document must be the same as through the filter.
-                let child = match xray_core::Name::checked(&name) {
-                    Some(checked) => rec.begin_subsegment(h, checked, &clock, &mut rng),
-                    None => rec.begin_subsegment(h, &name, &clock, &mut rng),
-                };
-                if let (Some(t), Some(pe)) = (current.as_mut(), pe) {
-                    if !child.is_none() {
-                        let id = rec.segment_id(child).expect("live child");
-                        assert!(t.entities.iter().all(|e| e.id != id) || !t.sampled, "duplicate id");
-                        t.entities.push(Entity { id, parent: Some(pe), name, facade: false, annotations: HashMap::new(), metadata: HashMap::new() });
-                        let idx = t.entities.len() - 1;
-                        t.handles.push((child, idx));
-                    }
-                } else {
-                    assert!(child.is_none(), "begin under no entity succeeded");
-                }
-            }
-            Op::End { which } | Op::EndAt { which, .. } => {
-                let (h, e) = pick(*which, &current);
-                let o = match op {
-                    Op::EndAt { micros, .. } => {
-                        if let Some(t) = current.as_mut() {
-                            t.monotonic = false;
-                        }
-                        rec.end_at(h, Timestamp::from_micros(*micros), &mut out)
-                    }
-                    _ => rec.end(h, &clock, &mut out),
-                };
-                if let (Some(t), Some(e)) = (current.as_mut(), e) {
-                    if o == Outcome::NoEntity {
-                        continue;
-                    }
-                    // The entity and every descendant are closed: drop their handles.
-                    let mut closed = vec![e];
-                    loop {
-                        let before = closed.len();
-                        for (i, ent) in t.entities.iter().enumerate() {
-                            if ent.parent.is_some_and(|p| closed.contains(&p)) && !closed.contains(&i) {
-                                closed.push(i);
-                            }
-                        }
-                        if closed.len() == before {
-                            break;
-                        }
-                    }
-                    t.handles.retain(|(_, i)| !closed.contains(i));
-                    if t.entities[e].parent.is_none() {
-                        assert!(!rec.is_active(), "ending the segment ends the trace");
-                        traces.push((current.take().expect("current"), false));
-                    }
-                }
-            }
-            Op::Annotate { which, key, value } => {
-                let (h, e) = pick(*which, &current);
-                let key = key.render();
-                let o = match value {
-                    AnnValue::Str(t) => rec.annotate(h, &key, AnnotationValue::Str(&t.render())),
-                    AnnValue::Int(i) => rec.annotate(h, &key, *i),
-                    AnnValue::Float(f) => rec.annotate(h, &key, *f),
-                    AnnValue::Nan => rec.annotate(h, &key, f64::NAN),
-                    AnnValue::Inf(neg) => rec.annotate(h, &key, if *neg { f64::NEG_INFINITY } else { f64::INFINITY }),
-                    AnnValue::Bool(b) => rec.annotate(h, &key, *b),
-                };
-                if matches!(value, AnnValue::Nan | AnnValue::Inf(_)) || matches!(value, AnnValue::Float(f) if !f.is_finite()) {
-                    assert!(!o.is_recorded(), "non-finite annotation recorded");
-                }
-                let valid = !key.is_empty() && key.len() <= 500 && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-                if !valid {
-                    assert!(!o.is_recorded(), "annotation with key {key:?} recorded");
-                }
-                if let (Some(t), Some(e), true) = (current.as_mut(), e, o.is_recorded()) {
-                    t.entities[e].annotations.insert(key, value.clone());
-                }
-            }
-            Op::Metadata { which, namespace, key, value } => {
-                if meta_depth(value) > 110 || (skip_known() && meta_known_bug(value)) {
-                    continue;
-                }
-                let (h, e) = pick(*which, &current);
-                let ns = namespace.render();
-                let key = key.render();
-                let o = rec.add_metadata(h, &ns, &key, value);
-                if ns.starts_with("AWS.") {
-                    assert!(!o.is_recorded());
-                }
-                if let (Some(t), Some(e), true) = (current.as_mut(), e, o.is_recorded()) {
-                    // What serde_json makes of the value (NaN and infinities become null).
-                    if let Ok(v) = serde_json::to_value(value) {
-                        let ns = cut_chars(&ns, 40);
-                        let key = cut_chars(&key, max.min(250));
-                        t.entities[e].metadata.insert((ns, key), v);
-                    } else {
-                        t.entities[e].metadata.remove(&(cut_chars(&ns, 40), cut_chars(&key, max.min(250))));
-                    }
-                }
-            }
-            Op::HttpRequest { which, method, url, user_agent, client_ip, xff } => {
-                let (h, _) = pick(*which, &current);
-                let (m, u, a, c) = (method.as_ref().map(Text::render), url.as_ref().map(Text::render), user_agent.as_ref().map(Text::render), client_ip.as_ref().map(Text::render));
-                let req = HttpRequest { method: m.as_deref(), url: u.as_deref(), user_agent: a.as_deref(), client_ip: c.as_deref(), x_forwarded_for: *xff };
-                let _ = rec.set_http_request(h, &req);
-            }
-            Op::HttpResponse { which, status, content_length } => {
-                let (h, _) = pick(*which, &current);
-                let _ = rec.set_http_response(h, &HttpResponse { status: *status, content_length: *content_length });
-            }
-            Op::Aws { which, fields, retries, ec2, ecs, eks, eb } => {
-                let (h, _) = pick(*which, &current);
-                let f: Vec<Option<String>> = fields.iter().map(|t| t.as_ref().map(Text::render)).collect();
-                let ec2s: Option<Vec<Option<String>>> = ec2.as_ref().map(|a| a.iter().map(|t| t.as_ref().map(Text::render)).collect());
-                let ecss: Option<Vec<Option<String>>> = ecs.as_ref().map(|a| a.iter().map(|t| t.as_ref().map(Text::render)).collect());
-                let ekss: Option<Vec<Option<String>>> = eks.as_ref().map(|a| a.iter().map(|t| t.as_ref().map(Text::render)).collect());
-                let ebs = eb.as_ref().map(|(a, b, c)| (a.as_ref().map(Text::render), b.as_ref().map(Text::render), *c));
-                let aws = Aws {
-                    account_id: f[0].as_deref(),
-                    operation: f[1].as_deref(),
-                    region: f[2].as_deref(),
-                    request_id: f[3].as_deref(),
-                    id_2: f[4].as_deref(),
-                    retries: *retries,
-                    queue_url: f[5].as_deref(),
-                    table_name: f[6].as_deref(),
-                    bucket_name: f[7].as_deref(),
-                    ec2: ec2s.as_ref().map(|v| Ec2 { instance_id: v[0].as_deref(), availability_zone: v[1].as_deref(), instance_size: v[2].as_deref(), ami_id: v[3].as_deref() }),
-                    ecs: ecss.as_ref().map(|v| Ecs { container: v[0].as_deref(), container_id: v[1].as_deref(), container_arn: v[2].as_deref() }),
-                    eks: ekss.as_ref().map(|v| Eks { cluster_name: v[0].as_deref(), pod: v[1].as_deref(), container_id: v[2].as_deref() }),
-                    elastic_beanstalk: ebs.as_ref().map(|(a, b, c)| ElasticBeanstalk { environment_name: a.as_deref(), version_label: b.as_deref(), deployment_id: *c }),
-                };
-                let _ = rec.set_aws(h, &aws);
-            }
-            Op::Sql { which, fields, preparation } => {
-                let (h, _) = pick(*which, &current);
-                let f: Vec<Option<String>> = fields.iter().map(|t| t.as_ref().map(Text::render)).collect();
-                let sql = Sql {
-                    connection_string: f[0].as_deref(),
-                    url: f[1].as_deref(),
-                    sanitized_query: f[2].as_deref(),
-                    database_type: f[3].as_deref(),
-                    database_version: f[4].as_deref(),
-                    driver_version: f[5].as_deref(),
-                    user: f[6].as_deref(),
-                    preparation: preparation.map(|p| if p { Preparation::Call } else { Preparation::Statement }),
-                };
-                let _ = rec.set_sql(h, &sql);
-            }
-            Op::Exception { which, type_name, message, remote, frames, repeat, truncated, skipped, cause, id } => {
-                let (h, _) = pick(*which, &current);
-                let rendered: Vec<(Option<String>, Option<u32>, Option<String>)> =
-                    frames.iter().map(|f| (f.path.as_ref().map(Text::render), f.line, f.label.as_ref().map(Text::render))).collect();
-                let one: Vec<StackFrame> = rendered.iter().map(|(p, l, b)| StackFrame { path: p.as_deref(), line: *l, label: b.as_deref() }).collect();
-                let n = one.len() * (usize::from(*repeat % 2000) + 1);
-                let stack: Vec<StackFrame> = one.iter().copied().cycle().take(n.min(70_000)).collect();
-                let (t, m) = (type_name.as_ref().map(Text::render), message.as_ref().map(Text::render));
-                let ex = Exception {
-                    type_name: t.as_deref(),
-                    message: m.as_deref(),
-                    remote: *remote,
-                    stack: &stack,
-                    truncated: *truncated,
-                    skipped: *skipped,
-                    cause: cause.map(|c| SegmentId::from_bytes(c.to_be_bytes())),
-                };
-                let _ = match id {
-                    Some(i) => rec.add_exception_with_id(h, SegmentId::from_bytes(i.to_be_bytes()), &ex),
-                    None => rec.add_exception(h, &ex, &mut rng),
-                };
-            }
-            Op::CauseId { which, id } => {
-                let (h, _) = pick(*which, &current);
-                let _ = rec.set_cause_id(h, SegmentId::from_bytes(id.to_be_bytes()));
-            }
-            Op::WorkingDirectory { which, dir } => {
-                let (h, _) = pick(*which, &current);
-                let _ = rec.set_working_directory(h, &dir.render());
-            }
-            Op::Fault { which } => {
-                let _ = rec.set_fault(pick(*which, &current).0);
-            }
-            Op::Error { which } => {
-                let _ = rec.set_error(pick(*which, &current).0);
-            }
-            Op::Throttle { which } => {
-                let _ = rec.set_throttle(pick(*which, &current).0);
-            }
-            Op::Namespace { which, value } => {
-                let _ = rec.set_namespace(pick(*which, &current).0, &value.render());
-            }
-            Op::User { which, value } => {
-                let _ = rec.set_user(pick(*which, &current).0, &value.render());
-            }
-            Op::Origin { which, value } => {
-                let _ = rec.set_origin(pick(*which, &current).0, &value.render());
-            }
-            Op::ResourceArn { which, value } => {
-                let _ = rec.set_resource_arn(pick(*which, &current).0, &value.render());
-            }
-            Op::ServiceVersion { which, value } => {
-                let _ = rec.set_service_version(pick(*which, &current).0, &value.render());
-            }
-            Op::Traced { which } => {
-                let _ = rec.set_traced(pick(*which, &current).0);
-            }
-            Op::Precursor { which, id } => {
-                let _ = rec.add_precursor_id(pick(*which, &current).0, SegmentId::from_bytes(id.to_be_bytes()));
-            }
-            Op::SamplingRule { which, rule } => {
-                let _ = rec.set_sampling_rule_name(pick(*which, &current).0, &rule.render());
-            }
-            Op::DownstreamHeader { which } => {
-                let (h, e) = pick(*which, &current);
-                let dh = rec.downstream_header(h);
-                if let (Some(t), Some(e), Some(dh)) = (current.as_ref(), e, dh.as_ref()) {
-                    assert_eq!(dh.root(), t.id);
-                    assert_eq!(dh.parent(), Some(t.entities[e].id));
-                    let text = dh.to_heapless();
-                    assert_eq!(TraceHeader::parse(&text).map(|p| (p.root(), p.parent())), Ok((dh.root(), dh.parent())));
-                }
-            }
-        }
-    }
-    // Finish the trace in progress by ending its segment (which ends its open children).
-    if let Some(t) = current.take() {
-        let root = t.handles.iter().find(|(_, i)| *i == 0).map(|(h, _)| *h);
-        if let Some(root) = root {
-            let o = rec.end(root, &clock, &mut out);
-            assert_ne!(o, Outcome::NoEntity, "the segment's handle went stale while it was open");
-            assert!(!rec.is_active());
-            traces.push((t, false));
-        } else {
-            traces.push((t, true));
-        }
-    }
-
-    // Everything sent.
-    let stats = *rec.stats();
-    if std::env::var_os("XRAY_FUZZ_DEBUG").is_some() {
-        eprintln!("{stats:#?}");
-        for d in &out.0 {
+/// The checks on everything one recorder sent.
+fn check(rec: &Recording) {
+    let (stats, out, eff) = (rec.stats, &rec.datagrams, rec.budget);
+    if debug() {
+        eprintln!("{}", rec.stats_text);
+        for d in out {
             eprintln!("datagram: {}", String::from_utf8_lossy(d));
         }
     }
-    assert_eq!(stats.datagrams as usize, out.0.len(), "stats.datagrams counts every send");
-    assert_eq!(stats.bytes, out.0.iter().map(|d| d.len() as u64).sum::<u64>(), "stats.bytes");
+    assert_eq!(stats.datagrams as usize, out.len(), "stats.datagrams counts every send");
+    assert_eq!(stats.bytes, out.iter().map(|d| d.len() as u64).sum::<u64>(), "stats.bytes");
     if eff == 0 {
-        assert!(out.0.is_empty(), "sent with a budget below the minimum");
+        assert!(out.is_empty(), "sent with a budget below the minimum");
     }
+    let traces = &rec.traces;
     for (i, (t, abandoned)) in traces.iter().enumerate() {
-        let end = traces.get(i + 1).map_or(out.0.len(), |(n, _)| n.first_datagram);
+        let end = traces.get(i + 1).map_or(out.len(), |(n, _)| n.first_datagram);
         let stats_after = traces.get(i + 1).map_or(stats, |(n, _)| n.stats_before);
-        check_trace(t, &out.0[..end], eff, *abandoned, &stats_after, &cfg);
+        check_trace(t, &out[..end], eff, *abandoned, &stats_after, rec);
     }
-    for d in &out.0 {
+    for d in out {
         // Every datagram belongs to some trace checked above; check the stragglers too.
         assert!(d.len() <= eff);
     }
@@ -1121,9 +708,24 @@ fn run(input: Input) {
 fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(data);
     if let Ok(input) = Input::arbitrary(&mut u) {
-        if std::env::var_os("XRAY_FUZZ_DEBUG").is_some() {
+        if debug() {
             eprintln!("{input:#?}");
         }
-        run(input);
+        // Every trace recorded both ways: the checks run on what the default core sent, and
+        // the `small` build must send the same bytes and count the same.
+        let fast = default_core::run(&input);
+        check(&fast);
+        let small = small_core::run(&input);
+        assert_eq!(fast.budget, small.budget, "effective budget");
+        for (i, (f, s)) in fast.datagrams.iter().zip(&small.datagrams).enumerate() {
+            assert!(
+                f == s,
+                "datagram {i} differs with `small`:\n default: {}\n small:   {}",
+                String::from_utf8_lossy(f),
+                String::from_utf8_lossy(s)
+            );
+        }
+        assert_eq!(fast.datagrams.len(), small.datagrams.len(), "datagrams sent with and without `small`");
+        assert_eq!(fast.stats_text, small.stats_text, "stats with and without `small`");
     }
 });

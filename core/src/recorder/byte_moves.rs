@@ -3,49 +3,62 @@
 //! the field log squeezed). With the `small` feature neither calls `memmove`, and comparing
 //! keys does not call `memcmp`.
 
-/// Whether `a` and `b` hold the same bytes. With the `small` feature a plain loop: `==` on
-/// slices calls `memcmp`, which firmware would link for keys alone.
-pub(super) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if cfg!(feature = "small") {
-        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
-    } else {
+// Two implementations of each: `fast` (the default) and `small` (the `small` feature), with
+// the same effect. The recorder uses the one its features select; unit tests compile both and
+// compare them (`same_effect_both_ways`).
+#[cfg(not(feature = "small"))]
+pub(super) use fast::{move_left, rotate_right, same_bytes};
+#[cfg(feature = "small")]
+pub(super) use small::{move_left, rotate_right, same_bytes};
+
+/// The default versions: the standard library's (`memcmp`, `memmove`).
+#[cfg(any(test, not(feature = "small")))]
+mod fast {
+    /// Whether `a` and `b` hold the same bytes.
+    pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
         a == b
     }
-}
 
-/// Rotates `bytes` right by `k` (`k` ≤ its length).
-#[cfg(not(feature = "small"))]
-pub(super) fn rotate_right(bytes: &mut [u8], k: usize) {
-    if k <= bytes.len() {
-        bytes.rotate_right(k);
+    /// Rotates `bytes` right by `k` (`k` ≤ its length).
+    pub(crate) fn rotate_right(bytes: &mut [u8], k: usize) {
+        if k <= bytes.len() {
+            bytes.rotate_right(k);
+        }
+    }
+
+    /// Copies `bytes[from]` to `to` (`to` ≤ `from.start`).
+    pub(crate) fn move_left(bytes: &mut [u8], from: core::ops::Range<usize>, to: usize) {
+        bytes.copy_within(from, to);
     }
 }
 
-/// Rotates `bytes` right by `k` (`k` ≤ its length), by three reversals: no `memmove`, a large
-/// general routine that firmware would link for this alone.
-#[cfg(feature = "small")]
-pub(super) fn rotate_right(bytes: &mut [u8], k: usize) {
-    if k > bytes.len() {
-        return;
+/// The `small` feature's versions: plain loops, no `memcmp` or `memmove`.
+#[cfg(any(test, feature = "small"))]
+mod small {
+    /// Whether `a` and `b` hold the same bytes, by a plain loop: `==` on slices calls
+    /// `memcmp`, which firmware would link for keys alone.
+    pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
     }
-    bytes.reverse();
-    let (front, back) = bytes.split_at_mut(k);
-    front.reverse();
-    back.reverse();
-}
 
-/// Copies `bytes[from]` to `to` (`to` ≤ `from.start`).
-#[cfg(not(feature = "small"))]
-pub(super) fn move_left(bytes: &mut [u8], from: core::ops::Range<usize>, to: usize) {
-    bytes.copy_within(from, to);
-}
+    /// Rotates `bytes` right by `k` (`k` ≤ its length), by three reversals: no `memmove`,
+    /// whose general version is large on a microcontroller.
+    pub(crate) fn rotate_right(bytes: &mut [u8], k: usize) {
+        if k > bytes.len() {
+            return;
+        }
+        bytes.reverse();
+        let (front, back) = bytes.split_at_mut(k);
+        front.reverse();
+        back.reverse();
+    }
 
-/// Copies `bytes[from]` to `to` (`to` ≤ `from.start`), front to back, which is safe for
-/// overlapping ranges in this direction (and needs no `memmove`).
-#[cfg(feature = "small")]
-pub(super) fn move_left(bytes: &mut [u8], from: core::ops::Range<usize>, to: usize) {
-    for (k, at) in from.enumerate() {
-        bytes[to + k] = bytes[at];
+    /// Copies `bytes[from]` to `to` (`to` ≤ `from.start`), front to back, which is safe for
+    /// overlapping ranges in this direction (and needs no `memmove`).
+    pub(crate) fn move_left(bytes: &mut [u8], from: core::ops::Range<usize>, to: usize) {
+        for (k, at) in from.enumerate() {
+            bytes[to + k] = bytes[at];
+        }
     }
 }
 
@@ -77,6 +90,42 @@ mod tests {
         let mut b = *b"xyabcd";
         move_left(&mut b, 2..6, 0);
         assert_eq!(&b, b"abcdcd");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn same_effect_both_ways(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            k in 0usize..90,
+            a in 0usize..80,
+            b in 0usize..80,
+            to in 0usize..80,
+        ) {
+            let (mut x, mut y) = (bytes.clone(), bytes.clone());
+            fast::rotate_right(&mut x, k);
+            small::rotate_right(&mut y, k);
+            proptest::prop_assert_eq!(&x, &y, "rotate_right by {}", k);
+
+            let n = bytes.len();
+            let (start, end) = (a.min(b).min(n), a.max(b).min(n));
+            let to = to.min(start);
+            let (mut x, mut y) = (bytes.clone(), bytes.clone());
+            fast::move_left(&mut x, start..end, to);
+            small::move_left(&mut y, start..end, to);
+            proptest::prop_assert_eq!(&x, &y, "move_left {}..{} to {}", start, end, to);
+
+            let (front, back) = bytes.split_at(a.min(n));
+            let pairs = [
+                (front, back),
+                (front, front),
+                (back, back),
+                (&bytes[to..start], &bytes[..start - to]),
+            ];
+            for (p, q) in pairs {
+                proptest::prop_assert_eq!(fast::same_bytes(p, q), small::same_bytes(p, q));
+                proptest::prop_assert_eq!(fast::same_bytes(p, q), p == q);
+            }
+        }
     }
 
     #[test]
