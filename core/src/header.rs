@@ -5,9 +5,12 @@
 //! compared case-insensitively, parts without `=` or with an empty key or value are skipped,
 //! the last of duplicate keys wins, `Self` (added by ALB) is dropped, and other keys (such as
 //! `Lineage`) are kept in their order, up to [`EXTRA_CAPACITY`] bytes, to be forwarded
-//! downstream. An invalid `Root` or `Parent` value is an error rather than a silent new trace:
-//! the caller decides (usually: log it and start a fresh trace). Work is bounded: input longer
-//! than [`MAX_HEADER_LEN`] is rejected before it is looked at.
+//! downstream. Each field is read on its own, as the Go, Java and Node SDKs do: a `Root` or
+//! `Parent` that is not a valid id, or a `Sampled` value other than `0`, `1` or `?`, loses
+//! only that field (the last occurrence of a key decides), and [`TraceHeader::malformed`] says
+//! which fields were lost, so a valid `Root` and an upstream `Sampled=1` survive a malformed
+//! `Parent`. Work is bounded: input longer than [`MAX_HEADER_LEN`] is rejected before it is
+//! looked at, the only error [`TraceHeader::parse`] returns.
 //!
 //! Formatting writes `Root`, `Parent`, `Sampled`, then the kept keys, with no spaces and no
 //! trailing `;`. Every kept key and value was checked to be visible ASCII without `;`, so a
@@ -68,9 +71,9 @@ impl SampledFlag {
 pub enum HeaderError {
     /// The header is longer than [`MAX_HEADER_LEN`] bytes.
     TooLong,
-    /// The `Root` value is not a valid trace id.
+    /// The `Root` value is not a valid trace id (see [`Malformed::root`]).
     InvalidRoot(IdError),
-    /// The `Parent` value is not a valid segment id.
+    /// The `Parent` value is not a valid segment id (see [`Malformed::parent`]).
     InvalidParent(IdError),
     /// A key or value given to [`TraceHeader::push_extra`] is empty, is a reserved key, or
     /// holds a character outside visible ASCII, `;`, or (in a key) `=`.
@@ -97,6 +100,25 @@ impl fmt::Display for HeaderError {
 
 impl core::error::Error for HeaderError {}
 
+/// The fields a parsed header had but could not be read (see [`TraceHeader::malformed`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Malformed {
+    /// Why the last `Root` value was not a trace id; the header then has no Root.
+    pub root: Option<IdError>,
+    /// Why the last `Parent` value was not a segment id; the header then has no Parent.
+    pub parent: Option<IdError>,
+    /// The last `Sampled` value was none of `0`, `1` and `?` (read as unknown).
+    pub sampled: bool,
+}
+
+impl Malformed {
+    /// Whether any field was lost.
+    pub const fn any(&self) -> bool {
+        self.root.is_some() || self.parent.is_some() || self.sampled
+    }
+}
+
 /// A parsed `X-Amzn-Trace-Id` header.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct TraceHeader {
@@ -105,6 +127,7 @@ pub struct TraceHeader {
     sampled: SampledFlag,
     extra: heapless::String<EXTRA_CAPACITY>,
     extra_dropped: bool,
+    malformed: Malformed,
 }
 
 fn is_reserved(key: &str) -> bool {
@@ -137,6 +160,11 @@ impl TraceHeader {
             sampled: SampledFlag::Unknown,
             extra: heapless::String::new(),
             extra_dropped: false,
+            malformed: Malformed {
+                root: None,
+                parent: None,
+                sampled: false,
+            },
         }
     }
 
@@ -150,7 +178,9 @@ impl TraceHeader {
         }
     }
 
-    /// Parses a header value (see the module documentation for the rules).
+    /// Parses a header value (see the module documentation for the rules). The only error is
+    /// [`HeaderError::TooLong`]; fields that cannot be read are left out and reported by
+    /// [`TraceHeader::malformed`].
     pub fn parse(text: &str) -> Result<Self, HeaderError> {
         if text.len() > MAX_HEADER_LEN {
             return Err(HeaderError::TooLong);
@@ -164,16 +194,25 @@ impl TraceHeader {
             if key.is_empty() || value.is_empty() {
                 continue;
             }
+            let lost = &mut header.malformed;
             if key.eq_ignore_ascii_case("root") {
-                header.root = Some(TraceId::parse(value).map_err(HeaderError::InvalidRoot)?);
+                let root = TraceId::parse(value);
+                lost.root = root.err();
+                header.root = root.ok();
             } else if key.eq_ignore_ascii_case("parent") {
-                header.parent = Some(SegmentId::parse(value).map_err(HeaderError::InvalidParent)?);
+                let parent = SegmentId::parse(value);
+                lost.parent = parent.err();
+                header.parent = parent.ok();
             } else if key.eq_ignore_ascii_case("sampled") {
+                lost.sampled = false;
                 header.sampled = match value {
                     "1" => SampledFlag::Sampled,
                     "0" => SampledFlag::NotSampled,
                     "?" => SampledFlag::Requested,
-                    _ => SampledFlag::Unknown,
+                    _ => {
+                        lost.sampled = true;
+                        SampledFlag::Unknown
+                    }
                 };
             } else if key.eq_ignore_ascii_case("self") {
                 // Added by ALB for its own hop; never forwarded.
@@ -229,6 +268,11 @@ impl TraceHeader {
         self.extra_dropped
     }
 
+    /// The fields this header had but that could not be read, and were left out.
+    pub const fn malformed(&self) -> Malformed {
+        self.malformed
+    }
+
     /// Appends an extra field to forward. The key must not be `Root`, `Parent`, `Sampled` or
     /// `Self`; key and value must be visible ASCII without `;` (and the key without `=`).
     pub fn push_extra(&mut self, key: &str, value: &str) -> Result<(), HeaderError> {
@@ -257,7 +301,7 @@ impl TraceHeader {
             parent: Some(parent),
             sampled: SampledFlag::from_bool(sampled),
             extra: self.extra.clone(),
-            extra_dropped: false,
+            ..Self::new()
         }
     }
 
@@ -431,15 +475,45 @@ mod tests {
     }
 
     #[test]
-    fn invalid_root_or_parent_is_an_error() {
+    fn a_malformed_field_loses_only_that_field() {
+        let h = TraceHeader::parse("Root=1-abc;Parent=53995c3f42cd8ad8;Sampled=1").unwrap();
+        assert_eq!(h.root(), None);
+        assert!(h.parent().is_some());
+        assert_eq!(h.sampled(), SampledFlag::Sampled);
+        assert_eq!(h.malformed().root, Some(IdError::Length));
+        assert!(h.malformed().any());
+
+        let h = TraceHeader::parse(
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=foo;Sampled=1;Lineage=a:1",
+        )
+        .unwrap();
+        assert_eq!(h.root(), Some(root()));
+        assert_eq!(h.parent(), None);
+        assert_eq!(h.sampled(), SampledFlag::Sampled);
+        assert_eq!(h.extra(), "Lineage=a:1");
         assert_eq!(
-            TraceHeader::parse("Root=1-abc"),
-            Err(HeaderError::InvalidRoot(IdError::Length))
+            h.malformed(),
+            Malformed {
+                parent: Some(IdError::Length),
+                ..Malformed::default()
+            }
         );
         assert_eq!(
-            TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=foo"),
-            Err(HeaderError::InvalidParent(IdError::Length))
+            h.to_heapless(),
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1;Lineage=a:1"
         );
+
+        let h = TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=yes").unwrap();
+        assert_eq!(h.sampled(), SampledFlag::Unknown);
+        assert!(h.malformed().sampled);
+        // The last occurrence decides, for the flag as for the value.
+        let h = TraceHeader::parse("Parent=zz;Parent=53995c3f42cd8ad8").unwrap();
+        assert!(h.parent().is_some() && !h.malformed().any());
+        let well_formed = TraceHeader::parse(
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=?",
+        )
+        .unwrap();
+        assert!(!well_formed.malformed().any());
     }
 
     #[test]

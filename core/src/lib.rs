@@ -66,7 +66,7 @@ extern crate std;
 #[path = "../tests/common/test_rng.rs"]
 pub(crate) mod test_rng;
 
-pub use header::{HeaderError, SampledFlag, TraceHeader};
+pub use header::{HeaderError, Malformed, SampledFlag, TraceHeader};
 pub use id::{IdError, SegmentId, TraceId};
 pub use json::{FALLBACK_NAME, MAX_NAME_CHARS};
 pub use name::{EntityName, Name};

@@ -3,8 +3,8 @@
 //! Invariants checked, beyond "no panic":
 //! - input over `MAX_HEADER_LEN` bytes is `TooLong`; otherwise the result agrees with a small
 //!   reference model of the grammar (spec §3.3) written here from the module docs: the same
-//!   Root, Parent, Sampled, kept extra fields and `extra_dropped`, or an error on the same
-//!   invalid Root/Parent;
+//!   Root, Parent, Sampled, kept extra fields, `extra_dropped` and malformed fields (a field
+//!   that cannot be read is lost alone, and flagged);
 //! - the formatted header (`to_heapless`, `write_to`, `Display`) is the same text each way,
 //!   at most `MAX_FORMATTED_LEN` bytes, visible ASCII only (no CR, LF, space), no empty part,
 //!   no trailing `;`, `Root`/`Parent`/`Sampled` first and in that order;
@@ -15,7 +15,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use xray_core::header::{EXTRA_CAPACITY, MAX_FORMATTED_LEN, MAX_HEADER_LEN};
-use xray_core::{HeaderError, SampledFlag, SegmentId, TraceHeader, TraceId};
+use xray_core::{HeaderError, Malformed, SampledFlag, SegmentId, TraceHeader, TraceId};
 
 #[derive(Debug, PartialEq)]
 struct Model {
@@ -24,6 +24,7 @@ struct Model {
     sampled: SampledFlag,
     extra: String,
     dropped: bool,
+    malformed: Malformed,
 }
 
 fn trim(s: &str) -> &str {
@@ -39,7 +40,14 @@ fn model(text: &str) -> Result<Model, HeaderError> {
     if text.len() > MAX_HEADER_LEN {
         return Err(HeaderError::TooLong);
     }
-    let mut m = Model { root: None, parent: None, sampled: SampledFlag::Unknown, extra: String::new(), dropped: false };
+    let mut m = Model {
+        root: None,
+        parent: None,
+        sampled: SampledFlag::Unknown,
+        extra: String::new(),
+        dropped: false,
+        malformed: Malformed::default(),
+    };
     for part in text.split(';') {
         let Some(eq) = part.find('=') else { continue };
         let (k, v) = (trim(&part[..eq]), trim(&part[eq + 1..]));
@@ -47,15 +55,22 @@ fn model(text: &str) -> Result<Model, HeaderError> {
             continue;
         }
         match k.to_ascii_lowercase().as_str() {
-            "root" => m.root = Some(TraceId::parse(v).map_err(HeaderError::InvalidRoot)?),
-            "parent" => m.parent = Some(SegmentId::parse(v).map_err(HeaderError::InvalidParent)?),
+            "root" => {
+                m.root = TraceId::parse(v).ok();
+                m.malformed.root = TraceId::parse(v).err();
+            }
+            "parent" => {
+                m.parent = SegmentId::parse(v).ok();
+                m.malformed.parent = SegmentId::parse(v).err();
+            }
             "sampled" => {
                 m.sampled = match v {
                     "1" => SampledFlag::Sampled,
                     "0" => SampledFlag::NotSampled,
                     "?" => SampledFlag::Requested,
                     _ => SampledFlag::Unknown,
-                }
+                };
+                m.malformed.sampled = m.sampled == SampledFlag::Unknown;
             }
             "self" => {}
             _ => {
@@ -79,7 +94,14 @@ fn model(text: &str) -> Result<Model, HeaderError> {
 }
 
 fn view(h: &TraceHeader) -> Model {
-    Model { root: h.root(), parent: h.parent(), sampled: h.sampled(), extra: h.extra().to_owned(), dropped: h.extra_dropped() }
+    Model {
+        root: h.root(),
+        parent: h.parent(),
+        sampled: h.sampled(),
+        extra: h.extra().to_owned(),
+        dropped: h.extra_dropped(),
+        malformed: h.malformed(),
+    }
 }
 
 fn check_ids(text: &str) {
@@ -145,6 +167,7 @@ fuzz_target!(|data: &[u8]| {
     let again = TraceHeader::parse(&once).expect("a formatted header parses");
     let mut want = view(&h);
     want.dropped = false;
+    want.malformed = Malformed::default();
     assert_eq!(view(&again), want, "parse(format(h)) == h for {text:?} -> {once:?}");
     assert_eq!(check_formatted(&again), once, "format is a fixed point");
     assert!(again.extra_fields().eq(h.extra_fields()), "extra fields survive the round trip");
@@ -156,5 +179,6 @@ fuzz_target!(|data: &[u8]| {
     let text = check_formatted(&down);
     assert!(text.starts_with("Root=1-5759e988-abababababababababababab;Parent=0102030405060708;Sampled=1"));
     assert_eq!(down.extra(), h.extra());
+    assert!(!down.malformed().any());
     assert_eq!(view(&TraceHeader::parse(&text).expect("downstream parses")), view(&down));
 });

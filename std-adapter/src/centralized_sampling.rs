@@ -46,11 +46,12 @@ use xray_core::sampler::centralized::{
 use xray_core::sampler::{Decision, SamplingRequest, Upstream};
 use xray_core::{Clock, MissingSampledPolicy};
 
+use crate::build_error::BuildError;
 use crate::config::Config;
 use crate::rng::FastRng;
+use crate::sampling::{LocalSampler, load_sampling_rules};
 use crate::sampling_proxy_client::{SamplingProxyClient, SamplingProxyError};
 use crate::system_clock::SystemClock;
-use crate::tracer::{BuildError, LocalSampler, load_sampling_rules};
 
 /// How many centralized rules (besides `Default`) are kept; more are dropped (X-Ray allows
 /// 25 per account).

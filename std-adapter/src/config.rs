@@ -39,6 +39,9 @@ pub const SAMPLING_RULES_FILE_VAR: &str = "AWS_XRAY_SAMPLING_RULES_FILE";
 pub const LAMBDA_TASK_ROOT_VAR: &str = "LAMBDA_TASK_ROOT";
 /// `AWS_LAMBDA_FUNCTION_NAME`: set by AWS Lambda.
 pub const LAMBDA_FUNCTION_NAME_VAR: &str = "AWS_LAMBDA_FUNCTION_NAME";
+/// `AWS_LAMBDA_MAX_CONCURRENCY`: how many invocations one runtime process handles at once
+/// (`lambda_runtime::run_concurrent`).
+pub const LAMBDA_MAX_CONCURRENCY_VAR: &str = "AWS_LAMBDA_MAX_CONCURRENCY";
 /// `_X_AMZN_TRACE_ID`: the trace header of the current Lambda invocation.
 pub const LAMBDA_TRACE_ID_VAR: &str = "_X_AMZN_TRACE_ID";
 
@@ -89,6 +92,9 @@ pub struct LambdaEnvironment {
     pub task_root: PathBuf,
     /// `AWS_LAMBDA_FUNCTION_NAME`, if set.
     pub function_name: Option<String>,
+    /// `AWS_LAMBDA_MAX_CONCURRENCY`, if set to a positive number (another value is ignored,
+    /// as one invocation at a time).
+    pub max_concurrency: Option<u32>,
 }
 
 /// The SDK's settings.
@@ -128,8 +134,8 @@ pub struct Config {
     /// `_X_AMZN_TRACE_ID` as it was when the configuration was read, unparsed.
     ///
     /// The variable changes with every invocation and concurrent Lambda runtimes do not set
-    /// it at all, so this is only a fallback: integrations take the header per invocation
-    /// from the runtime's context (`lambda_runtime::Context::xray_trace_id`) first.
+    /// it at all, so the Lambda integration never reads it: it takes the header per
+    /// invocation from the runtime's context (`lambda_runtime::Context::xray_trace_id`).
     pub lambda_trace_id_env: Option<String>,
 }
 
@@ -269,6 +275,9 @@ impl Config {
             self.lambda = Some(LambdaEnvironment {
                 task_root: PathBuf::from(task_root),
                 function_name: get(LAMBDA_FUNCTION_NAME_VAR),
+                max_concurrency: get(LAMBDA_MAX_CONCURRENCY_VAR)
+                    .and_then(|v| v.trim().parse::<u32>().ok())
+                    .filter(|n| *n > 0),
             });
         }
         if let Some(v) = get(LAMBDA_TRACE_ID_VAR) {

@@ -7,16 +7,22 @@
 //! - [`UdpTransport`]: a non-blocking, best-effort UDP [`xray_core::Transport`] with counters.
 //! - [`SystemClock`]: the OS wall clock as an [`xray_core::Clock`].
 //! - [`ThreadRng`], [`FastRng`], [`OsRng`]: `rand_core` RNGs for trace and segment ids.
-//! - [`Tracer`]: the per-request API, sampling with the default rule or local rules
-//!   (`AWS_XRAY_SAMPLING_RULES_FILE`), or [`centralized_sampling`] (cargo feature
-//!   `centralized-sampling`) with rules and targets from the daemon.
+//! - [`Tracer`]: shared by every thread, it hands out one [`TraceContext`] per request,
+//!   sampling with the default rule or local rules (`AWS_XRAY_SAMPLING_RULES_FILE`), or
+//!   `centralized_sampling` (cargo feature `centralized-sampling`) with rules and targets
+//!   from the daemon.
+//! - [`TraceContext`]: one request's trace (cheap to clone, shared across tasks), with
+//!   [`Subsegment`] guards that end on drop, and [`current`] for one-line calls on the
+//!   request being served.
+//! - The `xray-core` types users name ([`TraceHeader`], [`TraceId`], [`SegmentId`],
+//!   [`model`]…) re-exported, and the whole core as [`core`]: one dependency line suffices.
 //! - [`plugins`]: EC2, ECS and Elastic Beanstalk metadata (cargo features `ec2`, `ecs`,
 //!   `elastic-beanstalk`), gathered only when asked.
 //!
 //! ```no_run
 //! // `no_run`: it would send a datagram to a daemon on 127.0.0.1:2000, if one runs there.
-//! use xray_core::{Clock, SegmentId, TraceId, Transport};
-//! use xray_std::{Config, SystemClock, ThreadRng, UdpTransport};
+//! use xray_std::core::{Clock, Transport};
+//! use xray_std::{Config, SegmentId, SystemClock, ThreadRng, TraceId, UdpTransport};
 //!
 //! let config = Config::from_lookup(|_| None)?; // Config::from_env() in a real program
 //! let mut transport = UdpTransport::from_config(&config)?;
@@ -33,11 +39,15 @@
 //! installs a logger.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![doc(test(attr(deny(warnings))))]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod build_error;
 #[cfg(feature = "centralized-sampling")]
 pub mod centralized_sampling;
 pub mod config;
+pub mod context;
+pub mod current;
 pub mod daemon_address;
 #[cfg(any(feature = "tower", feature = "tracing", feature = "aws-sdk"))]
 pub mod integrations;
@@ -48,18 +58,29 @@ mod local_http;
 pub mod plugins;
 pub mod reference;
 pub mod rng;
+pub mod sampling;
 #[cfg(feature = "centralized-sampling")]
 pub mod sampling_proxy_client;
 pub mod system_clock;
 pub mod tracer;
 pub mod udp_transport;
 
+pub use build_error::BuildError;
 pub use config::{Config, ConfigError, ContextMissing, LambdaEnvironment};
+pub use context::{Subsegment, TraceContext};
 pub use daemon_address::{DaemonAddress, DaemonAddressError, Endpoint, Host};
 pub use rng::{FastRng, OsRng, ThreadRng};
 pub use system_clock::SystemClock;
-pub use tracer::{Trace, TraceError, Tracer, TracerBuilder};
+pub use tracer::{TraceError, Tracer, TracerBuilder, TracerStats};
 pub use udp_transport::{TransportStats, UdpTransport};
+
+/// The `xray-core` crate, for everything not re-exported here.
+pub use xray_core as core;
+pub use xray_core::model;
+pub use xray_core::{
+    EntityId, HeaderError, Malformed, Outcome, RecorderConfig, SampledFlag, SegmentId, TraceHeader,
+    TraceId,
+};
 
 /// The README's examples, compiled and run as doctests (here, where both crates are at hand).
 #[cfg(doctest)]

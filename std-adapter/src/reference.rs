@@ -12,7 +12,7 @@
 //! use xray_std::{reference, Tracer};
 //!
 //! let tracer = Tracer::builder(reference::SERVICE_NAME)
-//!     .transport(Arc::new(Mutex::new(xray_core::NullTransport)))
+//!     .transport(Arc::new(Mutex::new(xray_std::core::NullTransport)))
 //!     .pool_size(1)
 //!     .build();
 //! reference::record(&tracer);
@@ -44,44 +44,31 @@ const REQUEST: RequestInfo = RequestInfo {
 /// Records one reference request with `tracer` (sampled unless the tracer's sampler says
 /// otherwise) and sends it. Allocation-free once the tracer is warm.
 pub fn record(tracer: &Tracer) {
-    let mut trace = tracer.begin(None);
-    let seg = trace.segment();
-    let _ = trace.annotate(seg, "customer", "acme-corp");
-    let _ = trace.annotate(seg, "order_count", 42);
-    let _ = trace.annotate(seg, "premium", true);
-    let _ = trace.add_metadata(seg, "default", "request", &REQUEST);
-
-    if let Ok(api) = trace.begin_subsegment(seg, "downstream-api") {
-        let _ = trace.set_namespace(api, "remote");
-        let _ = trace.set_http_request(
-            api,
-            &HttpRequest {
-                method: Some("GET"),
-                url: Some("https://api.example.com/v1/items"),
-                ..HttpRequest::default()
-            },
-        );
-        let _ = trace.set_http_response(
-            api,
-            &HttpResponse {
-                status: Some(200),
-                ..HttpResponse::default()
-            },
-        );
-        let _ = trace.end(api);
+    let ctx = tracer.begin(None);
+    ctx.annotate("customer", "acme-corp");
+    ctx.annotate("order_count", 42);
+    ctx.annotate("premium", true);
+    ctx.metadata("request", &REQUEST);
+    {
+        let api = ctx.subsegment("downstream-api");
+        api.namespace("remote");
+        api.http_request(&HttpRequest {
+            method: Some("GET"),
+            url: Some("https://api.example.com/v1/items"),
+            ..HttpRequest::default()
+        });
+        api.http_response(&HttpResponse {
+            status: Some(200),
+            ..HttpResponse::default()
+        });
     }
-
-    if let Ok(compute) = trace.begin_subsegment(seg, "compute") {
-        let _ = trace.set_fault(compute);
-        let _ = trace.add_exception(
-            compute,
-            &Exception {
-                type_name: Some("SimulatedError"),
-                message: Some("simulated failure"),
-                ..Exception::default()
-            },
-        );
-        let _ = trace.end(compute);
+    {
+        let compute = ctx.subsegment("compute");
+        compute.fault();
+        compute.exception(&Exception {
+            type_name: Some("SimulatedError"),
+            message: Some("simulated failure"),
+            ..Exception::default()
+        });
     }
-    trace.finish();
 }

@@ -36,7 +36,7 @@ use rand_core::TryRng;
 ///
 /// ```
 /// use rand_core::Rng;
-/// use xray_core::{SegmentId, TraceId, Timestamp};
+/// use xray_std::core::{SegmentId, TraceId, Timestamp};
 /// use xray_std::FastRng;
 ///
 /// let mut rng = FastRng::from_os();
@@ -147,13 +147,14 @@ thread_local! {
 /// security trade-off.
 ///
 /// ```
-/// use xray_core::{SegmentId, TraceId, Timestamp};
-/// use xray_std::ThreadRng;
+/// use xray_std::core::Timestamp;
+/// use xray_std::{SegmentId, ThreadRng, TraceId};
 ///
 /// let now = Timestamp::from_secs_micros(1_700_000_000, 0);
 /// let a = TraceId::generate(now, &mut ThreadRng);
 /// let b = TraceId::generate(now, &mut ThreadRng);
 /// assert_ne!(a, b);
+/// assert_ne!(SegmentId::generate(&mut ThreadRng), SegmentId::generate(&mut ThreadRng));
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ThreadRng;

@@ -10,7 +10,7 @@ use xray_core::{Clock, Timestamp};
 /// that the recorder does not stamp documents with a wrong date.
 ///
 /// ```
-/// use xray_core::Clock;
+/// use xray_std::core::Clock;
 /// use xray_std::SystemClock;
 ///
 /// let now = SystemClock.now().expect("the system clock is past 1970");

@@ -35,7 +35,7 @@ use crate::daemon_address::DaemonAddress;
 /// swap it in; the old clones keep working until dropped.
 ///
 /// ```
-/// use xray_core::Transport;
+/// use xray_std::core::Transport;
 /// use xray_std::UdpTransport;
 ///
 /// // Nothing listens on this port: sending is still fine.

@@ -21,7 +21,6 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::{ConfigBag, Layer};
 use support::{Daemon, check_datagram};
 use xray_std::Tracer;
-use xray_std::integrations::TraceContext;
 use xray_std::integrations::aws_sdk::XRayInterceptor;
 
 /// Runs one operation through the interceptor: `attempts` transmits, then `status` (or no
@@ -94,8 +93,8 @@ fn operations_become_aws_subsegments_with_header_propagation() {
     // Outside a trace: nothing recorded, no header.
     assert_eq!(operation(&interceptor, Some(200), None, 1), None);
 
-    let ctx = TraceContext::new(tracer.begin(None));
-    let headers = ctx.clone().sync_scope(|| {
+    let ctx = tracer.begin(None);
+    let headers = ctx.clone().in_scope(|| {
         [
             operation(&interceptor, Some(200), None, 2),
             operation(
@@ -108,7 +107,7 @@ fn operations_become_aws_subsegments_with_header_propagation() {
         ]
     });
     let trace_id = ctx.trace_id().unwrap().to_string();
-    ctx.finish();
+    ctx.end();
 
     let got = daemon.recv(1, Duration::from_secs(5));
     assert_eq!(got.len(), 1);

@@ -19,7 +19,6 @@ use serde_json::Value;
 use support::{Daemon, check_datagram};
 use tower::ServiceExt;
 use tower_layer::Layer;
-use xray_std::integrations::TraceContext;
 use xray_std::integrations::http_client::XRayClientLayer;
 use xray_std::integrations::http_server::XRayServerLayer;
 
@@ -179,7 +178,7 @@ async fn explicit_context_traced_flag_and_connection_errors() {
     let down = downstream(seen.clone()).await;
 
     // A background job: the context travels in the request's extensions.
-    let ctx = TraceContext::new(tracer.begin(None));
+    let ctx = tracer.begin(None);
     let http = XRayClientLayer::new().traced(true).layer(client());
     let mut req = Request::get(format!("http://{down}/ok"))
         .body(Body::default())
@@ -193,7 +192,7 @@ async fn explicit_context_traced_flag_and_connection_errors() {
     req.extensions_mut().insert(ctx.clone());
     let resp = tokio::time::timeout(Duration::from_secs(5), http.clone().oneshot(req)).await;
     assert!(resp.unwrap().is_err(), "connection refused");
-    ctx.finish();
+    drop(ctx); // the last handle: ends the segment and gives the recorder back
 
     let got = recv(&daemon, 1, Duration::from_secs(5)).await;
     assert_eq!(got.len(), 1);

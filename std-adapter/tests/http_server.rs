@@ -17,7 +17,7 @@ use serde_json::Value;
 use support::{Daemon, check_datagram, entities};
 use tower::ServiceExt;
 use tower_layer::Layer;
-use xray_std::integrations::TraceContext;
+use xray_std::TraceContext;
 use xray_std::integrations::http_server::XRayServerLayer;
 
 async fn app(req: Request<Incoming>) -> Result<http::Response<Body>, Infallible> {
@@ -34,9 +34,8 @@ async fn app(req: Request<Incoming>) -> Result<http::Response<Body>, Infallible>
                 _ => false,
             };
             if let Some(ctx) = current {
-                let work = ctx.begin_subsegment("work");
+                let _work = ctx.subsegment("work");
                 tokio::time::sleep(Duration::from_millis(5)).await;
-                ctx.end(work);
             }
             respond(if same { 200 } else { 500 }, "sub")
         }
@@ -141,7 +140,7 @@ async fn sampled_question_mark_is_answered_and_upstream_headers_are_continued() 
         .udp(udp)
         .sampler(|r| r.url_path == Some("/ok"))
         .build();
-    let svc = XRayServerLayer::new(tracer).layer(tower::service_fn(app));
+    let svc = XRayServerLayer::new(tracer.clone()).layer(tower::service_fn(app));
     let addr = serve(svc, false).await;
     let c = client();
     let root = "1-5759e988-bd862e3fe1be46a994272793";
@@ -193,12 +192,22 @@ async fn sampled_question_mark_is_answered_and_upstream_headers_are_continued() 
         fresh.starts_with("Root=1-") && fresh.ends_with(";Sampled=1"),
         "{fresh}"
     );
-    // An invalid header starts a fresh trace.
+    // An invalid Root starts a fresh trace (the upstream Sampled=1 is kept).
     let (status, _, _) = send(&c, ask("/ok", "Root=not-a-trace-id;Sampled=1")).await;
     assert_eq!(status, 200);
+    // A malformed Parent loses only the Parent: the Root and Sampled=1 (which overrides the
+    // sampler's "no" for /missing) survive.
+    let lenient = "1-5759e988-bd862e3fe1be46a994272796";
+    let (status, _, _) = send(
+        &c,
+        ask("/missing", &format!("Root={lenient};Parent=zz;Sampled=1")),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(tracer.stats().malformed_headers, 2);
 
-    let got = recv(&daemon, 5, Duration::from_secs(5)).await;
-    assert_eq!(got.len(), 4, "the unsampled request sent nothing: {got:?}");
+    let got = recv(&daemon, 6, Duration::from_secs(5)).await;
+    assert_eq!(got.len(), 5, "the unsampled request sent nothing: {got:?}");
     let docs: Vec<Value> = got.iter().map(|d| check_datagram(d)).collect();
     let continued = docs
         .iter()
@@ -220,8 +229,12 @@ async fn sampled_question_mark_is_answered_and_upstream_headers_are_continued() 
         .filter(|d| d["trace_id"] != root && d.get("parent_id").is_none())
         .count();
     assert_eq!(
-        fresh_from_invalid, 2,
-        "`?` without Root and the invalid header"
+        fresh_from_invalid, 3,
+        "`?` without Root, the invalid Root and the malformed Parent (no parent_id)"
+    );
+    assert!(
+        docs.iter()
+            .any(|d| d["trace_id"] == lenient && d.get("parent_id").is_none())
     );
 }
 

@@ -8,7 +8,7 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
 use xray_std::Tracer;
-use xray_std::integrations::{TraceContext, log_correlation};
+use xray_std::integrations::log_correlation;
 
 /// Keeps every span field recorded, as `(name, value)`.
 #[derive(Clone, Default)]
@@ -43,19 +43,19 @@ impl Subscriber for Capture {
 #[test]
 fn spans_carry_the_trace_and_segment_ids() {
     let tracer = Tracer::builder("svc").always_sample().build();
-    let ctx = TraceContext::new(tracer.begin(None));
+    let ctx = tracer.begin(None);
     let capture = Capture::default();
     tracing::subscriber::with_default(capture.clone(), || {
         let _a = log_correlation::span(&ctx);
         // Outside a traced task: a disabled span, nothing recorded.
         let _b = log_correlation::current_span();
-        ctx.clone().sync_scope(|| {
+        ctx.clone().in_scope(|| {
             let _c = log_correlation::current_span();
         });
     });
     let got = capture.0.lock().unwrap().clone();
     let trace_id = ctx.trace_id().unwrap().to_string();
-    let seg_id = ctx.entity_id().unwrap().to_string();
+    let seg_id = ctx.id().unwrap().to_string();
     let count = |k: &str, v: &str| got.iter().filter(|(n, x)| n == k && x == v).count();
     assert_eq!(count("xray.trace_id", &trace_id), 2, "{got:?}");
     assert_eq!(count("xray.segment_id", &seg_id), 2, "{got:?}");

@@ -192,4 +192,6 @@ fn lambda_mode_does_not_sample_locally() {
 fn the_tracer_stays_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Tracer>();
+    check::<xray_std::TraceContext>();
+    check::<xray_std::Subsegment>();
 }

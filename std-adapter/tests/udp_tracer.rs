@@ -8,9 +8,9 @@ mod support;
 use std::time::Duration;
 
 use support::{Daemon, check_datagram, entities};
-use xray_core::{SampledFlag, TraceHeader};
-use xray_std::tracer::TraceError;
-use xray_std::{Config, ContextMissing, Tracer, reference};
+use xray_std::{
+    Config, ContextMissing, Outcome, SampledFlag, TraceError, TraceHeader, Tracer, reference,
+};
 
 fn config(daemon: &Daemon, extra: &[(&str, &str)]) -> Config {
     let addr = daemon.addr().to_string();
@@ -51,15 +51,15 @@ fn every_datagram_of_a_multi_request_scenario_arrives_and_validates() {
     let upstream =
         TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:1")
             .unwrap();
-    let mut t = tracer.begin(Some(&upstream));
-    let seg = t.segment();
-    let call = t.begin_subsegment(seg, "payments").unwrap();
-    let down = t.downstream_header(call).expect("downstream header");
+    let t = tracer.begin(Some(&upstream));
+    let call = t.subsegment("payments");
+    let down = call.downstream_header().expect("downstream header");
     assert_eq!(down.root(), upstream.root());
-    assert_eq!(down.parent(), t.segment_id(call));
+    assert_eq!(down.parent(), call.id());
     assert_eq!(down.sampled(), SampledFlag::Sampled);
     assert!(down.to_string().ends_with(";Lineage=a87bd80c:1"), "{down}");
-    t.finish();
+    drop(call);
+    drop(t);
     let not_sampled =
         TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272794;Sampled=0").unwrap();
     let t = tracer.begin(Some(&not_sampled));
@@ -137,10 +137,11 @@ fn tracing_name_overrides_and_disabled_sends_nothing() {
         .unwrap()
         .build();
     assert!(!off.is_enabled());
-    let mut t = off.begin(None);
-    assert!(!t.is_active() && t.trace_id().is_none());
-    let seg = t.segment();
-    assert_eq!(t.annotate(seg, "k", 1), Ok(xray_core::Outcome::NotSampled));
+    let t = off.begin(None);
+    assert!(!t.is_recording() && t.trace_id().is_none());
+    t.annotate("k", 1);
+    assert_eq!(t.last_outcome(), Ok(Outcome::NotSampled));
+    assert!(t.downstream_header().is_none());
     drop(t);
     reference::record(&off);
     assert!(daemon.recv(1, Duration::from_millis(300)).is_empty());
@@ -158,18 +159,23 @@ fn context_missing_modes() {
     .pool_size(1)
     .build();
     assert_eq!(strict.context_missing(), ContextMissing::RuntimeError);
-    let mut t = strict.begin(None);
-    let seg = t.segment();
-    let sub = t.begin_subsegment(seg, "work").unwrap();
-    assert!(t.end(sub).unwrap().is_recorded());
-    // Recording on an ended subsegment: an error, not a panic.
-    assert_eq!(t.annotate(sub, "late", 1), Err(TraceError::ContextMissing));
-    assert_eq!(t.end(sub), Err(TraceError::ContextMissing));
-    assert_eq!(
-        t.begin_subsegment(sub, "orphan"),
-        Err(TraceError::ContextMissing)
-    );
-    drop(t);
+    let t = strict.begin(None);
+    let work = t.subsegment("work");
+    let sub = work.context();
+    sub.end();
+    assert!(t.last_outcome().unwrap().is_recorded());
+    // Recording on an ended subsegment: an error to those who ask, never a panic.
+    sub.annotate("late", 1);
+    assert_eq!(t.last_outcome(), Err(TraceError::ContextMissing));
+    sub.end();
+    assert_eq!(sub.last_outcome(), Err(TraceError::ContextMissing));
+    let orphan = sub.subsegment("orphan");
+    assert!(orphan.id().is_none());
+    assert_eq!(t.last_outcome(), Err(TraceError::ContextMissing));
+    drop(orphan);
+    t.annotate("fine", 1);
+    assert_eq!(t.last_outcome(), Ok(Outcome::Recorded));
+    drop((work, sub, t)); // the guard of an ended subsegment ends nothing more
     assert_eq!(strict.stats().context_missing, 3);
 
     let lenient = Tracer::from_config(
@@ -179,31 +185,48 @@ fn context_missing_modes() {
     .unwrap()
     .pool_size(1)
     .build();
-    let mut t = lenient.begin(None);
-    assert_eq!(
-        t.annotate(xray_core::EntityId::NONE, "k", 1),
-        Ok(xray_core::Outcome::NoEntity)
-    );
+    let t = lenient.begin(None);
+    t.end();
+    t.annotate("k", 1);
+    assert_eq!(t.last_outcome(), Ok(Outcome::NoEntity));
     drop(t);
     assert_eq!(lenient.stats().context_missing, 1);
 }
 
 #[test]
-fn an_empty_pool_degrades_to_untraced_requests() {
+fn the_pool_grows_to_its_maximum_then_requests_pass_their_header_on() {
     let daemon = Daemon::bind();
     let tracer = Tracer::from_config(&config(&daemon, &[]), "pool")
         .unwrap()
         .pool_size(1)
+        .max_pool_size(2)
         .build();
-    let first = tracer.begin(None);
-    let second = tracer.begin(None);
-    assert!(first.is_sampled());
-    assert!(!second.is_active());
+    assert_eq!(tracer.stats().recorders, 1);
+    let upstream = TraceHeader::parse(
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a:1",
+    )
+    .unwrap();
+    let first = tracer.begin(Some(&upstream));
+    let second = tracer.begin(Some(&upstream)); // the pool grows
+    assert_eq!(tracer.stats().recorders, 2);
+    let third = tracer.begin(Some(&upstream)); // at its maximum: passed on, not recorded
+    assert!(first.is_recording() && second.is_recording());
+    assert!(!third.is_recording());
     assert_eq!(tracer.stats().pool_exhausted, 1);
-    drop(second);
-    drop(first);
-    assert_eq!(tracer.pool_available(), 1);
-    assert_eq!(daemon.recv(2, Duration::from_secs(2)).len(), 1);
+    // The third request still carries the caller's decision downstream, unchanged.
+    assert_eq!(third.trace_id(), upstream.root());
+    assert!(third.is_sampled());
+    assert_eq!(third.downstream_header(), Some(upstream.clone()));
+    let sub = third.subsegment("call");
+    assert_eq!(sub.downstream_header(), Some(upstream.clone()));
+    drop((sub, third, second, first));
+    assert_eq!(tracer.pool_available(), 2, "every recorder went back");
+    assert_eq!(daemon.recv(3, Duration::from_secs(2)).len(), 2);
+    // Without a header there is nothing to pass on.
+    let (a, b) = (tracer.begin(None), tracer.begin(None));
+    let c = tracer.begin(None);
+    assert!(c.trace_id().is_none() && c.downstream_header().is_none());
+    drop((a, b, c));
 }
 
 #[test]

@@ -16,9 +16,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use xray_core::model::{HttpRequest, HttpResponse};
-use xray_core::{Clock, SampledFlag, SegmentId, TraceHeader, TraceId};
-use xray_std::{Config, FastRng, SystemClock, Tracer};
+use xray_std::core::Clock;
+use xray_std::model::{HttpRequest, HttpResponse};
+use xray_std::{
+    Config, FastRng, SampledFlag, SegmentId, SystemClock, TraceHeader, TraceId, Tracer,
+};
 use xray_view::{Listener, RenderOptions, Viewer};
 
 fn main() -> ExitCode {
@@ -57,65 +59,53 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
     incoming.push_extra("Lineage", "a87bd80c:1")?;
     println!("incoming  X-Amzn-Trace-Id: {incoming}");
 
-    let mut trace = tracer.begin(Some(&incoming));
-    let seg = trace.segment();
-    let _ = trace.set_http_request(
-        seg,
-        &HttpRequest {
-            method: Some("POST"),
-            url: Some("https://orders.example.com/orders?debug=1"),
-            user_agent: Some("curl/8.5.0"),
-            client_ip: Some("203.0.113.7"),
-            x_forwarded_for: true,
-        },
-    );
-    let _ = trace.annotate(seg, "customer", "acme-corp");
-    let _ = trace.annotate(seg, "order_count", 3);
-    let _ = trace.add_metadata(seg, "default", "cart", &["sku-1", "sku-2", "sku-3"]);
+    let trace = tracer.begin(Some(&incoming));
+    trace.http_request(&HttpRequest {
+        method: Some("POST"),
+        url: Some("https://orders.example.com/orders?debug=1"),
+        user_agent: Some("curl/8.5.0"),
+        client_ip: Some("203.0.113.7"),
+        x_forwarded_for: true,
+    });
+    trace.annotate("customer", "acme-corp");
+    trace.annotate("order_count", 3);
+    trace.metadata("cart", &["sku-1", "sku-2", "sku-3"]);
 
     // An outgoing call: a subsegment in namespace `remote` and the header to send with it.
-    let inventory = trace.begin_subsegment(seg, "inventory-service")?;
-    let _ = trace.set_namespace(inventory, "remote");
-    let _ = trace.set_http_request(
-        inventory,
-        &HttpRequest {
+    {
+        let inventory = trace.subsegment("inventory-service");
+        inventory.namespace("remote");
+        inventory.http_request(&HttpRequest {
             method: Some("GET"),
             url: Some("https://inventory.internal/v1/stock"),
             ..HttpRequest::default()
-        },
-    );
-    if let Some(outgoing) = trace.downstream_header(inventory) {
-        println!("outgoing  X-Amzn-Trace-Id: {outgoing}");
-    }
-    let _ = trace.set_http_response(
-        inventory,
-        &HttpResponse {
+        });
+        if let Some(outgoing) = inventory.downstream_header() {
+            println!("outgoing  X-Amzn-Trace-Id: {outgoing}");
+        }
+        inventory.http_response(&HttpResponse {
             status: Some(200),
             content_length: Some(512),
-        },
-    );
-    let _ = trace.end(inventory);
+        });
+    }
 
     // Nested work, one part of which fails.
-    let checkout = trace.begin_subsegment(seg, "checkout")?;
-    let validate = trace.begin_subsegment(checkout, "validate-cart")?;
-    let _ = trace.annotate(validate, "items", 3);
-    let _ = trace.end(validate);
-    let payment = trace.begin_subsegment(checkout, "charge-card")?;
-    let err = std::io::Error::other("payment gateway timed out");
-    let _ = trace.add_error(payment, &err);
-    let _ = trace.end(payment);
-    let _ = trace.end(checkout);
+    {
+        let checkout = trace.subsegment("checkout");
+        {
+            let validate = checkout.subsegment("validate-cart");
+            validate.annotate("items", 3);
+        }
+        let payment = checkout.subsegment("charge-card");
+        payment.error(std::io::Error::other("payment gateway timed out"));
+    }
 
-    let _ = trace.set_http_response(
-        seg,
-        &HttpResponse {
-            status: Some(502),
-            content_length: None,
-        },
-    );
+    trace.http_response(&HttpResponse {
+        status: Some(502),
+        content_length: None,
+    });
     let trace_id = trace.trace_id();
-    trace.finish();
+    drop(trace); // the last handle: the segment is sent
 
     // 4. What the daemon received, checked and drawn.
     let expected = tracer.stats().datagrams;

@@ -20,8 +20,8 @@
 //! detection may have set from `_X_AMZN_TRACE_ID`. The header is not part of the SigV4
 //! signature, so setting it after signing is safe.
 //!
-//! The subsegment ends when the operation completes. If the operation's future is dropped
-//! first, the subsegment stays open until its trace ends (and is then closed with it).
+//! The subsegment ends when the operation completes, or, if the operation's future is
+//! dropped first, when the operation's state is dropped with it.
 //!
 //! ```
 //! use xray_std::integrations::aws_sdk::XRayInterceptor;
@@ -43,10 +43,10 @@ use aws_smithy_runtime_api::client::interceptors::context::{
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
-use xray_core::EntityId;
 use xray_core::model::{Aws, Exception, HttpResponse};
 
-use super::{TRACE_HEADER, TraceContext, format_into};
+use super::TRACE_HEADER;
+use crate::context::{Subsegment, TraceContext, format_into};
 
 /// An AWS SDK interceptor recording a subsegment per operation. See the
 /// [module docs](self).
@@ -64,8 +64,7 @@ impl XRayInterceptor {
 /// Per-operation state, kept in the operation's config bag.
 #[derive(Debug)]
 struct OperationTrace {
-    ctx: TraceContext,
-    sub: EntityId,
+    sub: Subsegment,
     attempts: Mutex<u32>,
 }
 
@@ -115,11 +114,10 @@ impl Intercept for XRayInterceptor {
         let (service, operation) = cfg
             .load::<Metadata>()
             .map_or(("aws", None), |m| (m.service(), Some(m.name())));
-        let sub = ctx.begin_subsegment(service);
+        let sub = ctx.subsegment(service);
         let _ = operation; // recorded with the rest of `aws` when the operation completes
-        let _ = ctx.with(|t| t.set_namespace(sub, "aws"));
+        sub.namespace("aws");
         cfg.interceptor_state().store_put(OperationTrace {
-            ctx,
             sub,
             attempts: Mutex::new(0),
         });
@@ -138,11 +136,7 @@ impl Intercept for XRayInterceptor {
         if let Ok(mut n) = op.attempts.lock() {
             *n = n.saturating_add(1);
         }
-        let header = op
-            .ctx
-            .with(|t| t.downstream_header(op.sub))
-            .flatten()
-            .or_else(|| op.ctx.downstream_header());
+        let header = op.sub.downstream_header();
         if let Some(h) = header {
             let value = h.to_heapless();
             let _ = context
@@ -162,7 +156,7 @@ impl Intercept for XRayInterceptor {
         let Some(op) = cfg.load::<OperationTrace>() else {
             return Ok(());
         };
-        let sub = op.sub;
+        let sub = &op.sub;
         let attempts = op.attempts.lock().map_or(1, |n| *n);
         let region = context
             .request()
@@ -194,29 +188,26 @@ impl Intercept for XRayInterceptor {
             }
             _ => None,
         };
-        let _ = op.ctx.with(|t| {
-            let _ = t.set_aws(sub, &aws);
-            if let Some(http) = &http {
-                let _ = t.set_http_response(sub, http);
+        sub.aws(&aws);
+        if let Some(http) = &http {
+            sub.http_response(http);
+        }
+        if let Some(message) = failure {
+            sub.exception(&Exception {
+                type_name: Some(if response.is_some() {
+                    "ServiceError"
+                } else {
+                    "SdkError"
+                }),
+                message: Some(message),
+                remote: response.is_some(),
+                ..Exception::default()
+            });
+            if response.is_none() {
+                sub.fault();
             }
-            if let Some(message) = failure {
-                let exception = Exception {
-                    type_name: Some(if response.is_some() {
-                        "ServiceError"
-                    } else {
-                        "SdkError"
-                    }),
-                    message: Some(message),
-                    remote: response.is_some(),
-                    ..Exception::default()
-                };
-                let _ = t.add_exception(sub, &exception);
-                if response.is_none() {
-                    let _ = t.set_fault(sub);
-                }
-            }
-            t.end(sub)
-        });
+        }
+        TraceContext::end(sub);
         Ok(())
     }
 }

@@ -11,7 +11,8 @@
 //! The trace is found in the outgoing request's extensions (a [`TraceContext`] put there by
 //! the caller) or, failing that, in [`TraceContext::current`] (inside a handler served
 //! through [`XRayServerLayer`](super::http_server::XRayServerLayer)). Without one the call
-//! goes through untouched.
+//! goes through untouched. A request that got no recorder (the pool was at its maximum)
+//! still has its incoming header passed on: same Root, the upstream Parent and Sampled.
 //!
 //! `traced` (the downstream service records its own segment, so X-Ray waits for it) is off
 //! by default: turn it on with [`XRayClientLayer::traced`] when every callee is traced.
@@ -44,11 +45,11 @@ use http::{HeaderValue, Request, Response};
 use http_body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
-use xray_core::EntityId;
 use xray_core::model::{Exception, HttpRequest, HttpResponse};
 
 use super::http_server::content_length;
-use super::{TRACE_HEADER, TraceContext, format_into, record_fault};
+use super::{TRACE_HEADER, record_fault};
+use crate::context::{Subsegment, TraceContext, format_into};
 
 /// A `tower` layer that traces outgoing HTTP calls. See the [module docs](self).
 #[derive(Clone, Copy, Debug, Default)]
@@ -100,52 +101,40 @@ impl<S> XRayClient<S> {
 
 /// Ends the subsegment when dropped: as cancelled unless the call completed.
 struct EndGuard {
-    ctx: TraceContext,
-    sub: EntityId,
+    sub: Subsegment,
     done: bool,
 }
 
 impl Drop for EndGuard {
     fn drop(&mut self) {
-        let sub = self.sub;
-        let done = self.done;
-        let _ = self.ctx.with(|t| {
-            if !done {
-                let cancelled = Exception {
-                    type_name: Some("Cancelled"),
-                    message: Some("the call was dropped before a response arrived"),
-                    ..Exception::default()
-                };
-                let _ = t.add_exception(sub, &cancelled);
-                let _ = t.set_fault(sub);
-            }
-            t.end(sub)
-        });
+        if !self.done {
+            self.sub.exception(&Exception {
+                type_name: Some("Cancelled"),
+                message: Some("the call was dropped before a response arrived"),
+                ..Exception::default()
+            });
+            self.sub.fault();
+        }
+        // The subsegment guard ends it as it drops.
     }
 }
 
 /// Begins the subsegment for `req` under `ctx`, records its request and injects the header.
-fn begin<B>(ctx: &TraceContext, req: &mut Request<B>, traced: bool) -> EntityId {
+fn begin<B>(ctx: &TraceContext, req: &mut Request<B>, traced: bool) -> Subsegment {
     let name = req.uri().host().unwrap_or("remote");
-    let sub = ctx.begin_subsegment(name);
+    let sub = ctx.subsegment(name);
     let mut url_buf = [0u8; 512];
     let url = format_into(&mut url_buf, format_args!("{}", req.uri()));
-    let request = HttpRequest {
+    sub.namespace("remote");
+    sub.http_request(&HttpRequest {
         method: Some(req.method().as_str()),
         url: Some(url),
         ..HttpRequest::default()
-    };
-    let header = ctx
-        .with(|t| {
-            let _ = t.set_namespace(sub, "remote");
-            let _ = t.set_http_request(sub, &request);
-            if let Some(rec) = t.recorder().filter(|_| traced) {
-                let _ = rec.set_traced(sub);
-            }
-            t.downstream_header(sub)
-                .or_else(|| t.downstream_header(ctx.entity()))
-        })
-        .flatten();
+    });
+    if traced {
+        sub.traced();
+    }
+    let header = sub.downstream_header().or_else(|| ctx.downstream_header());
     if let Some(value) = header.and_then(|h| HeaderValue::from_str(&h.to_heapless()).ok()) {
         req.headers_mut().insert(TRACE_HEADER, value);
     }
@@ -178,24 +167,15 @@ where
         };
         let sub = begin(&ctx, &mut req, self.traced);
         let fut = self.inner.call(req);
-        let mut guard = EndGuard {
-            ctx,
-            sub,
-            done: false,
-        };
+        let mut guard = EndGuard { sub, done: false };
         Box::pin(async move {
             let out = fut.await;
             match &out {
-                Ok(resp) => {
-                    let response = HttpResponse {
-                        status: Some(resp.status().as_u16()),
-                        content_length: content_length(resp),
-                    };
-                    let _ = guard.ctx.with(|t| t.set_http_response(sub, &response));
-                }
-                Err(e) => {
-                    let _ = guard.ctx.with(|t| record_fault(t, sub, "Error", e, false));
-                }
+                Ok(resp) => guard.sub.http_response(&HttpResponse {
+                    status: Some(resp.status().as_u16()),
+                    content_length: content_length(resp),
+                }),
+                Err(e) => record_fault(&guard.sub, "Error", e, false),
             }
             guard.done = true;
             drop(guard);

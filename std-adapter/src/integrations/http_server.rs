@@ -3,16 +3,19 @@
 //!
 //! For each request [`XRayServer`]:
 //!
-//! 1. parses the incoming `X-Amzn-Trace-Id` (an invalid one is ignored and logged at debug:
-//!    the request starts a fresh trace);
+//! 1. parses the incoming `X-Amzn-Trace-Id`, field by field: a malformed field is left out
+//!    (logged at debug) and the others are kept, so a valid Root and `Sampled=1` survive a
+//!    malformed Parent;
 //! 2. begins a segment through the [`Tracer`] (an upstream `Sampled=1`/`0` decides; otherwise
 //!    the tracer's sampler, given the `Host`, the method and the URL path);
 //! 3. records `http.request`: method, URL (scheme, host and path; the core drops userinfo and
 //!    the query), `user_agent`, and `client_ip` — the first `X-Forwarded-For` entry with
 //!    `x_forwarded_for: true`, else the peer address when a [`PeerAddr`] (or a
 //!    [`std::net::SocketAddr`]) is in the request extensions, else nothing;
-//! 4. runs the inner service with a [`TraceContext`] in the request extensions and as
-//!    [`TraceContext::current`] (a tokio task-local) while its future runs;
+//! 4. runs the inner service with the request's [`TraceContext`] in the request extensions
+//!    and as the current request ([`crate::current`]) while its future runs (when the pool
+//!    has no recorder to spare, that handle still passes the incoming header on to the
+//!    client layer, so downstream calls stay in the caller's trace);
 //! 5. records `http.response` (`status`, and `content_length` from the `Content-Length`
 //!    header or the body's exact size hint) and the flags the status implies (4xx `error`,
 //!    429 `throttle`, 5xx `fault`);
@@ -43,7 +46,7 @@
 //! #     fn call(&mut self, _: http::Request<String>) -> Self::Future { std::future::ready(Ok(http::Response::new(String::new()))) }
 //! # }
 //! let tracer = Tracer::builder("orders-api")
-//!     .transport(Arc::new(Mutex::new(xray_core::NullTransport)))
+//!     .transport(Arc::new(Mutex::new(xray_std::core::NullTransport)))
 //!     .build(); // Tracer::from_env("orders-api")?.build() in a real service
 //! // With axum: `Router::new().route(...).layer(XRayServerLayer::new(tracer))`.
 //! let service = XRayServerLayer::new(tracer).layer(App);
@@ -63,8 +66,10 @@ use tower_service::Service;
 use xray_core::model::{Exception, HttpRequest, HttpResponse};
 use xray_core::{SampledFlag, TraceHeader};
 
-use super::{TRACE_HEADER, TraceContext, format_into, record_fault};
-use crate::tracer::{SamplingRequest, Tracer};
+use super::{TRACE_HEADER, record_fault};
+use crate::context::{TraceContext, format_into};
+use crate::sampling::SamplingRequest;
+use crate::tracer::Tracer;
 
 /// The client's address, for `http.request.client_ip` when the request has no
 /// `X-Forwarded-For`. Insert it into the request extensions in your accept loop (hyper's
@@ -111,13 +116,21 @@ impl<S> XRayServer<S> {
     }
 }
 
-/// The incoming trace header, if present and valid.
+/// The incoming trace header, if present; fields that cannot be read are left out.
 pub(crate) fn incoming_header(headers: &HeaderMap) -> Option<TraceHeader> {
     let value = headers.get(TRACE_HEADER)?;
     match value.to_str().map(TraceHeader::parse) {
-        Ok(Ok(h)) => Some(h),
+        Ok(Ok(h)) => {
+            if h.malformed().any() {
+                log::debug!(
+                    "X-Ray: malformed X-Amzn-Trace-Id fields left out: {:?}",
+                    h.malformed()
+                );
+            }
+            Some(h)
+        }
         Ok(Err(e)) => {
-            log::debug!("X-Ray: invalid X-Amzn-Trace-Id ignored ({e}); starting a new trace");
+            log::debug!("X-Ray: X-Amzn-Trace-Id ignored ({e}); starting a new trace");
             None
         }
         Err(_) => {
@@ -153,8 +166,7 @@ fn begin<B>(tracer: &Tracer, req: &Request<B>) -> (TraceContext, Option<TraceHea
     let method = req.method().as_str();
     let path = req.uri().path();
     let sampling = SamplingRequest::new(tracer.name()).with_http(host, Some(method), Some(path));
-    let mut trace = tracer.begin_with(upstream.as_ref(), &sampling);
-    let seg = trace.segment();
+    let ctx = tracer.begin_with(upstream.as_ref(), &sampling);
 
     let scheme = req
         .uri()
@@ -193,14 +205,16 @@ fn begin<B>(tracer: &Tracer, req: &Request<B>) -> (TraceContext, Option<TraceHea
         client_ip,
         x_forwarded_for: forwarded.is_some(),
     };
-    let _ = trace.set_http_request(seg, &request);
-    (TraceContext::new(trace), upstream)
+    ctx.http_request(&request);
+    (ctx, upstream)
 }
 
 /// The response header for a request that said `Sampled=?`: `Root=…;Sampled=<decision>`.
 fn sampling_response(ctx: &TraceContext, upstream: Option<&TraceHeader>) -> Option<HeaderValue> {
     let upstream = upstream?;
-    if upstream.sampled() != SampledFlag::Requested {
+    // Only a request this service recorded has a decision to send back (one passed on
+    // without a recorder leaves the question to the next service).
+    if upstream.sampled() != SampledFlag::Requested || ctx.id().is_none() {
         return None;
     }
     let root = ctx.trace_id().or(upstream.root())?;
@@ -223,18 +237,14 @@ impl Finisher {
 impl Drop for Finisher {
     fn drop(&mut self) {
         if !self.done {
-            let seg = self.ctx.entity();
-            let _ = self.ctx.with(|t| {
-                let cancelled = Exception {
-                    type_name: Some("Cancelled"),
-                    message: Some("the request was dropped before a response was produced"),
-                    ..Exception::default()
-                };
-                let _ = t.add_exception(seg, &cancelled);
-                t.set_fault(seg)
+            self.ctx.exception(&Exception {
+                type_name: Some("Cancelled"),
+                message: Some("the request was dropped before a response was produced"),
+                ..Exception::default()
             });
+            self.ctx.fault();
         }
-        self.ctx.finish();
+        self.ctx.end_quietly();
     }
 }
 
@@ -257,7 +267,8 @@ where
         let (ctx, upstream) = begin(&self.tracer, &req);
         let respond_with = sampling_response(&ctx, upstream.as_ref());
         req.extensions_mut().insert(ctx.clone());
-        let fut = self.inner.call(req);
+        let inner = &mut self.inner;
+        let fut = ctx.in_scope(|| inner.call(req));
         #[cfg(feature = "tracing")]
         let fut = tracing::Instrument::instrument(fut, super::log_correlation::span(&ctx));
         let finisher = Finisher {
@@ -266,21 +277,17 @@ where
         };
         Box::pin(async move {
             let mut out = ctx.clone().scope(fut).await;
-            let seg = ctx.entity();
             match &mut out {
                 Ok(resp) => {
-                    let response = HttpResponse {
+                    ctx.http_response(&HttpResponse {
                         status: Some(resp.status().as_u16()),
                         content_length: content_length(resp),
-                    };
-                    let _ = ctx.with(|t| t.set_http_response(seg, &response));
+                    });
                     if let Some(value) = respond_with {
                         resp.headers_mut().insert(TRACE_HEADER, value);
                     }
                 }
-                Err(e) => {
-                    let _ = ctx.with(|t| record_fault(t, seg, "Error", e, false));
-                }
+                Err(e) => record_fault(&ctx, "Error", e, false),
             }
             finisher.complete();
             out

@@ -3,25 +3,25 @@
 //! with its trace.
 //!
 //! The fields are `xray.trace_id` (`1-5759e988-bd862e3fe1be46a994272793`), `xray.segment_id`
-//! (16 hex digits; the segment, or the entity a [`TraceContext::child`] names) and
+//! (16 hex digits; the segment, or the subsegment the handle names) and
 //! `xray.sampled`. With the `tower` feature too, the server layer runs every handler inside
 //! [`span`] of its request, so nothing more is needed there.
 //!
 //! This is deliberately not a `tracing_subscriber::Layer` that turns spans into
 //! subsegments: that would record every span of every library (hyper, h2, tokio…) with a
 //! lookup per span enter/exit on the hot path; subsegments are begun explicitly instead
-//! ([`TraceContext::begin_subsegment`]). The ids are formatted only when a subscriber
+//! ([`TraceContext::subsegment`]). The ids are formatted only when a subscriber
 //! records the span.
 //!
 //! ```
 //! use std::sync::{Arc, Mutex};
 //! use xray_std::Tracer;
-//! use xray_std::integrations::{TraceContext, log_correlation};
+//! use xray_std::integrations::log_correlation;
 //!
 //! let tracer = Tracer::builder("svc")
-//!     .transport(Arc::new(Mutex::new(xray_core::NullTransport)))
+//!     .transport(Arc::new(Mutex::new(xray_std::core::NullTransport)))
 //!     .build();
-//! let ctx = TraceContext::new(tracer.begin(None));
+//! let ctx = tracer.begin(None);
 //! let _entered = log_correlation::span(&ctx).entered();
 //! tracing::info!("charged the card"); // carries xray.trace_id and xray.segment_id
 //! ```
@@ -29,7 +29,7 @@
 use tracing::Span;
 use tracing::field::{Empty, display};
 
-use super::TraceContext;
+use crate::context::TraceContext;
 
 /// An `INFO` span named `xray` with the context's `xray.trace_id`, `xray.segment_id` and
 /// `xray.sampled` (ids left empty when the trace records nothing).
@@ -56,7 +56,7 @@ pub fn record_ids(span: &Span, ctx: &TraceContext) {
     if let Some(id) = ctx.trace_id() {
         span.record("xray.trace_id", display(id));
     }
-    if let Some(id) = ctx.entity_id() {
+    if let Some(id) = ctx.id() {
         span.record("xray.segment_id", display(id));
     }
 }

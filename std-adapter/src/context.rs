@@ -1,0 +1,519 @@
+//! [`TraceContext`]: one request's trace, as the code serving it sees it, and
+//! [`Subsegment`], a guard that ends a subsegment when dropped.
+//!
+//! One handle serves plain code, the tower layers, Lambda and the AWS SDK interceptor. It is
+//! cheap to clone (reference counts, no allocation) and `Send + Sync`, so it can go into
+//! spawned tasks; clones share the trace, each naming the entity (segment or subsegment) its
+//! calls record on.
+//!
+//! It follows `tracing`'s convention: recording calls return nothing the caller must handle.
+//! What a call did is still there for those who want it ([`TraceContext::last_outcome`]),
+//! values that could not be recorded are counted in the tracer's
+//! [`TracerStats`](crate::TracerStats), and under `AWS_XRAY_CONTEXT_MISSING=RUNTIME_ERROR` a
+//! call for an entity that has ended reports [`TraceError::ContextMissing`] there.
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use xray_std::{TraceHeader, Tracer};
+//!
+//! let tracer = Tracer::builder("checkout")
+//!     .transport(Arc::new(Mutex::new(xray_std::core::NullTransport)))
+//!     .build();
+//! let incoming = TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")?;
+//! let ctx = tracer.begin(Some(&incoming));
+//! ctx.annotate("customer", "acme-corp");
+//! {
+//!     let db = ctx.subsegment("orders-db"); // ends when `db` is dropped
+//!     db.metadata("rows", &3);
+//!     // A call made from here carries Root, Parent = the subsegment's id, Sampled=1.
+//!     let header = db.downstream_header();
+//!     assert_eq!(header.and_then(|h| h.parent()), db.id());
+//! }
+//! assert_eq!(ctx.trace_id(), incoming.root());
+//! # Ok::<(), xray_std::HeaderError>(())
+//! ```
+//!
+//! # Lifetime
+//!
+//! The segment ends, is sent, and the recorder goes back to the pool when the last clone of
+//! the request's handle (and of its [`Subsegment`] guards) is dropped, or earlier at
+//! [`TraceContext::end`]. A clone kept past the request keeps its recorder out of the pool
+//! until it is dropped (the pool grows to make up for it).
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use xray_core::model::{AnnotationValue, Aws, Exception, HttpRequest, HttpResponse, Sql};
+use xray_core::{EntityId, Outcome, SampledFlag, SegmentId, TraceHeader, TraceId};
+
+use crate::config::ContextMissing;
+use crate::current::{self, Scoped};
+use crate::tracer::{ByRef, Entry, Inner, PooledRecorder, State, TraceError, Tracer, bump};
+
+/// One request's trace: see the [module docs](self).
+#[derive(Clone)]
+pub struct TraceContext {
+    link: Link,
+    entity: EntityId,
+}
+
+#[derive(Clone)]
+enum Link {
+    /// Nothing to record and nothing to pass on.
+    Off,
+    /// No recorder: the incoming header, passed on downstream as it came.
+    Propagating(Arc<TraceHeader>),
+    /// A recorder lent from the pool.
+    Recording(Lease),
+}
+
+/// A share of a recorder lent from the pool; the last one to drop gives it back.
+struct Lease {
+    tracer: Tracer,
+    entry: Arc<Entry>,
+}
+
+impl Clone for Lease {
+    fn clone(&self) -> Self {
+        self.entry.users.fetch_add(1, Ordering::Relaxed);
+        Lease {
+            tracer: self.tracer.clone(),
+            entry: Arc::clone(&self.entry),
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.entry.users.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let inner = &*self.tracer.inner;
+        // `None` only if this thread holds the lock, which the last handle cannot be doing;
+        // then the recorder is not given back in an unknown state.
+        let Some(mut st) = self.entry.lock(&inner.counters) else {
+            return;
+        };
+        if st.rec.is_active() && !st.broken {
+            let segment = st.segment;
+            // `drop` must never panic (it may run while unwinding from another panic).
+            let ended = catch_unwind(AssertUnwindSafe(|| {
+                let _ = st
+                    .rec
+                    .end(segment, &inner.clock, &mut ByRef(&*inner.transport));
+            }));
+            if ended.is_err() {
+                crate::tracer::abandon(&mut st, &inner.counters);
+            }
+        }
+        st.count(&inner.counters);
+        st.reset();
+        drop(st);
+        inner.pool_give_back(Arc::clone(&self.entry));
+    }
+}
+
+impl std::fmt::Debug for TraceContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceContext")
+            .field("trace_id", &self.trace_id())
+            .field("id", &self.id())
+            .field("sampled", &self.is_sampled())
+            .field("recording", &self.is_recording())
+            .finish()
+    }
+}
+
+/// Formats `value` into `buf` and returns the text, cut at a character boundary when it does
+/// not fit. No allocation.
+pub(crate) fn format_into<'b>(buf: &'b mut [u8], value: std::fmt::Arguments<'_>) -> &'b str {
+    use std::io::Write;
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    let _ = cursor.write_fmt(value);
+    let n = usize::try_from(cursor.position()).unwrap_or(0);
+    let written = &buf[..n];
+    match std::str::from_utf8(written) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(&written[..e.valid_up_to()]).unwrap_or_default(),
+    }
+}
+
+/// Counts a call for an entity that has ended and answers as the tracer's mode says.
+fn missing(inner: &Inner, what: &'static str) -> Result<Outcome, TraceError> {
+    bump(&inner.counters.context_missing);
+    match inner.context_missing {
+        ContextMissing::LogError => {
+            log::error!("X-Ray: {what} called for a segment or subsegment that has ended");
+            Ok(Outcome::NoEntity)
+        }
+        ContextMissing::IgnoreError => Ok(Outcome::NoEntity),
+        ContextMissing::RuntimeError => Err(TraceError::ContextMissing),
+    }
+}
+
+impl TraceContext {
+    /// A handle that records nothing and passes nothing on (what code outside a traced
+    /// request can use).
+    pub const fn none() -> TraceContext {
+        TraceContext {
+            link: Link::Off,
+            entity: EntityId::NONE,
+        }
+    }
+
+    /// A handle for a request that gets no recorder: it passes `upstream` on downstream (as
+    /// it came) when it has a Root and tracing is on.
+    pub(crate) fn unrecorded(enabled: bool, upstream: Option<&TraceHeader>) -> TraceContext {
+        match upstream.filter(|h| enabled && h.root().is_some()) {
+            Some(h) => TraceContext {
+                link: Link::Propagating(Arc::new(h.clone())),
+                entity: EntityId::NONE,
+            },
+            None => TraceContext::none(),
+        }
+    }
+
+    /// A handle on a recorder just taken from the pool (no entity yet).
+    pub(crate) fn lent(tracer: Tracer, entry: Arc<Entry>) -> TraceContext {
+        entry.users.store(1, Ordering::Release);
+        TraceContext {
+            link: Link::Recording(Lease { tracer, entry }),
+            entity: EntityId::NONE,
+        }
+    }
+
+    /// Begins the trace with `f` (a panic in it leaves through here; the recorder goes back
+    /// to the pool as `self` drops) and counts it.
+    pub(crate) fn begin(mut self, inner: &Inner, f: impl FnOnce(&mut State) -> EntityId) -> Self {
+        let Link::Recording(lease) = &self.link else {
+            return self;
+        };
+        let (segment, sampled) = match lease.entry.lock(&inner.counters) {
+            Some(mut st) => {
+                let segment = f(&mut st);
+                st.segment = segment;
+                (segment, st.rec.is_sampled())
+            }
+            None => (EntityId::NONE, false),
+        };
+        bump(&inner.counters.traces);
+        if sampled {
+            bump(&inner.counters.sampled);
+        }
+        self.entity = segment;
+        self
+    }
+
+    /// The handle of the request being served on this thread or task: inside
+    /// [`TraceContext::scope`] or [`TraceContext::in_scope`] (the tower server layer and the
+    /// Lambda wrappers run every handler in one). `None` elsewhere. See [`crate::current`]
+    /// for one-line calls on it.
+    pub fn current() -> Option<TraceContext> {
+        current::get()
+    }
+
+    /// Runs `fut` with this handle as [`TraceContext::current`] (set while it is polled, on
+    /// whatever thread polls it; any executor).
+    pub fn scope<F: Future>(self, fut: F) -> Scoped<F> {
+        Scoped::new(self, fut)
+    }
+
+    /// Runs `f` with this handle as [`TraceContext::current`] (synchronous code).
+    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        current::in_scope(self.clone(), f)
+    }
+
+    /// Runs `f` on the locked recording state; `None` without a recorder or after a panic
+    /// abandoned the trace.
+    fn locked<R>(&self, f: impl FnOnce(&mut State, &Inner) -> R) -> Option<R> {
+        let Link::Recording(lease) = &self.link else {
+            return None;
+        };
+        let inner = &*lease.tracer.inner;
+        let mut st = lease.entry.lock(&inner.counters)?;
+        if st.broken {
+            return None;
+        }
+        Some(f(&mut st, inner))
+    }
+
+    /// Runs a recording call on this handle's entity and keeps its outcome.
+    fn record(&self, what: &'static str, f: impl FnOnce(&mut State, &Inner, EntityId) -> Outcome) {
+        let entity = self.entity;
+        // A guard whose subsegment could not begin records nothing (counted by the recorder).
+        if entity.is_none() {
+            return;
+        }
+        self.locked(|st, inner| {
+            let out = f(st, inner, entity);
+            st.last = match out {
+                Outcome::NoEntity => missing(inner, what),
+                out => Ok(out),
+            };
+        });
+    }
+
+    /// Begins a subsegment of this handle's entity; it ends when the guard is dropped (or at
+    /// [`Subsegment::end`]). Calls made through the guard record on the subsegment, and
+    /// [`Subsegment::context`] gives a handle to pass on. Without a recorder the guard does
+    /// nothing (and still passes the incoming header on).
+    pub fn subsegment(&self, name: &str) -> Subsegment {
+        let child = if self.entity.is_none() {
+            EntityId::NONE
+        } else {
+            self.locked(|st, inner| {
+                let State { rec, rng, .. } = st;
+                let id = rec.begin_subsegment(self.entity, name, &inner.clock, rng);
+                if id.is_none() && rec.segment_id(self.entity).is_none() {
+                    st.last = missing(inner, "subsegment");
+                }
+                id
+            })
+            .unwrap_or(EntityId::NONE)
+        };
+        Subsegment {
+            ctx: TraceContext {
+                link: self.link.clone(),
+                entity: child,
+            },
+        }
+    }
+
+    /// Adds an annotation (indexed, filterable; keys `[A-Za-z0-9_]`): strings, integers,
+    /// floats and booleans.
+    pub fn annotate<'v>(&self, key: &str, value: impl Into<AnnotationValue<'v>>) {
+        let value = value.into();
+        self.record("annotate", |st, _, id| st.rec.annotate(id, key, value));
+    }
+
+    /// Adds metadata in the `default` namespace: any `serde::Serialize` value.
+    pub fn metadata<T: serde::Serialize + ?Sized>(&self, key: &str, value: &T) {
+        self.metadata_in("default", key, value);
+    }
+
+    /// Adds metadata in `namespace` (not starting with `AWS.`).
+    pub fn metadata_in<T: serde::Serialize + ?Sized>(&self, namespace: &str, key: &str, value: &T) {
+        self.record("metadata", |st, _, id| {
+            st.rec.add_metadata(id, namespace, key, value)
+        });
+    }
+
+    /// Records an error: an exception of type `Error` whose message is `error`'s `Display`
+    /// (formatted into a 1 KiB stack buffer, no allocation), and sets `fault`. Go's
+    /// `xray.AddError`.
+    pub fn error(&self, error: impl std::fmt::Display) {
+        let mut buf = [0u8; 1024];
+        let message = format_into(&mut buf, format_args!("{error}"));
+        self.exception(&Exception {
+            type_name: Some("Error"),
+            message: Some(message),
+            ..Exception::default()
+        });
+        self.fault();
+    }
+
+    /// Records an exception (no flag: add [`TraceContext::fault`] or
+    /// [`TraceContext::client_error`]).
+    pub fn exception(&self, exception: &Exception<'_>) {
+        self.record("exception", |st, _, id| {
+            st.rec.add_exception(id, exception, &mut st.rng)
+        });
+    }
+
+    /// Sets `fault` (a server-side error).
+    pub fn fault(&self) {
+        self.record("fault", |st, _, id| st.rec.set_fault(id));
+    }
+
+    /// Sets `error` (a client-side error, 4xx).
+    pub fn client_error(&self) {
+        self.record("client_error", |st, _, id| st.rec.set_error(id));
+    }
+
+    /// Sets `throttle`.
+    pub fn throttle(&self) {
+        self.record("throttle", |st, _, id| st.rec.set_throttle(id));
+    }
+
+    /// Records `http.request`.
+    pub fn http_request(&self, request: &HttpRequest<'_>) {
+        self.record("http_request", |st, _, id| {
+            st.rec.set_http_request(id, request)
+        });
+    }
+
+    /// Records `http.response` and the flags its status implies (4xx error, 429 throttle,
+    /// 5xx fault).
+    pub fn http_response(&self, response: &HttpResponse) {
+        self.record("http_response", |st, _, id| {
+            st.rec.set_http_response(id, response)
+        });
+    }
+
+    /// Records the `aws` block.
+    pub fn aws(&self, aws: &Aws<'_>) {
+        self.record("aws", |st, _, id| st.rec.set_aws(id, aws));
+    }
+
+    /// Records the `sql` block (give it a sanitized query).
+    pub fn sql(&self, sql: &Sql<'_>) {
+        self.record("sql", |st, _, id| st.rec.set_sql(id, sql));
+    }
+
+    /// Sets `namespace` (`"remote"` for downstream calls, `"aws"` for AWS SDK calls).
+    pub fn namespace(&self, namespace: &str) {
+        self.record("namespace", |st, _, id| st.rec.set_namespace(id, namespace));
+    }
+
+    /// Sets `user`.
+    pub fn user(&self, user: &str) {
+        self.record("user", |st, _, id| st.rec.set_user(id, user));
+    }
+
+    /// Sets `origin`.
+    pub fn origin(&self, origin: &str) {
+        self.record("origin", |st, _, id| st.rec.set_origin(id, origin));
+    }
+
+    /// Marks a subsegment `traced` (the callee records its own segment under it).
+    pub fn traced(&self) {
+        self.record("traced", |st, _, id| st.rec.set_traced(id));
+    }
+
+    /// Ends this handle's entity now: a subsegment joins its segment (or is sent on its own),
+    /// the segment is sent with everything still open under it. Later calls for it are a
+    /// missing context.
+    pub fn end(&self) {
+        self.record("end", |st, inner, id| {
+            st.rec.end(id, &inner.clock, &mut ByRef(&*inner.transport))
+        });
+    }
+
+    /// Ends the entity if it is still open, never letting a panic out (for `drop`).
+    pub(crate) fn end_quietly(&self) {
+        let entity = self.entity;
+        if entity.is_none() {
+            return;
+        }
+        self.locked(|st, inner| {
+            if st.rec.segment_id(entity).is_none() {
+                return;
+            }
+            let ended = catch_unwind(AssertUnwindSafe(|| {
+                st.rec
+                    .end(entity, &inner.clock, &mut ByRef(&*inner.transport))
+            }));
+            match ended {
+                Ok(out) => st.last = Ok(out),
+                Err(_) => crate::tracer::abandon(st, &inner.counters),
+            }
+        });
+    }
+
+    /// The trace id (`Root`), also for unsampled traces and for requests passed on without a
+    /// recorder: for logs. `None` when there is none.
+    pub fn trace_id(&self) -> Option<TraceId> {
+        match &self.link {
+            Link::Off => None,
+            Link::Propagating(h) => h.root(),
+            Link::Recording(_) => self.locked(|st, _| st.rec.trace_id()).flatten(),
+        }
+    }
+
+    /// The id of this handle's segment or subsegment (for logs); `None` when nothing is
+    /// recorded.
+    pub fn id(&self) -> Option<SegmentId> {
+        self.locked(|st, _| st.rec.segment_id(self.entity))
+            .flatten()
+    }
+
+    /// The sampling decision: this trace's, or the upstream one for a request passed on
+    /// without a recorder.
+    pub fn is_sampled(&self) -> bool {
+        match &self.link {
+            Link::Off => false,
+            Link::Propagating(h) => h.sampled() == SampledFlag::Sampled,
+            Link::Recording(_) => self.locked(|st, _| st.rec.is_sampled()).unwrap_or(false),
+        }
+    }
+
+    /// Whether calls on this handle are recorded and will be sent (a recorder, a sampled
+    /// trace in progress, and this handle's entity open).
+    pub fn is_recording(&self) -> bool {
+        self.locked(|st, _| st.rec.is_sampled() && st.rec.segment_id(self.entity).is_some())
+            .unwrap_or(false)
+    }
+
+    /// The `X-Amzn-Trace-Id` for a call made from here: this trace's Root, this entity's id as
+    /// Parent, this trace's decision as Sampled and the upstream extra fields. For a request
+    /// passed on without a recorder, the incoming header as it came. `None` when there is no
+    /// trace.
+    pub fn downstream_header(&self) -> Option<TraceHeader> {
+        match &self.link {
+            Link::Off => None,
+            Link::Propagating(h) => Some(TraceHeader::clone(h)),
+            Link::Recording(_) => self
+                .locked(|st, _| {
+                    st.rec
+                        .downstream_header(self.entity)
+                        .or_else(|| st.rec.downstream_header(st.segment))
+                })
+                .flatten(),
+        }
+    }
+
+    /// What the last recording call on this trace (through any of its handles) did: the
+    /// core's [`Outcome`], or under [`ContextMissing::RuntimeError`] the error for a call on
+    /// an entity that had ended. `Ok(Outcome::NotSampled)` when nothing is recorded.
+    pub fn last_outcome(&self) -> Result<Outcome, TraceError> {
+        self.locked(|st, _| st.last)
+            .unwrap_or(Ok(Outcome::NotSampled))
+    }
+
+    /// Runs `f` on the pooled recorder and this handle's entity, for the core calls this type
+    /// does not wrap (keep it short: the recorder is locked). `None` without a recorder.
+    pub fn with_recorder<R>(
+        &self,
+        f: impl FnOnce(&mut PooledRecorder, EntityId) -> R,
+    ) -> Option<R> {
+        self.locked(|st, _| f(&mut st.rec, self.entity))
+    }
+}
+
+/// A subsegment that ends when this guard is dropped (or at [`Subsegment::end`]). It derefs
+/// to the [`TraceContext`] of the subsegment: calls on it record there, and subsegments begun
+/// from it nest under it. Made by [`TraceContext::subsegment`].
+#[must_use = "the subsegment ends when this guard is dropped: bind it, `let _db = ctx.subsegment(..);`"]
+#[derive(Debug)]
+pub struct Subsegment {
+    ctx: TraceContext,
+}
+
+impl Subsegment {
+    /// A handle on this subsegment to pass on (to a task, or as the current request), which
+    /// does not end it.
+    pub fn context(&self) -> TraceContext {
+        self.ctx.clone()
+    }
+
+    /// Ends the subsegment now (dropping the guard does the same).
+    pub fn end(self) {
+        drop(self);
+    }
+}
+
+impl std::ops::Deref for Subsegment {
+    type Target = TraceContext;
+
+    fn deref(&self) -> &TraceContext {
+        &self.ctx
+    }
+}
+
+impl Drop for Subsegment {
+    fn drop(&mut self) {
+        self.ctx.end_quietly();
+    }
+}

@@ -1,0 +1,335 @@
+//! The std entry point: a [`Tracer`] shared by every thread, handing out one
+//! [`TraceContext`] per request.
+//!
+//! A `Tracer` owns a pool of [`Recorder`](xray_core::Recorder)s. Each traced request borrows
+//! one through its [`TraceContext`] (shared by its clones and guards), records into it, and
+//! gives it back when the last handle is dropped. Nothing on the record → encode → send path
+//! allocates: the recorder writes into its own buffer and the datagram goes straight to the
+//! transport. The pool grows on demand up to a maximum; a recorder is allocated only when it
+//! grows ([`TracerBuilder::pool_size`], [`TracerBuilder::max_pool_size`]).
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use xray_std::Tracer;
+//!
+//! // Any `Transport` behind a mutex is a shared transport; here one that keeps nothing.
+//! let transport = Arc::new(Mutex::new(xray_std::core::NullTransport));
+//! let tracer = Tracer::builder("checkout").transport(transport).pool_size(4).build();
+//!
+//! let ctx = tracer.begin(None);
+//! ctx.annotate("customer", "acme-corp");
+//! {
+//!     let _db = ctx.subsegment("orders-db"); // ends when dropped
+//! }
+//! drop(ctx); // ends the segment, sends it, gives the recorder back
+//! assert_eq!(tracer.stats().traces, 1);
+//! ```
+//!
+//! # Never silently dropped
+//!
+//! When every recorder is lent and the pool is at its maximum, the request is not recorded,
+//! but its handle still carries the incoming header (same Root, the upstream Parent, the
+//! upstream Sampled), so calls made downstream stay in the caller's trace. The request is
+//! counted ([`TracerStats::pool_exhausted`]) and logged (rate-limited).
+//!
+//! # Context missing
+//!
+//! Recording for a segment or subsegment that has ended is what the other X-Ray SDKs call a
+//! missing context. What happens then follows [`ContextMissing`]
+//! (`AWS_XRAY_CONTEXT_MISSING`): log an error (the default), ignore it, or report
+//! [`TraceError::ContextMissing`] through [`TraceContext::last_outcome`]. Nothing ever panics,
+//! and no recording call returns anything the caller must handle.
+//!
+//! # Disabled
+//!
+//! A tracer built disabled (`AWS_XRAY_SDK_DISABLED=true`) hands out handles that do nothing:
+//! no recorder, no ids, nothing sent.
+
+mod builder;
+mod errors;
+mod pool;
+mod stats;
+mod transport;
+
+use std::sync::Arc;
+
+pub use self::builder::{DEFAULT_MAX_POOL_SIZE, DEFAULT_POOL_SIZE, TracerBuilder};
+pub use self::errors::TraceError;
+pub use self::pool::PooledRecorder;
+pub(crate) use self::pool::{Entry, State, abandon};
+pub use self::stats::TracerStats;
+pub(crate) use self::stats::{Counters, bump};
+pub(crate) use self::transport::ByRef;
+pub use self::transport::SharedTransport;
+pub use crate::build_error::BuildError;
+pub use crate::config::ContextMissing;
+pub use crate::sampling::{
+    LOCAL_RULE_CAPACITY, LocalSampler, Sampler, SamplingRequest, load_sampling_rules,
+    parse_sampling_rules,
+};
+
+use crate::config::Config;
+use crate::context::TraceContext;
+use crate::system_clock::SystemClock;
+use crate::udp_transport::{TransportStats, UdpTransport};
+use pool::Pool;
+use xray_core::sampler::Upstream;
+use xray_core::{Clock, SampledFlag, Timestamp, TraceHeader};
+
+/// Who decides for requests whose upstream header carries no decision.
+#[derive(Clone)]
+pub(crate) enum Sampling {
+    /// Sample every one.
+    Always,
+    /// A user function.
+    Custom(Sampler),
+    /// Local rules (the core sampler; by default the default rule).
+    Rules(Arc<LocalSampler>),
+    /// Centralized rules from the daemon, local rules while they are missing or stale.
+    #[cfg(feature = "centralized-sampling")]
+    Centralized(Arc<crate::centralized_sampling::CentralizedSampling>),
+}
+
+/// A clock reading taken once and handed to several calls.
+struct ReadClock(Option<Timestamp>);
+
+impl Clock for ReadClock {
+    #[inline]
+    fn now(&self) -> Option<Timestamp> {
+        self.0
+    }
+}
+
+pub(crate) struct Inner {
+    enabled: bool,
+    name: String,
+    pub(crate) context_missing: ContextMissing,
+    lambda: bool,
+    pub(crate) transport: Arc<dyn SharedTransport>,
+    udp: Option<UdpTransport>,
+    sampling: Sampling,
+    pool: Pool,
+    pub(crate) clock: SystemClock,
+    pub(crate) counters: Counters,
+}
+
+impl Inner {
+    /// Takes a recorder back into the pool (reset by the caller).
+    pub(crate) fn pool_give_back(&self, entry: Arc<Entry>) {
+        self.pool.give_back(entry);
+    }
+}
+
+/// The std entry point: shared by every thread (it is `Clone`, `Send` and `Sync`), it hands
+/// out one [`TraceContext`] per request. See the [module docs](self).
+#[derive(Clone)]
+pub struct Tracer {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracer")
+            .field("name", &self.inner.name)
+            .field("enabled", &self.inner.enabled)
+            .field("lambda", &self.inner.lambda)
+            .field("recorders", &self.inner.pool.created())
+            .field("max_recorders", &self.inner.pool.max())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tracer {
+    /// A builder for a tracer whose segments are named `name`.
+    pub fn builder(name: impl Into<String>) -> TracerBuilder {
+        TracerBuilder::new(name.into())
+    }
+
+    /// A builder from the environment: see [`Tracer::from_config`].
+    pub fn from_env(default_name: &str) -> Result<TracerBuilder, BuildError> {
+        let config = Config::from_env().map_err(BuildError::Config)?;
+        Tracer::from_config(&config, default_name)
+    }
+
+    /// A builder from a [`Config`]: UDP to its daemon address, its context-missing mode, its
+    /// `AWS_XRAY_SDK_DISABLED`, Lambda mode when in Lambda (with one recorder per concurrent
+    /// invocation, `AWS_LAMBDA_MAX_CONCURRENCY`), its `AWS_XRAY_TRACING_NAME` (which
+    /// overrides `default_name`) and its local sampling rules file
+    /// (`AWS_XRAY_SAMPLING_RULES_FILE`, read now; not in Lambda, where the header decides).
+    /// Adjust the rest (pool size, sampler) before [`TracerBuilder::build`].
+    pub fn from_config(config: &Config, default_name: &str) -> Result<TracerBuilder, BuildError> {
+        let name = config.tracing_name.as_deref().unwrap_or(default_name);
+        let mut builder = Tracer::builder(name)
+            .enabled(config.is_enabled())
+            .context_missing(config.context_missing)
+            .lambda(config.is_lambda());
+        if let Some(lambda) = &config.lambda {
+            // One invocation at a time unless the runtime runs several; room for twice as
+            // many, for handles kept a little past their invocation.
+            let n = lambda.max_concurrency.map_or(1, |n| n.max(1) as usize);
+            builder = builder.pool_size(n).max_pool_size(2 * n);
+        }
+        if !config.is_enabled() {
+            return Ok(builder);
+        }
+        if let (Some(path), false) = (&config.sampling_rules_file, config.is_lambda()) {
+            builder = builder.sampling_rules_file(path)?;
+        }
+        let udp = UdpTransport::from_config(config).map_err(BuildError::Io)?;
+        Ok(builder.udp(udp))
+    }
+
+    /// The UDP transport's counters (sent, bytes, dropped), when the tracer sends over UDP.
+    pub fn transport_stats(&self) -> Option<TransportStats> {
+        self.inner.udp.as_ref().map(UdpTransport::stats)
+    }
+
+    /// A tracer that records nothing.
+    pub fn disabled() -> Tracer {
+        Tracer::builder("disabled").enabled(false).build()
+    }
+
+    /// The segment name in use.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Whether tracing is on (`AWS_XRAY_SDK_DISABLED` was not set).
+    pub fn is_enabled(&self) -> bool {
+        self.inner.enabled
+    }
+
+    /// Whether the tracer runs in Lambda mode.
+    pub fn is_lambda(&self) -> bool {
+        self.inner.lambda
+    }
+
+    /// What to do on calls for a segment or subsegment that has ended.
+    pub fn context_missing(&self) -> ContextMissing {
+        self.inner.context_missing
+    }
+
+    /// Counters since the tracer was built.
+    pub fn stats(&self) -> TracerStats {
+        self.inner
+            .counters
+            .snapshot(self.inner.pool.created() as u64)
+    }
+
+    /// Recorders free in the pool right now (the pool may still grow).
+    pub fn pool_available(&self) -> usize {
+        self.inner.pool.available()
+    }
+
+    /// The most recorders the pool grows to.
+    pub fn max_pool_size(&self) -> usize {
+        self.inner.pool.max()
+    }
+
+    /// Begins a trace for a request, continuing `upstream` (the incoming `X-Amzn-Trace-Id`)
+    /// when it has a Root. An upstream `Sampled=1` or `Sampled=0` decides; otherwise (`?` or
+    /// absent) the sampler does, and the name of the rule that sampled it is recorded on the
+    /// segment. In Lambda mode nothing is sampled locally: only `Sampled=1` samples.
+    ///
+    /// The segment ends, and is sent, when the last clone of the returned handle is dropped
+    /// (or at [`TraceContext::end`]).
+    pub fn begin(&self, upstream: Option<&TraceHeader>) -> TraceContext {
+        self.begin_with(upstream, &SamplingRequest::new(&self.inner.name))
+    }
+
+    /// Like [`Tracer::begin`], with HTTP attributes for the sampler.
+    pub fn begin_with(
+        &self,
+        upstream: Option<&TraceHeader>,
+        request: &SamplingRequest<'_>,
+    ) -> TraceContext {
+        let Some(ctx) = self.lend(upstream) else {
+            return TraceContext::unrecorded(self.inner.enabled, upstream);
+        };
+        let inner = &*self.inner;
+        ctx.begin(inner, |st| {
+            let State { rec, rng, .. } = st;
+            // One clock reading for the decision and the segment start.
+            let clock = ReadClock(inner.clock.now());
+            let name = inner.name.as_str();
+            match (&inner.sampling, upstream.map(TraceHeader::sampled)) {
+                (_, Some(SampledFlag::Sampled)) => {
+                    rec.begin_segment(name, upstream, true, &clock, rng)
+                }
+                (_, Some(SampledFlag::NotSampled)) => {
+                    rec.begin_segment(name, upstream, false, &clock, rng)
+                }
+                // Lambda: the invocation header decides, nothing else samples.
+                _ if inner.lambda => rec.begin_segment(name, upstream, false, &clock, rng),
+                (Sampling::Always, _) => rec.begin_segment(name, upstream, true, &clock, rng),
+                (Sampling::Custom(f), _) => {
+                    rec.begin_segment(name, upstream, f(request), &clock, rng)
+                }
+                (Sampling::Rules(sampler), _) => {
+                    let up = Upstream::from_header(upstream);
+                    let decision = sampler.decide(&request.to_core(), up, &clock, rng);
+                    rec.begin_segment(name, upstream, decision, &clock, rng)
+                }
+                #[cfg(feature = "centralized-sampling")]
+                (Sampling::Centralized(central), _) => {
+                    let up = Upstream::from_header(upstream);
+                    central.decide_with(&request.to_core(), up, &clock, rng, |decision, rng| {
+                        rec.begin_segment(name, upstream, decision, &clock, rng)
+                    })
+                }
+            }
+        })
+    }
+
+    /// Begins a Lambda invocation's trace from its trace header (see the `lambda` module for
+    /// where the header comes from): a facade segment that is never sent, whose subsegments
+    /// go out as independent documents with `parent_id` = the header's Parent. The header's
+    /// `Sampled=1` decides.
+    ///
+    /// Without a header, or one without a Root, the handle does nothing and has no ids.
+    /// With a Root but no Parent (PassThrough mode), nothing is recorded and the header is
+    /// passed on downstream as it came.
+    pub fn begin_lambda(&self, header: Option<&TraceHeader>) -> TraceContext {
+        let Some(header) = header.filter(|h| h.root().is_some() && h.parent().is_some()) else {
+            if self.inner.enabled && header.is_some_and(|h| h.malformed().any()) {
+                bump(&self.inner.counters.malformed_headers);
+            }
+            return TraceContext::unrecorded(self.inner.enabled, header);
+        };
+        let Some(ctx) = self.lend(Some(header)) else {
+            return TraceContext::unrecorded(self.inner.enabled, Some(header));
+        };
+        ctx.begin(&self.inner, |st| st.rec.begin_facade(header))
+    }
+
+    /// A recorder from the pool, as a handle with no entity yet. `None` when tracing is off
+    /// or no recorder can be had (then counted and logged).
+    fn lend(&self, upstream: Option<&TraceHeader>) -> Option<TraceContext> {
+        let inner = &*self.inner;
+        if !inner.enabled {
+            return None;
+        }
+        if upstream.is_some_and(|h| h.malformed().any()) {
+            bump(&inner.counters.malformed_headers);
+        }
+        match inner.pool.take() {
+            Some(entry) => Some(TraceContext::lent(self.clone(), entry)),
+            None => {
+                let n = bump(&inner.counters.pool_exhausted);
+                if n.is_power_of_two() {
+                    log::warn!(
+                        "X-Ray: all {} recorders are in use: a request is not recorded, its \
+                         trace header ({}) is passed on downstream ({n} so far)",
+                        inner.pool.max(),
+                        if upstream.is_some_and(|h| h.root().is_some()) {
+                            "present"
+                        } else {
+                            "absent"
+                        }
+                    );
+                }
+                None
+            }
+        }
+    }
+}
