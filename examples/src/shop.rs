@@ -86,9 +86,10 @@ struct Orders {
 }
 
 impl Shop {
-    /// Starts `inventory` and `orders-api` on ephemeral 127.0.0.1 ports, each with a tracer
-    /// sending to `daemon`, and makes the client program's tracer. Needs a Tokio runtime.
-    pub async fn start(daemon: SocketAddr) -> Result<Self, Box<dyn Error>> {
+    /// Starts `orders-api` on `orders` (port 0: any free port) and `inventory` on an
+    /// ephemeral 127.0.0.1 port, each with a tracer sending to `daemon`, and makes the client
+    /// program's tracer. Needs a Tokio runtime.
+    pub async fn start(daemon: SocketAddr, orders: SocketAddr) -> Result<Self, Box<dyn Error>> {
         let tracer = |name: &str| -> Result<Tracer, Box<dyn Error>> {
             Ok(Tracer::builder(name)
                 .udp(UdpTransport::new(daemon)?)
@@ -102,6 +103,7 @@ impl Shop {
             .build();
 
         let inventory = serve(
+            ([127, 0, 0, 1], 0).into(),
             Router::new()
                 .route("/stock/{sku}", get(stock))
                 .layer(XRayServerLayer::new(inventory_tracer.clone())),
@@ -112,6 +114,7 @@ impl Shop {
             .traced(true)
             .layer(Client::builder(TokioExecutor::new()).build_http());
         let orders = serve(
+            orders,
             Router::new()
                 .route("/orders", post(create_order))
                 .route("/orders/{id}/pay", post(pay))
@@ -190,9 +193,9 @@ impl Shop {
     }
 }
 
-/// Serves `app` on an ephemeral 127.0.0.1 port, in a Tokio task.
-async fn serve(app: Router) -> Result<SocketAddr, Box<dyn Error>> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// Serves `app` on `addr`, in a Tokio task; returns the address bound.
+async fn serve(addr: SocketAddr, app: Router) -> Result<SocketAddr, Box<dyn Error>> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;

@@ -51,7 +51,7 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
         .enable_all()
         .build()?;
     let expected = runtime.block_on(async {
-        let shop = Shop::start(daemon_addr).await?;
+        let shop = Shop::start(daemon_addr, ([127, 0, 0, 1], 0).into()).await?;
         println!(
             "orders-api on http://{}, inventory on http://{}, daemon (xray-view) on udp {daemon_addr}",
             shop.orders, shop.inventory

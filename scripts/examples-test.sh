@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Builds every example and runs each one that can run here, on 127.0.0.1 only, each checked by
+# the viewer (`xray-view --strict`, which fails if the daemon or the X-Ray service would refuse
+# a datagram) and by the count of datagrams it recorded:
+#
+#   demo           the README's first command (its own in-process viewer)
+#   axum_service   axum + XRayServerLayer + XRayClientLayer over hyper-util's client
+#   embassy_host   xray-embassy's EmbassyUdpTransport on two in-process embassy-net stacks
+#   dynamodb       aws-sdk-dynamodb + XRayInterceptor against moto_server
+#   lambda         lambda_runtime + xray-std's Lambda integration under cargo-lambda's emulator
+#
+# The firmware example is built and run (QEMU) by scripts/test.sh, not here.
+#
+# Tools: cargo-lambda and moto (pip) are installed, pinned, into a virtualenv in the target
+# directory on first use. After the build every cargo call runs with CARGO_NET_OFFLINE, and
+# every server listens on 127.0.0.1: nothing here talks beyond loopback except pip and cargo
+# fetching crates. Every wait is bounded and synchronised on an event (a "listening" line, a
+# port accepting, a process exiting); a step that cannot run fails the script.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$TARGET/debug
+VENV=$TARGET/examples-venv
+CARGO_LAMBDA_VERSION=1.9.2
+MOTO_VERSION=5.2.5
+WORK=$(mktemp -d)
+PIDS=()
+
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do
+        # Each helper is started in its own process group (setsid): end the group.
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+START=$SECONDS
+step() { printf '\n== %s (%ds)\n' "$*" "$((SECONDS - START))"; }
+fail() { printf 'examples-test: FAILED: %s\n' "$*" >&2; exit 1; }
+
+# Waits (at most $3 seconds) until file $1 contains the pattern $2.
+wait_for_line() {
+    local deadline=$((SECONDS + $3))
+    until grep -q -- "$2" "$1" 2>/dev/null; do
+        ((SECONDS < deadline)) || fail "no '$2' in $1 after $3 s: $(tail -5 "$1" 2>/dev/null)"
+        sleep 0.1
+    done
+}
+
+# Waits (at most $2 seconds) until 127.0.0.1:$1 accepts a TCP connection.
+wait_for_port() {
+    local deadline=$((SECONDS + $2))
+    until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+        ((SECONDS < deadline)) || fail "nothing accepts on 127.0.0.1:$1 after $2 s"
+        sleep 0.1
+    done
+}
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# Starts `xray-view` on an ephemeral 127.0.0.1 port for example $1, to exit after $2
+# datagrams (or 60 s); sets VIEW_ADDR and VIEW_PID.
+start_viewer() {
+    local name=$1 count=$2
+    setsid "$BIN/xray-view" --address 127.0.0.1:0 --count "$count" --exit-after 60 --strict \
+        --color never --record "$WORK/$name.jsonl" >"$WORK/$name.view" 2>"$WORK/$name.view.err" &
+    VIEW_PID=$!
+    PIDS+=("$VIEW_PID")
+    wait_for_line "$WORK/$name.view.err" "listening on udp" 10
+    VIEW_ADDR=$(sed -n 's/.*listening on udp \([0-9.]*:[0-9]*\).*/\1/p' "$WORK/$name.view.err")
+    [[ -n $VIEW_ADDR ]] || fail "$name: cannot read the viewer's address"
+}
+
+# Waits for the viewer of example $1 and checks it exited 0 (no datagram refused) with $2
+# datagrams recorded; prints what it drew.
+check_viewer() {
+    local name=$1 count=$2 rc=0 got
+    wait "$VIEW_PID" || rc=$?
+    echo "-- what xray-view received from $name:"
+    cat "$WORK/$name.view"
+    got=$(wc -l <"$WORK/$name.jsonl")
+    ((rc == 0)) || fail "$name: xray-view --strict exited $rc: $(cat "$WORK/$name.view.err")"
+    ((got == count)) || fail "$name: the viewer received $got datagrams, expected $count"
+    echo "-- $name: $got/$count datagrams, none refused"
+}
+
+step "tools: cargo-lambda $CARGO_LAMBDA_VERSION, moto[server] $MOTO_VERSION (pip, in $VENV)"
+if ! "$VENV/bin/python" -m pip show cargo-lambda moto 2>/dev/null | grep -qx "Version: $MOTO_VERSION" ||
+    [[ $("$VENV/bin/cargo-lambda" lambda --version 2>/dev/null) != "cargo-lambda $CARGO_LAMBDA_VERSION"* ]]; then
+    python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server]==$MOTO_VERSION"
+fi
+export PATH=$VENV/bin:$PATH
+cargo lambda --version
+moto_server --version 2>/dev/null || "$VENV/bin/python" -m pip show moto | grep Version
+
+step "build every example (debug, workspace target dir)"
+cargo build -p xray-view -p xray-examples --bins -p xray-example-lambda -p xray-example-dynamodb
+export CARGO_NET_OFFLINE=true
+# The SDK must find nothing to read beyond what the example gives it.
+export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+unset HTTP_PROXY HTTPS_PROXY http_proxy https_proxy ALL_PROXY all_proxy
+
+step "demo (cargo run -p xray-examples --bin demo)"
+timeout 60 "$BIN/demo" || fail "demo exited $?"
+
+step "axum_service --calls"
+start_viewer axum 5
+AWS_XRAY_DAEMON_ADDRESS=$VIEW_ADDR timeout 60 "$BIN/axum_service" --listen 127.0.0.1:0 --calls ||
+    fail "axum_service exited $?"
+check_viewer axum 5
+
+step "embassy_host"
+start_viewer embassy 3
+AWS_XRAY_DAEMON_ADDRESS=$VIEW_ADDR timeout 60 "$BIN/embassy_host" || fail "embassy_host exited $?"
+check_viewer embassy 3
+
+step "dynamodb against moto_server"
+MOTO_PORT=$(free_port)
+setsid moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
+PIDS+=("$!")
+wait_for_port "$MOTO_PORT" 60
+start_viewer dynamodb 1
+AWS_XRAY_DAEMON_ADDRESS=$VIEW_ADDR DYNAMODB_ENDPOINT=http://127.0.0.1:$MOTO_PORT \
+    timeout 120 "$BIN/xray-example-dynamodb" || fail "xray-example-dynamodb exited $?"
+check_viewer dynamodb 1
+
+step "lambda under cargo-lambda's emulator (cargo lambda watch + cargo lambda invoke)"
+LAMBDA_PORT=$(free_port)
+start_viewer lambda 5
+(
+    cd examples/lambda
+    exec setsid cargo lambda watch --ignore-changes --quiet --color never \
+        --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
+        --env-var "AWS_XRAY_DAEMON_ADDRESS=$VIEW_ADDR"
+) >"$WORK/watch.log" 2>&1 &
+PIDS+=("$!")
+wait_for_port "$LAMBDA_PORT" 60
+invoke() {
+    timeout 120 cargo lambda invoke orders-fn --invoke-address 127.0.0.1 \
+        --invoke-port "$LAMBDA_PORT" --data-file "examples/lambda/events/$1" --color never
+}
+invoke order.json >"$WORK/invoke-ok.out" 2>&1 || fail "invoke order.json: $(cat "$WORK/invoke-ok.out") $(tail -20 "$WORK/watch.log")"
+cat "$WORK/invoke-ok.out"
+# An order with no items fails the invocation: the error is recorded on `validate-order`.
+if invoke empty-order.json >"$WORK/invoke-err.out" 2>&1; then
+    fail "invoke empty-order.json succeeded: $(cat "$WORK/invoke-err.out")"
+fi
+grep -q "has no items" "$WORK/invoke-err.out" || fail "invoke empty-order.json: $(cat "$WORK/invoke-err.out")"
+cat "$WORK/invoke-err.out"
+check_viewer lambda 5
+
+step "done: every example built, 5 run and checked by the viewer in $((SECONDS - START)) s"
