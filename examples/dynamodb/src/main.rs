@@ -110,10 +110,7 @@ async fn work(dynamodb: &Client) -> Result<(), Box<dyn std::error::Error>> {
     {
         Ok(_) => Err("GetItem on a missing table succeeded".into()),
         Err(e) => {
-            println!(
-                "GetItem archived-orders: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(&e)
-            );
+            println!("GetItem archived-orders: {}", e.into_service_error());
             Ok(())
         }
     }
