@@ -12,7 +12,9 @@
 //!
 //! Build, deploy and run locally: see `examples/lambda/README.md`.
 
-use lambda_runtime::{Error, LambdaEvent};
+use std::fmt;
+
+use lambda_runtime::{Diagnostic, Error, LambdaEvent};
 use serde::{Deserialize, Serialize};
 use xray_std::model::Sql;
 use xray_std::{TraceContext, lambda};
@@ -34,16 +36,38 @@ struct Receipt {
     trace_id: Option<String>,
 }
 
-async fn handler(event: LambdaEvent<Order>, xray: TraceContext) -> Result<Receipt, Error> {
+/// An order the function refuses: it has no items.
+#[derive(Debug)]
+struct EmptyOrder(u32);
+
+impl fmt::Display for EmptyOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "order {} has no items", self.0)
+    }
+}
+
+impl std::error::Error for EmptyOrder {}
+
+/// What Lambda reports for the failed invocation (`errorType`, `errorMessage`).
+impl From<EmptyOrder> for Diagnostic {
+    fn from(e: EmptyOrder) -> Self {
+        Diagnostic {
+            error_type: "EmptyOrder".to_owned(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+async fn handler(event: LambdaEvent<Order>, xray: TraceContext) -> Result<Receipt, EmptyOrder> {
     let order = event.payload;
     {
         let validate = xray.subsegment("validate-order");
         validate.annotate("customer", order.customer.as_str());
         validate.annotate("items", order.items.len() as u32);
         if order.items.is_empty() {
-            let message = format!("order {} has no items", order.order_id);
-            validate.error(&message);
-            return Err(message.into());
+            let error = EmptyOrder(order.order_id);
+            validate.error(&error);
+            return Err(error);
         }
     }
     {
