@@ -11,6 +11,8 @@
 #
 # The firmware example is built and run (QEMU) by scripts/test.sh, not here.
 #
+# `scripts/examples-test.sh --run` skips the install and build steps (everything built).
+#
 # Tools: cargo-lambda and moto (pip) are installed, pinned, into a virtualenv in the target
 # directory on first use. After the build every cargo call runs with CARGO_NET_OFFLINE, and
 # every server listens on 127.0.0.1: nothing here talks beyond loopback except pip and cargo
@@ -41,8 +43,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-START=$SECONDS
-step() { printf '\n== %s (%ds)\n' "$*" "$((SECONDS - START))"; }
+# Seconds since the script started (across the re-exec into the network namespace).
+export EXAMPLES_TEST_T0=${EXAMPLES_TEST_T0:-$(date +%s)}
+elapsed() { echo $(($(date +%s) - EXAMPLES_TEST_T0)); }
+step() { printf '\n== %s (%ss)\n' "$*" "$(elapsed)"; }
 fail() { printf 'examples-test: FAILED: %s\n' "$*" >&2; exit 1; }
 
 # Waits (at most $3 seconds) until file $1 contains the pattern $2.
@@ -93,23 +97,37 @@ check_viewer() {
     echo "-- $name: $got/$count datagrams, none refused"
 }
 
-step "tools: cargo-lambda $CARGO_LAMBDA_VERSION, moto[server] $MOTO_VERSION (pip, in $VENV)"
-if ! "$VENV/bin/python" -m pip show cargo-lambda moto 2>/dev/null | grep -qx "Version: $MOTO_VERSION" ||
-    [[ $("$VENV/bin/cargo-lambda" lambda --version 2>/dev/null) != "cargo-lambda $CARGO_LAMBDA_VERSION"* ]]; then
-    python3 -m venv "$VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-        "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server]==$MOTO_VERSION"
-fi
-export PATH=$VENV/bin:$PATH
-cargo lambda --version
-moto_server --version 2>/dev/null || "$VENV/bin/python" -m pip show moto | grep Version
+if [[ ${1:-} != --run ]]; then
+    step "tools: cargo-lambda $CARGO_LAMBDA_VERSION, moto[server] $MOTO_VERSION (pip, in $VENV)"
+    STAMP=$VENV/installed-$CARGO_LAMBDA_VERSION-$MOTO_VERSION
+    if [[ ! -e $STAMP ]]; then
+        python3 -m venv "$VENV"
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+            "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server]==$MOTO_VERSION"
+        touch "$STAMP"
+    fi
 
-step "build every example (debug, workspace target dir)"
-cargo build -p xray-view -p xray-examples --bins
-cargo build -p xray-example-dynamodb
-# Alone, as `cargo lambda watch` builds it (xray-std with only the `lambda` feature), so the
-# emulator finds it built.
-cargo build -p xray-example-lambda
+    step "build every example (debug, workspace target dir)"
+    cargo build -p xray-view -p xray-examples --bins
+    cargo build -p xray-example-dynamodb
+    # Alone, as `cargo lambda watch` builds it (xray-std with only the `lambda` feature), so
+    # the emulator finds it built.
+    cargo build -p xray-example-lambda
+
+    # The runs need no network beyond loopback: where the kernel allows it, they run in a
+    # network namespace of their own with only `lo`, which proves it.
+    if unshare -rn sh -c 'ip link set lo up' 2>/dev/null; then
+        step "run the examples in a network namespace with only loopback (unshare -rn)"
+        rm -rf "$WORK"
+        exec unshare -rn bash -c 'ip link set lo up && exec "$0" --run' "$0"
+    fi
+    step "run the examples (no network namespace here: unshare -rn is not allowed; every server is on 127.0.0.1)"
+fi
+
+export PATH=$VENV/bin:$PATH
+[[ $(cargo lambda --version) == "cargo-lambda $CARGO_LAMBDA_VERSION"* ]] ||
+    fail "cargo-lambda $CARGO_LAMBDA_VERSION not found in $VENV"
+[[ -x $VENV/bin/moto_server ]] || fail "moto_server not found in $VENV"
 export CARGO_NET_OFFLINE=true
 # The SDK must find nothing to read beyond what the example gives it.
 export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
@@ -165,5 +183,9 @@ fi
 grep -q "has no items" "$WORK/invoke-err.out" || fail "invoke empty-order.json: $(cat "$WORK/invoke-err.out")"
 cat "$WORK/invoke-err.out"
 check_viewer lambda 4
+# The trace the function saw (from the emulator's Lambda-Runtime-Trace-Id) is the one drawn.
+LAMBDA_TRACE=$(sed -n 's/.*"trace_id":"\([^"]*\)".*/\1/p' "$WORK/invoke-ok.out")
+[[ -n $LAMBDA_TRACE ]] && grep -q "^trace $LAMBDA_TRACE " "$WORK/lambda.view" ||
+    fail "lambda: the invocation's trace '$LAMBDA_TRACE' is not among the viewer's traces"
 
-step "done: every example built, 5 run and checked by the viewer in $((SECONDS - START)) s"
+step "done: every example built, 5 run and checked by the viewer in $(elapsed) s"
