@@ -504,6 +504,25 @@ mod tests {
     }
 
     #[test]
+    fn lambda_max_concurrency_is_a_positive_number_or_nothing() {
+        let concurrency = |v: &str| {
+            Config::from_lookup(lookup(&[
+                ("LAMBDA_TASK_ROOT", "/var/task"),
+                ("AWS_LAMBDA_MAX_CONCURRENCY", v),
+            ]))
+            .unwrap()
+            .lambda
+            .unwrap()
+            .max_concurrency
+        };
+        assert_eq!(concurrency("32"), Some(32));
+        assert_eq!(concurrency(" 8 "), Some(8));
+        for v in ["0", "-1", "many", ""] {
+            assert_eq!(concurrency(v), None, "{v:?}");
+        }
+    }
+
+    #[test]
     fn lenient_read_keeps_defaults_for_invalid_variables() {
         let (c, errors) = Config::from_lookup_lenient(lookup(&[
             ("AWS_XRAY_DAEMON_ADDRESS", "nope"),

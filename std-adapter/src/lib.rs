@@ -19,20 +19,24 @@
 //! - [`plugins`]: EC2, ECS and Elastic Beanstalk metadata (cargo features `ec2`, `ecs`,
 //!   `elastic-beanstalk`), gathered only when asked.
 //!
-//! ```no_run
-//! // `no_run`: it would send a datagram to a daemon on 127.0.0.1:2000, if one runs there.
-//! use xray_std::core::{Clock, Transport};
-//! use xray_std::{Config, SegmentId, SystemClock, ThreadRng, TraceId, UdpTransport};
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use xray_std::{TraceHeader, Tracer};
 //!
-//! let config = Config::from_lookup(|_| None)?; // Config::from_env() in a real program
-//! let mut transport = UdpTransport::from_config(&config)?;
-//! if let Some(now) = SystemClock.now() {
-//!     let trace = TraceId::generate(now, &mut ThreadRng);
-//!     let id = SegmentId::generate(&mut ThreadRng);
-//!     let _ = (trace, id); // the recorder turns these into a datagram
+//! // `Tracer::from_env("checkout")?.build()` in a real program: UDP to the daemon.
+//! let tracer = Tracer::builder("checkout")
+//!     .transport(Arc::new(Mutex::new(xray_std::core::NullTransport)))
+//!     .build();
+//! let incoming = TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1")?;
+//! let ctx = tracer.begin(Some(&incoming)); // one handle per request
+//! ctx.annotate("customer", "acme-corp");
+//! {
+//!     let _db = ctx.subsegment("orders-db"); // ends when dropped
+//!     ctx.in_scope(|| xray_std::current::annotate("items", 3)); // deeper down, no handle
 //! }
-//! transport.send(b"{\"format\":\"json\",\"version\":1}\n{}");
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! drop(ctx); // the segment is sent
+//! assert_eq!(tracer.stats().sampled, 1);
+//! # Ok::<(), xray_std::HeaderError>(())
 //! ```
 //!
 //! Diagnostics go through the `log` facade; nothing is printed unless the application

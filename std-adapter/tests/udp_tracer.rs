@@ -242,3 +242,41 @@ fn the_sampler_decides_only_without_an_upstream_decision() {
     let yes = TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1").unwrap();
     assert!(tracer.begin(Some(&yes)).is_sampled());
 }
+
+#[test]
+fn lambda_invocations_trace_only_with_root_and_parent_and_never_invent_ids() {
+    let daemon = Daemon::bind();
+    let tracer = Tracer::from_config(&config(&daemon, &[]), "fn")
+        .unwrap()
+        .lambda(true)
+        .pool_size(1)
+        .max_pool_size(1)
+        .build();
+    // No header: nothing recorded, no ids, nothing passed on.
+    let none = tracer.begin_lambda(None);
+    assert!(none.trace_id().is_none() && none.id().is_none());
+    assert!(none.downstream_header().is_none());
+    drop(none.subsegment("work"));
+    // Root without Parent (PassThrough): nothing recorded, the header passed on as it came.
+    let pass = TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1").unwrap();
+    let ctx = tracer.begin_lambda(Some(&pass));
+    assert_eq!(ctx.trace_id(), pass.root());
+    assert!(!ctx.is_recording());
+    assert_eq!(ctx.downstream_header(), Some(pass.clone()));
+    drop(ctx);
+    // Root, Parent and Sampled=1: subsegments sent on their own under the function segment.
+    let full = TraceHeader::parse(
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+    )
+    .unwrap();
+    let ctx = tracer.begin_lambda(Some(&full));
+    drop(ctx.subsegment("work"));
+    drop(ctx);
+    let got = daemon.recv(2, Duration::from_secs(5));
+    assert_eq!(got.len(), 1);
+    let doc = check_datagram(&got[0]);
+    assert_eq!(doc["type"], "subsegment");
+    assert_eq!(doc["parent_id"], "53995c3f42cd8ad8");
+    assert_eq!(tracer.stats().traces, 1);
+    assert_eq!(tracer.pool_available(), 1);
+}

@@ -23,6 +23,18 @@
 //!    (the Python and Node behaviour; protocol digest 3.3);
 //! 7. ends the segment, which sends it.
 //!
+//! In a handler, one line records on the request (Go: `xray.AddAnnotation(ctx, k, v)`):
+//!
+//! ```
+//! async fn get_order() -> &'static str {
+//!     xray_std::current::annotate("order_id", "o-123");
+//!     let _db = xray_std::current::subsegment("orders-db"); // ends when dropped
+//!     // ... query ...
+//!     "ok"
+//! }
+//! # let _ = get_order;
+//! ```
+//!
 //! # When the segment ends
 //!
 //! When the inner service's future yields the response *head*: the time a streamed body
