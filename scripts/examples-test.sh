@@ -109,7 +109,9 @@ if [[ ${1:-} != --run ]]; then
 
     step "build every example (debug, workspace target dir)"
     cargo build -p xray-view -p xray-examples --bins
-    cargo build -p xray-example-dynamodb
+    # Its own workspace (see the root Cargo.toml), in the same target directory.
+    cargo fmt --manifest-path examples/dynamodb/Cargo.toml -- --check
+    cargo build --manifest-path examples/dynamodb/Cargo.toml --target-dir "$TARGET"
     # Alone, as `cargo lambda watch` builds it (xray-std with only the `lambda` feature), so
     # the emulator finds it built.
     cargo build -p xray-example-lambda
