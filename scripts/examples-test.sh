@@ -121,7 +121,8 @@ if [[ ${1:-} != --run ]]; then
     if unshare -rn sh -c 'ip link set lo up' 2>/dev/null; then
         step "run the examples in a network namespace with only loopback (unshare -rn)"
         rm -rf "$WORK"
-        exec unshare -rn bash -c 'ip link set lo up && exec "$0" --run' "$0"
+        exec unshare -rn bash -c 'ip link set lo up && exec bash "$0" --run' \
+            "$ROOT/scripts/examples-test.sh"
     fi
     step "run the examples (no network namespace here: unshare -rn is not allowed; every server is on 127.0.0.1)"
 fi
