@@ -8,6 +8,7 @@
 #   embassy_host   xray-embassy's EmbassyUdpTransport on two in-process embassy-net stacks
 #   dynamodb       aws-sdk-dynamodb + XRayInterceptor against moto_server
 #   lambda         lambda_runtime + xray-std's Lambda integration under cargo-lambda's emulator
+#                  (and its SAM template checked by cfn-lint)
 #
 # The firmware example is built and run (QEMU) by scripts/test.sh, not here.
 #
@@ -161,6 +162,9 @@ AWS_XRAY_DAEMON_ADDRESS=$VIEW_ADDR DYNAMODB_ENDPOINT=http://127.0.0.1:$MOTO_PORT
 check_viewer dynamodb 1
 
 step "lambda under cargo-lambda's emulator (cargo lambda watch + cargo lambda invoke)"
+# The SAM template, checked by cfn-lint (which moto[server] brings) with the SAM transform.
+cfn-lint examples/lambda/template.yaml || fail "cfn-lint examples/lambda/template.yaml"
+echo "examples/lambda/template.yaml: cfn-lint found nothing"
 LAMBDA_PORT=$(free_port)
 # Lambda sends each subsegment on its own: 3 for the order (validate-order, insert-order,
 # orders-db), 1 for the empty order (validate-order, with the error).
