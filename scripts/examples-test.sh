@@ -109,13 +109,17 @@ if [[ ${1:-} != --run ]]; then
     fi
 
     step "build every example (debug, workspace target dir)"
-    cargo build -p xray-view -p xray-examples --bins
+    # With scripts/test.sh's feature selection and dev-dependencies (`--tests`), as its
+    # `cargo test --workspace --features "$SHIPPED"` builds them: after that step every
+    # dependency is built already and only the examples' binaries are linked here.
+    SHIPPED=$(cargo metadata --no-deps --format-version 1 | python3 -c '
+import json, sys
+print(",".join(p["name"] + "/" + f for p in json.load(sys.stdin)["packages"]
+               for f in sorted(p["features"]) if f != "default" and (p["name"], f) != ("xray-core", "small")))')
+    cargo build --workspace --features "$SHIPPED" --bins --tests
     # Its own workspace (see the root Cargo.toml), in the same target directory.
     cargo fmt --manifest-path examples/dynamodb/Cargo.toml -- --check
     cargo build --manifest-path examples/dynamodb/Cargo.toml --target-dir "$TARGET"
-    # Alone, as `cargo lambda watch` builds it (xray-std with only the `lambda` feature), so
-    # the emulator finds it built.
-    cargo build -p xray-example-lambda
 
     # The runs need no network beyond loopback: where the kernel allows it, they run in a
     # network namespace of their own with only `lo`, which proves it.
@@ -161,7 +165,7 @@ AWS_XRAY_DAEMON_ADDRESS=$VIEW_ADDR DYNAMODB_ENDPOINT=http://127.0.0.1:$MOTO_PORT
     timeout 120 "$BIN/xray-example-dynamodb" || fail "xray-example-dynamodb exited $?"
 check_viewer dynamodb 1
 
-step "lambda under cargo-lambda's emulator (cargo lambda watch + cargo lambda invoke)"
+step "lambda under cargo-lambda's emulator (cargo lambda watch --only-lambda-apis, cargo lambda invoke)"
 # The SAM template, checked by cfn-lint (which moto[server] brings) with the SAM transform.
 cfn-lint examples/lambda/template.yaml || fail "cfn-lint examples/lambda/template.yaml"
 echo "examples/lambda/template.yaml: cfn-lint found nothing"
@@ -169,19 +173,34 @@ LAMBDA_PORT=$(free_port)
 # Lambda sends each subsegment on its own: 3 for the order (validate-order, insert-order,
 # orders-db), 1 for the empty order (validate-order, with the error).
 start_viewer lambda 4
+# The emulator's Lambda runtime API on 127.0.0.1, which gives each invocation its request id,
+# deadline and trace header. Plain `cargo lambda watch` would also build and start the
+# function with `cargo run -p xray-example-lambda`: a second build of its dependencies with
+# other features (1.5 min on 2 cores). The function built above is started instead, with the
+# environment the emulator says it needs.
 (
     cd examples/lambda
-    exec setsid cargo lambda watch --ignore-changes --quiet --color never \
-        --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
-        --env-var "AWS_XRAY_DAEMON_ADDRESS=$VIEW_ADDR"
+    exec setsid cargo lambda watch --only-lambda-apis --color never \
+        --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT"
 ) >"$WORK/watch.log" 2>&1 &
 PIDS+=("$!")
-wait_for_port "$LAMBDA_PORT" 60
+wait_for_line "$WORK/watch.log" "starting Runtime server" 60
+LAMBDA_ENV=()
+while read -r assignment; do
+    LAMBDA_ENV+=("$assignment")
+done < <(grep -o 'AWS_LAMBDA_[A-Z_]*=[^ ]*' "$WORK/watch.log")
+printf 'function environment from the emulator: %s\n' "${LAMBDA_ENV[*]}"
+[[ " ${LAMBDA_ENV[*]}" == *" AWS_LAMBDA_RUNTIME_API=http://127.0.0.1:$LAMBDA_PORT/"* ]] ||
+    fail "the emulator named no runtime API on 127.0.0.1:$LAMBDA_PORT: $(cat "$WORK/watch.log")"
+env "${LAMBDA_ENV[@]}" AWS_XRAY_DAEMON_ADDRESS="$VIEW_ADDR" \
+    setsid "$BIN/orders-fn" >"$WORK/function.log" 2>&1 &
+PIDS+=("$!")
 invoke() {
-    timeout 120 cargo lambda invoke orders-fn --invoke-address 127.0.0.1 \
+    timeout 60 cargo lambda invoke --invoke-address 127.0.0.1 \
         --invoke-port "$LAMBDA_PORT" --data-file "examples/lambda/events/$1" --color never
 }
-invoke order.json >"$WORK/invoke-ok.out" 2>&1 || fail "invoke order.json: $(cat "$WORK/invoke-ok.out") $(tail -20 "$WORK/watch.log")"
+invoke order.json >"$WORK/invoke-ok.out" 2>&1 ||
+    fail "invoke order.json: $(cat "$WORK/invoke-ok.out" "$WORK/watch.log" "$WORK/function.log")"
 cat "$WORK/invoke-ok.out"
 # An order with no items fails the invocation: the error is recorded on `validate-order`.
 if invoke empty-order.json >"$WORK/invoke-err.out" 2>&1; then

@@ -39,6 +39,31 @@ use xray_std::core::Recorder;
 use xray_std::model::{Exception, StackFrame};
 use xray_std::{FastRng, RecorderConfig, SystemClock};
 
+/// With the `defmt` feature (xray-embassy's `defmt`, on in builds with every feature) the
+/// stacks log through defmt, which needs a global logger to link: this one discards
+/// everything.
+#[cfg(feature = "defmt")]
+mod defmt_sink {
+    #[defmt::global_logger]
+    struct Discard;
+
+    // SAFETY: the logger holds no state; every method does nothing.
+    #[allow(unsafe_code)]
+    unsafe impl defmt::Logger for Discard {
+        fn acquire() {}
+        unsafe fn flush() {}
+        unsafe fn release() {}
+        unsafe fn write(_bytes: &[u8]) {}
+    }
+
+    defmt::timestamp!("{=u64}", 0);
+
+    #[defmt::panic_handler]
+    fn panic() -> ! {
+        panic!("defmt panic")
+    }
+}
+
 const MTU: usize = 1500;
 /// The largest datagram the device sends (an Ethernet MTU's UDP payload).
 const BUDGET: usize = 1472;
