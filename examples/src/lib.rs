@@ -1,1 +1,4 @@
-//! Shared helpers for the examples.
+//! Shared code for the examples: [`shop`], the small traced system the `demo` and
+//! `axum_service` binaries run.
+
+pub mod shop;

@@ -1,26 +1,28 @@
-//! The README demo: a traced request end to end, with no AWS account.
+//! The README demo: a traced system end to end on 127.0.0.1, with no AWS account.
 //!
 //! Starts the viewer's receiver (`xray-view`, in process) on an ephemeral 127.0.0.1 port
-//! standing in for the X-Ray daemon, points a tracer at it, records a small realistic request
-//! (segment, nested subsegments, annotations, metadata, an error, an outgoing call with its
-//! trace header), then prints the incoming and outgoing headers and the trace as a waterfall.
+//! standing in for the X-Ray daemon, then the shop ([`xray_examples::shop`]): two axum
+//! services with `XRayServerLayer`, one calling the other through hyper-util's client with
+//! `XRayClientLayer`, and a traced client program whose local sampling rules sample orders
+//! and not health checks. The client places an order (a downstream call and a database-like
+//! subsegment with a nested query), pays for it (an error in a nested subsegment, a 502) and
+//! checks health (not sampled: nothing is recorded anywhere). The demo prints each call with
+//! its sampling decision and the header the service got, then every trace as a waterfall.
+//!
 //! Every datagram is checked as the daemon and the X-Ray service would (AWS's segment
 //! document schema and the rules it leaves out); the demo exits non-zero if one would be
-//! refused. `--json` also prints each document.
+//! refused or did not arrive. `--json` also prints each document. Everything is bounded: a
+//! missing datagram ends the wait after 3 s.
 //!
 //! ```text
-//! cargo run --bin demo
+//! cargo run -p xray-examples --bin demo
 //! ```
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use xray_std::core::Clock;
-use xray_std::model::{HttpRequest, HttpResponse};
-use xray_std::{
-    Config, FastRng, SampledFlag, SegmentId, SystemClock, TraceHeader, TraceId, Tracer,
-};
+use xray_examples::shop::Shop;
 use xray_view::{Listener, RenderOptions, Viewer};
 
 fn main() -> ExitCode {
@@ -35,80 +37,39 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<bool, Box<dyn std::error::Error>> {
-    // 1. A stand-in daemon: the viewer's receiver on 127.0.0.1. Datagrams wait in the
-    // socket's buffer until step 4 reads them.
-    let mut daemon = Listener::bind(([127, 0, 0, 1], 0).into())?;
-    let daemon_addr = daemon.local_addr()?;
     let print_json = std::env::args().any(|a| a == "--json");
 
-    // 2. The tracer, configured as from the environment.
-    let addr = daemon_addr.to_string();
-    let config = Config::from_lookup(|k| (k == "AWS_XRAY_DAEMON_ADDRESS").then(|| addr.clone()))?;
-    let tracer = Tracer::from_config(&config, "orders-api")?
-        .pool_size(2)
-        .build();
+    // 1. A stand-in daemon: the viewer's receiver on 127.0.0.1. Datagrams wait in the
+    // socket's buffer until step 3 reads them.
+    let mut daemon = Listener::bind(([127, 0, 0, 1], 0).into())?;
+    let daemon_addr = daemon.local_addr()?;
 
-    // 3. An incoming request from a traced caller (a load balancer, say).
-    let mut rng = FastRng::from_os();
-    let now = SystemClock.now().ok_or("the system clock is before 1970")?;
-    let mut incoming = TraceHeader::with(
-        TraceId::generate(now, &mut rng),
-        Some(SegmentId::generate(&mut rng)),
-        SampledFlag::Sampled,
-    );
-    incoming.push_extra("Lineage", "a87bd80c:1")?;
-    println!("incoming  X-Amzn-Trace-Id: {incoming}");
-
-    let trace = tracer.begin(Some(&incoming));
-    trace.http_request(&HttpRequest {
-        method: Some("POST"),
-        url: Some("https://orders.example.com/orders?debug=1"),
-        user_agent: Some("curl/8.5.0"),
-        client_ip: Some("203.0.113.7"),
-        x_forwarded_for: true,
-    });
-    trace.annotate("customer", "acme-corp");
-    trace.annotate("order_count", 3);
-    trace.metadata("cart", &["sku-1", "sku-2", "sku-3"]);
-
-    // An outgoing call: a subsegment in namespace `remote` and the header to send with it.
-    {
-        let inventory = trace.subsegment("inventory-service");
-        inventory.namespace("remote");
-        inventory.http_request(&HttpRequest {
-            method: Some("GET"),
-            url: Some("https://inventory.internal/v1/stock"),
-            ..HttpRequest::default()
-        });
-        if let Some(outgoing) = inventory.downstream_header() {
-            println!("outgoing  X-Amzn-Trace-Id: {outgoing}");
+    // 2. The shop, and the client program's three calls. Each service sends its segment
+    // before its response goes out, so when the last call returns every datagram is sent.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let expected = runtime.block_on(async {
+        let shop = Shop::start(daemon_addr, ([127, 0, 0, 1], 0).into()).await?;
+        println!(
+            "orders-api on http://{}, inventory on http://{}, daemon (xray-view) on udp {daemon_addr}",
+            shop.orders, shop.inventory
+        );
+        for call in shop.run_calls().await? {
+            println!(
+                "checkout-cli  {:<22} → {}  {:<12}  orders-api got X-Amzn-Trace-Id: {}",
+                call.what,
+                call.status,
+                if call.sampled { "sampled" } else { "not sampled" },
+                call.header
+            );
         }
-        inventory.http_response(&HttpResponse {
-            status: Some(200),
-            content_length: Some(512),
-        });
-    }
+        Ok::<_, Box<dyn std::error::Error>>(shop.datagrams_sent())
+    })?;
+    drop(runtime);
 
-    // Nested work, one part of which fails.
-    {
-        let checkout = trace.subsegment("checkout");
-        {
-            let validate = checkout.subsegment("validate-cart");
-            validate.annotate("items", 3);
-        }
-        let payment = checkout.subsegment("charge-card");
-        payment.error(std::io::Error::other("payment gateway timed out"));
-    }
-
-    trace.http_response(&HttpResponse {
-        status: Some(502),
-        content_length: None,
-    });
-    let trace_id = trace.trace_id();
-    drop(trace); // the last handle: the segment is sent
-
-    // 4. What the daemon received, checked and drawn.
-    let expected = tracer.stats().datagrams;
+    // 3. What the daemon received, checked and drawn.
     let mut viewer = Viewer::new(RenderOptions::for_stdout())?;
     let mut received = 0;
     println!();
@@ -133,8 +94,8 @@ fn run() -> Result<bool, Box<dyn std::error::Error>> {
     print!("{}", viewer.finish());
     let ok = viewer.refused() == 0 && received == expected && expected > 0;
     println!(
-        "trace {} : {received}/{expected} datagrams received, {}",
-        trace_id.map(|t| t.to_string()).unwrap_or_default(),
+        "{received}/{expected} datagrams received, {} traces, {}",
+        viewer.traces_shown(),
         if ok {
             "all valid against spec/segment-document-schema.json and X-Ray's rules"
         } else {
