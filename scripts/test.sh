@@ -66,6 +66,8 @@ cargo test -p xray-core --features small --lib --tests --quiet
 
 run_script scripts/feature-matrix.sh
 
+run_script scripts/examples-test.sh
+
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --features "$SHIPPED" --no-deps --quiet
 RUSTDOCFLAGS="-D warnings" cargo doc -p xray-core --features small --no-deps --quiet
