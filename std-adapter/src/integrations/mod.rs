@@ -23,6 +23,7 @@ pub mod http_client;
 pub mod http_server;
 #[cfg(feature = "tracing")]
 pub mod log_correlation;
+#[cfg(any(feature = "tower", feature = "aws-sdk"))]
 mod scrub;
 
 /// The name of the X-Ray trace header.
