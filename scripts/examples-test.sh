@@ -119,7 +119,7 @@ print(",".join(p["name"] + "/" + f for p in json.load(sys.stdin)["packages"]
     cargo build --workspace --features "$SHIPPED" --bins --tests
     # Its own workspace (see the root Cargo.toml), in the same target directory.
     cargo fmt --manifest-path examples/dynamodb/Cargo.toml -- --check
-    cargo build --manifest-path examples/dynamodb/Cargo.toml --target-dir "$TARGET"
+    cargo build --locked --manifest-path examples/dynamodb/Cargo.toml --target-dir "$TARGET"
 
     # The runs need no network beyond loopback: where the kernel allows it, they run in a
     # network namespace of their own with only `lo`, which proves it.
