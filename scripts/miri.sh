@@ -32,7 +32,8 @@ cargo +"$toolchain" miri setup >/dev/null 2>&1 || cargo +"$toolchain" miri setup
 
 # Tests too slow under miri (each takes minutes there); they run natively in scripts/test.sh.
 # Statistical tests that draw 10^4..10^5 random decisions, a 10,000-byte wildcard scan and a
-# sweep of every char against the name set: each a minute or more under miri.
+# sweep of every char against the name set, the sanitizers' megabyte inputs and their
+# thousands of differential cases against the `url` crate: each a minute or more under miri.
 SKIP=(${MIRI_SKIP:-
   sampler::tests::default_rule_statistics
   sampler::reservoir::tests::large_capacities_are_clamped
@@ -41,6 +42,9 @@ SKIP=(${MIRI_SKIP:-
   json::tests::names_match_the_schema_set
   name_charset::tests::agrees_with_the_schema_pattern
   divide::tests::agrees_with_native_division
+  model::sanitize::tests::megabyte_inputs_are_read_in_linear_time
+  model::sanitize::tests::agrees_with_the_url_crate
+  model::sanitize::tests::the_differential_inputs_cover_the_forms
 })
 skip_args=()
 for s in "${SKIP[@]}"; do skip_args+=(--skip "$s"); done
