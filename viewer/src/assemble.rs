@@ -217,19 +217,23 @@ struct Progress {
     has_segment: bool,
     /// Every entity id seen, and whether a finished version of it has arrived.
     finished: HashMap<String, bool>,
-    /// The `parent_id`s independent subsegments point at.
+    /// The `parent_id`s independent subsegments and called segments point at.
     parents: HashSet<String>,
 }
 
 impl Progress {
     fn note(&mut self, doc: &Value) {
         let independent = doc.get("type").and_then(Value::as_str) == Some("subsegment");
-        if independent {
-            if let Some(pid) = doc.get("parent_id").and_then(Value::as_str) {
-                self.parents.insert(pid.to_owned());
-            }
-        } else {
+        if !independent {
             self.has_segment = true;
+        }
+        // A called segment (one with a `parent_id`) waits for its caller's subsegment like an
+        // independent subsegment waits for its parent, so that a downstream service's segment,
+        // which usually arrives first, is not drawn alone and then again as an update. A caller
+        // that never comes here (API Gateway, another daemon) makes the trace wait for the
+        // timeout, as a Lambda trace does.
+        if let Some(pid) = doc.get("parent_id").and_then(Value::as_str) {
+            self.parents.insert(pid.to_owned());
         }
         let mut stack = vec![doc];
         let mut budget = 10_000usize;
@@ -248,7 +252,7 @@ impl Progress {
         }
     }
 
-    /// A segment has arrived, nothing is in progress, and every subsegment's parent is there.
+    /// A segment has arrived, nothing is in progress, and every parent named is there.
     fn is_complete(&self) -> bool {
         self.has_segment
             && self.finished.values().all(|&done| done)
@@ -862,6 +866,58 @@ mod tests {
             let kids: Vec<String> = e.children.iter().map(names).collect();
             format!("{}({})", e.name, kids.join(","))
         }
+    }
+
+    #[test]
+    fn a_called_segment_waits_for_its_caller_and_is_drawn_once_under_it() {
+        let mut a = Assembler::new();
+        // The downstream service finishes first: its segment names the caller's subsegment.
+        add(
+            &mut a,
+            &format!(
+                r#"{{"trace_id":"{T}","parent_id":"000000000000000b","id":"000000000000000c","name":"inventory","start_time":2,"end_time":3}}"#
+            ),
+        );
+        assert!(
+            a.take_ready(Instant::now(), Duration::from_secs(60))
+                .is_empty(),
+            "the caller has not arrived"
+        );
+        add(
+            &mut a,
+            &format!(
+                r#"{{"trace_id":"{T}","id":"000000000000000a","name":"shop","start_time":1,"end_time":4,"subsegments":[{{"id":"000000000000000b","name":"call","start_time":1.5,"end_time":3.5}}]}}"#
+            ),
+        );
+        let traces = a.take_ready(Instant::now(), Duration::from_secs(60));
+        assert_eq!(traces.len(), 1);
+        assert_eq!(traces[0].status, Status::Complete);
+        assert!(!traces[0].update, "drawn once, not as an update");
+        assert_eq!(traces[0].roots.len(), 1);
+        assert_eq!(names(&traces[0].roots[0]), "shop(call(inventory))");
+        let drawing = crate::render::trace(&traces[0], &crate::render::RenderOptions::default());
+        assert!(!drawing.contains("not in this trace"), "{drawing}");
+    }
+
+    #[test]
+    fn a_called_segment_whose_caller_never_comes_is_shown_after_the_timeout() {
+        let mut a = Assembler::new();
+        add(
+            &mut a,
+            &format!(
+                r#"{{"trace_id":"{T}","parent_id":"00000000000000fe","id":"000000000000000c","name":"api","start_time":2,"end_time":3}}"#
+            ),
+        );
+        let t0 = Instant::now();
+        assert!(a.take_ready(t0, Duration::from_secs(60)).is_empty());
+        let traces = a.take_ready(t0 + Duration::from_secs(61), Duration::from_secs(60));
+        assert_eq!(traces.len(), 1);
+        assert_eq!(traces[0].status, Status::TimedOut);
+        let drawing = crate::render::trace(&traces[0], &crate::render::RenderOptions::default());
+        assert!(
+            drawing.contains("called from 00000000000000fe (not in this trace)"),
+            "{drawing}"
+        );
     }
 
     #[test]

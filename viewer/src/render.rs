@@ -151,6 +151,8 @@ struct Row<'a> {
     label: String,
     /// Prefix of the lines under the row.
     under: String,
+    /// Drawn under its parent (not at the top of the tree).
+    nested: bool,
     entity: &'a Entity,
 }
 
@@ -178,6 +180,7 @@ fn rows<'a>(entity: &'a Entity, indent: &str, connector: Option<bool>, out: &mut
     out.push(Row {
         label: format!("{branch}{name}"),
         under,
+        nested: connector.is_some(),
         entity,
     });
     let n = entity.children.len();
@@ -320,8 +323,8 @@ fn details(e: &Entity, many_docs: bool, p: &Painter) -> String {
     parts.join("  ")
 }
 
-/// The lines under an entity's row.
-fn notes(e: &Entity, p: &Painter) -> Vec<String> {
+/// The lines under an entity's row; `nested` when it is drawn under its parent.
+fn notes(e: &Entity, nested: bool, p: &Painter) -> Vec<String> {
     let mut lines = Vec::new();
     match e.kind {
         Kind::Facade => lines.push(p.paint(
@@ -332,7 +335,8 @@ fn notes(e: &Entity, p: &Painter) -> Vec<String> {
             ),
         )),
         Kind::Segment => {
-            if let Some(parent) = &e.parent_id {
+            // A called segment drawn under the subsegment that called it needs no note.
+            if let Some(parent) = e.parent_id.as_ref().filter(|_| !nested) {
                 lines.push(p.paint(DIM, &format!("called from {} (not in this trace)", clean(parent, 40))));
             }
             if let Some(origin) = &e.origin {
@@ -486,7 +490,7 @@ pub fn trace(trace: &Trace, options: &RenderOptions) -> String {
             bar(e, t0, t1, width, &p)
         );
         let _ = writeln!(out, "{}", line.trim_end());
-        for note in notes(e, &p) {
+        for note in notes(e, row.nested, &p) {
             let _ = writeln!(out, "{}{}", p.paint(DIM, &row.under), note);
         }
     }
