@@ -14,8 +14,8 @@
 #
 # `scripts/examples-test.sh --run` skips the install and build steps (everything built).
 #
-# Tools: cargo-lambda and moto (pip) are installed, pinned, into a virtualenv in the target
-# directory on first use. After the build every cargo call runs with CARGO_NET_OFFLINE, and
+# Tools: cargo-lambda (pip) is installed, pinned, into a virtualenv in the target directory on
+# first use; moto[server] by scripts/moto.sh (also used by scripts/test.sh), into another. After the build every cargo call runs with CARGO_NET_OFFLINE, and
 # every server listens on 127.0.0.1: nothing here talks beyond loopback except pip and cargo
 # fetching crates. Every wait is bounded and synchronised on an event (a "listening" line, a
 # port accepting, a process exiting); a step that cannot run fails the script.
@@ -27,7 +27,6 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET/debug
 VENV=$TARGET/examples-venv
 CARGO_LAMBDA_VERSION=1.9.2
-MOTO_VERSION=5.2.5
 WORK=$(mktemp -d)
 PIDS=()
 
@@ -99,14 +98,15 @@ check_viewer() {
 }
 
 if [[ ${1:-} != --run ]]; then
-    step "tools: cargo-lambda $CARGO_LAMBDA_VERSION, moto[server] $MOTO_VERSION (pip, in $VENV)"
-    STAMP=$VENV/installed-$CARGO_LAMBDA_VERSION-$MOTO_VERSION
+    step "tools: cargo-lambda $CARGO_LAMBDA_VERSION (pip, in $VENV), moto[server] (scripts/moto.sh)"
+    STAMP=$VENV/installed-$CARGO_LAMBDA_VERSION
     if [[ ! -e $STAMP ]]; then
         python3 -m venv "$VENV"
         "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-            "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server]==$MOTO_VERSION"
+            "cargo-lambda==$CARGO_LAMBDA_VERSION"
         touch "$STAMP"
     fi
+    bash scripts/moto.sh >/dev/null
 
     step "build every example (debug, workspace target dir)"
     # With scripts/test.sh's feature selection and dev-dependencies (`--tests`), as its
@@ -132,10 +132,12 @@ print(",".join(p["name"] + "/" + f for p in json.load(sys.stdin)["packages"]
     step "run the examples (no network namespace here: unshare -rn is not allowed; every server is on 127.0.0.1)"
 fi
 
-export PATH=$VENV/bin:$PATH
+# moto.sh installed it above (no network needed here): it prints the path.
+MOTO_SERVER=$(bash scripts/moto.sh) || fail "moto_server not installed (scripts/moto.sh)"
+# moto_server and cfn-lint (which moto[server] brings), then cargo-lambda.
+export PATH=$VENV/bin:$(dirname "$MOTO_SERVER"):$PATH
 [[ $(cargo lambda --version) == "cargo-lambda $CARGO_LAMBDA_VERSION"* ]] ||
     fail "cargo-lambda $CARGO_LAMBDA_VERSION not found in $VENV"
-[[ -x $VENV/bin/moto_server ]] || fail "moto_server not found in $VENV"
 export CARGO_NET_OFFLINE=true
 # The SDK must find nothing to read beyond what the example gives it.
 export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
@@ -157,7 +159,7 @@ check_viewer embassy 3
 
 step "dynamodb against moto_server"
 MOTO_PORT=$(free_port)
-setsid moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
+setsid "$MOTO_SERVER" -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
 PIDS+=("$!")
 wait_for_port "$MOTO_PORT" 60
 start_viewer dynamodb 1
