@@ -211,10 +211,13 @@ async fn dynamodb_with_the_interceptor_on_the_client() {
                 got.item().and_then(|i| i.get("customer")),
                 Some(&AttributeValue::S("acme".into()))
             );
+            // Registered on the call too: still one subsegment, one attempt.
             let scan = client
                 .scan()
                 .table_name("orders")
                 .limit(10)
+                .customize()
+                .interceptor(XRayInterceptor::new())
                 .send()
                 .await
                 .unwrap();

@@ -39,29 +39,31 @@ fn body(bytes: Option<&[u8]>) -> Option<&[u8]> {
 
 /// The parameters `params` of a request.
 pub(super) fn from_request(request: &Request, params: &[Param]) -> Vec<(&'static str, Recorded)> {
-    let body = body(request.body().bytes());
+    let mut body_read = None;
     let mut out = Vec::new();
     let mut json = None;
     let mut form = None;
     for p in params {
         let v = match p.from {
-            From::Member(name, take) => match body {
-                Some(b) if first_byte(b) == Some(b'{') => {
-                    let members = json.get_or_insert_with(|| json_members(b, params));
-                    members
+            From::Member(name, take) => {
+                match *body_read.get_or_insert_with(|| body(request.body().bytes())) {
+                    Some(b) if first_byte(b) == Some(b'{') => {
+                        let members = json.get_or_insert_with(|| json_members(b, params));
+                        members
+                            .iter()
+                            .find(|(n, _)| n == name)
+                            .and_then(|(_, v)| take_json(v, take))
+                    }
+                    Some(b) if is_form(request.headers()) => form
+                        .get_or_insert_with(|| {
+                            form_urlencoded::parse(b).into_owned().collect::<Vec<_>>()
+                        })
                         .iter()
                         .find(|(n, _)| n == name)
-                        .and_then(|(_, v)| take_json(v, take))
+                        .map(|(_, v)| Recorded::Str(v.clone())),
+                    _ => None,
                 }
-                Some(b) if is_form(request.headers()) => form
-                    .get_or_insert_with(|| {
-                        form_urlencoded::parse(b).into_owned().collect::<Vec<_>>()
-                    })
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, v)| Recorded::Str(v.clone())),
-                _ => None,
-            },
+            }
             From::Header(name) => header(request.headers(), name),
             From::Query(name) => query(request.uri(), name),
             From::Path(n) => path_segments(request.uri()).nth(n).map(Recorded::Str),
@@ -81,7 +83,17 @@ pub(super) fn from_response(
     response: &Response,
     params: &[Param],
 ) -> Vec<(&'static str, Recorded)> {
-    let body = body(response.body().bytes());
+    let needs_body = params.iter().any(|p| {
+        matches!(
+            p.from,
+            From::Member(..) | From::XmlCount(_) | From::XmlWrappedCount(_)
+        )
+    });
+    let body = if needs_body {
+        body(response.body().bytes())
+    } else {
+        None
+    };
     let mut out = Vec::new();
     let mut json = None;
     for p in params {

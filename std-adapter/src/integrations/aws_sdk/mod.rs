@@ -48,6 +48,7 @@ mod extract;
 mod parameters;
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -67,20 +68,40 @@ use crate::context::{Subsegment, TraceContext, format_into};
 
 /// An AWS SDK interceptor recording a subsegment per operation. See the
 /// [module docs](self).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 #[non_exhaustive]
-pub struct XRayInterceptor {}
+pub struct XRayInterceptor {
+    /// Tells this interceptor's operations from another's when both are registered (on the
+    /// client and on the call): the one that began the subsegment records it, once.
+    id: u64,
+}
 
 impl XRayInterceptor {
     /// A new interceptor (it keeps no state between operations).
     pub fn new() -> Self {
-        Self {}
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Self {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// The operation's state, if this interceptor began its subsegment.
+    fn operation<'c>(&self, cfg: &'c ConfigBag) -> Option<&'c OperationTrace> {
+        let op = cfg.load::<OperationTrace>();
+        op.filter(|op| op.owner == self.id)
+    }
+}
+
+impl Default for XRayInterceptor {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 /// Per-operation state, kept in the operation's config bag.
 #[derive(Debug)]
 struct OperationTrace {
+    owner: u64,
     sub: Subsegment,
     table: Option<&'static parameters::Operation>,
     attempts: Mutex<Attempts>,
@@ -175,6 +196,7 @@ impl Intercept for XRayInterceptor {
         sub.namespace("aws");
         let table = metadata.and_then(|m| parameters::lookup(m.service(), m.name()));
         cfg.interceptor_state().store_put(OperationTrace {
+            owner: self.id,
             sub,
             table,
             attempts: Mutex::new(Attempts::default()),
@@ -188,7 +210,7 @@ impl Intercept for XRayInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(op) = cfg.load::<OperationTrace>() else {
+        let Some(op) = self.operation(cfg) else {
             return Ok(());
         };
         let request = context.request_mut();
@@ -220,7 +242,7 @@ impl Intercept for XRayInterceptor {
         _runtime_components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(op) = cfg.load::<OperationTrace>() else {
+        let Some(op) = self.operation(cfg) else {
             return Ok(());
         };
         let sub = &op.sub;
