@@ -15,10 +15,11 @@
 # `scripts/examples-test.sh --run` skips the install and build steps (everything built).
 #
 # Tools: cargo-lambda (pip) is installed, pinned, into a virtualenv in the target directory on
-# first use; moto[server] by scripts/moto.sh (also used by scripts/test.sh), into another. After the build every cargo call runs with CARGO_NET_OFFLINE, and
-# every server listens on 127.0.0.1: nothing here talks beyond loopback except pip and cargo
-# fetching crates. Every wait is bounded and synchronised on an event (a "listening" line, a
-# port accepting, a process exiting); a step that cannot run fails the script.
+# first use; moto[server] by scripts/moto.sh (also used by scripts/test.sh) into another. After
+# the build every cargo call runs with CARGO_NET_OFFLINE, and every server listens on
+# 127.0.0.1: nothing here talks beyond loopback except pip and cargo fetching crates. Every
+# wait is bounded and synchronised on an event (a "listening" line, a port accepting, a process
+# exiting); a step that cannot run fails the script.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -166,6 +167,22 @@ start_viewer dynamodb 1
 AWS_XRAY_DAEMON_ADDRESS=$VIEW_ADDR DYNAMODB_ENDPOINT=http://127.0.0.1:$MOTO_PORT \
     timeout 120 "$BIN/xray-example-dynamodb" || fail "xray-example-dynamodb exited $?"
 check_viewer dynamodb 1
+# What the interceptor must record on a client config (the tests in std-adapter/tests/aws_sdk.rs
+# check the rest): the service as the name, the region, the table, the error code.
+python3 - "$WORK/dynamodb.jsonl" <<'PY' || fail "dynamodb: the subsegments lack the fields above"
+import json, sys
+doc = json.loads(json.loads(open(sys.argv[1]).readline())["text"].split("\n", 1)[1])
+subs = doc["subsegments"]
+want = [("CreateTable", "orders"), ("PutItem", "orders"), ("GetItem", "orders"),
+        ("GetItem", "archived-orders")]
+got = [(s["aws"]["operation"], s["aws"].get("table_name")) for s in subs]
+assert got == want, got
+for s in subs:
+    assert (s["name"], s["namespace"], s["aws"]["region"]) == ("DynamoDB", "aws", "us-east-1"), s
+assert subs[3]["cause"]["exceptions"][0]["type"] == "ResourceNotFoundException", subs[3]
+assert subs[3]["error"] is True and subs[3]["cause"]["exceptions"][0]["remote"] is True, subs[3]
+print("dynamodb: 4 DynamoDB subsegments with region, table_name and the error code")
+PY
 
 step "lambda under cargo-lambda's emulator (cargo lambda watch --only-lambda-apis, cargo lambda invoke)"
 # The SAM template, checked by cfn-lint (which moto[server] brings) with the SAM transform.
