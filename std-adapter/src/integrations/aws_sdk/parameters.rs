@@ -422,7 +422,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entries_are_unique_and_keys_are_snake_case() {
+    fn entries_and_their_keys_are_unique_and_keys_are_snake_case() {
         for (i, o) in OPERATIONS.iter().enumerate() {
             assert!(
                 OPERATIONS[..i]
@@ -432,7 +432,15 @@ mod tests {
                 o.service,
                 o.name
             );
-            for p in o.request.iter().chain(o.response) {
+            let all: Vec<_> = o.request.iter().chain(o.response).collect();
+            for (j, p) in all.iter().enumerate() {
+                assert!(
+                    all[..j].iter().all(|q| q.key != p.key),
+                    "{} {}: {} twice (it would be written twice in `aws`)",
+                    o.service,
+                    o.name,
+                    p.key
+                );
                 assert!(
                     p.key
                         .bytes()
