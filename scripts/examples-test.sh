@@ -14,11 +14,12 @@
 #
 # `scripts/examples-test.sh --run` skips the install and build steps (everything built).
 #
-# Tools: cargo-lambda and moto (pip) are installed, pinned, into a virtualenv in the target
-# directory on first use. After the build every cargo call runs with CARGO_NET_OFFLINE, and
-# every server listens on 127.0.0.1: nothing here talks beyond loopback except pip and cargo
-# fetching crates. Every wait is bounded and synchronised on an event (a "listening" line, a
-# port accepting, a process exiting); a step that cannot run fails the script.
+# Tools: cargo-lambda (pip) is installed, pinned, into a virtualenv in the target directory on
+# first use; moto[server] by scripts/moto.sh (also used by scripts/test.sh) into another. After
+# the build every cargo call runs with CARGO_NET_OFFLINE, and every server listens on
+# 127.0.0.1: nothing here talks beyond loopback except pip and cargo fetching crates. Every
+# wait is bounded and synchronised on an event (a "listening" line, a port accepting, a process
+# exiting); a step that cannot run fails the script.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -27,7 +28,6 @@ TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 BIN=$TARGET/debug
 VENV=$TARGET/examples-venv
 CARGO_LAMBDA_VERSION=1.9.2
-MOTO_VERSION=5.2.5
 WORK=$(mktemp -d)
 PIDS=()
 
@@ -99,14 +99,15 @@ check_viewer() {
 }
 
 if [[ ${1:-} != --run ]]; then
-    step "tools: cargo-lambda $CARGO_LAMBDA_VERSION, moto[server] $MOTO_VERSION (pip, in $VENV)"
-    STAMP=$VENV/installed-$CARGO_LAMBDA_VERSION-$MOTO_VERSION
+    step "tools: cargo-lambda $CARGO_LAMBDA_VERSION (pip, in $VENV), moto[server] (scripts/moto.sh)"
+    STAMP=$VENV/installed-$CARGO_LAMBDA_VERSION
     if [[ ! -e $STAMP ]]; then
         python3 -m venv "$VENV"
         "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-            "cargo-lambda==$CARGO_LAMBDA_VERSION" "moto[server]==$MOTO_VERSION"
+            "cargo-lambda==$CARGO_LAMBDA_VERSION"
         touch "$STAMP"
     fi
+    bash scripts/moto.sh >/dev/null
 
     step "build every example (debug, workspace target dir)"
     # With scripts/test.sh's feature selection and dev-dependencies (`--tests`), as its
@@ -132,10 +133,12 @@ print(",".join(p["name"] + "/" + f for p in json.load(sys.stdin)["packages"]
     step "run the examples (no network namespace here: unshare -rn is not allowed; every server is on 127.0.0.1)"
 fi
 
-export PATH=$VENV/bin:$PATH
+# moto.sh installed it above (no network needed here): it prints the path.
+MOTO_SERVER=$(bash scripts/moto.sh) || fail "moto_server not installed (scripts/moto.sh)"
+# moto_server and cfn-lint (which moto[server] brings), then cargo-lambda.
+export PATH=$VENV/bin:$(dirname "$MOTO_SERVER"):$PATH
 [[ $(cargo lambda --version) == "cargo-lambda $CARGO_LAMBDA_VERSION"* ]] ||
     fail "cargo-lambda $CARGO_LAMBDA_VERSION not found in $VENV"
-[[ -x $VENV/bin/moto_server ]] || fail "moto_server not found in $VENV"
 export CARGO_NET_OFFLINE=true
 # The SDK must find nothing to read beyond what the example gives it.
 export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
@@ -157,13 +160,29 @@ check_viewer embassy 3
 
 step "dynamodb against moto_server"
 MOTO_PORT=$(free_port)
-setsid moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
+setsid "$MOTO_SERVER" -H 127.0.0.1 -p "$MOTO_PORT" >"$WORK/moto.log" 2>&1 &
 PIDS+=("$!")
 wait_for_port "$MOTO_PORT" 60
 start_viewer dynamodb 1
 AWS_XRAY_DAEMON_ADDRESS=$VIEW_ADDR DYNAMODB_ENDPOINT=http://127.0.0.1:$MOTO_PORT \
     timeout 120 "$BIN/xray-example-dynamodb" || fail "xray-example-dynamodb exited $?"
 check_viewer dynamodb 1
+# What the interceptor must record on a client config (the tests in std-adapter/tests/aws_sdk.rs
+# check the rest): the service as the name, the region, the table, the error code.
+python3 - "$WORK/dynamodb.jsonl" <<'PY' || fail "dynamodb: the subsegments lack the fields above"
+import json, sys
+doc = json.loads(json.loads(open(sys.argv[1]).readline())["text"].split("\n", 1)[1])
+subs = doc["subsegments"]
+want = [("CreateTable", "orders"), ("PutItem", "orders"), ("GetItem", "orders"),
+        ("GetItem", "archived-orders")]
+got = [(s["aws"]["operation"], s["aws"].get("table_name")) for s in subs]
+assert got == want, got
+for s in subs:
+    assert (s["name"], s["namespace"], s["aws"]["region"]) == ("DynamoDB", "aws", "us-east-1"), s
+assert subs[3]["cause"]["exceptions"][0]["type"] == "ResourceNotFoundException", subs[3]
+assert subs[3]["error"] is True and subs[3]["cause"]["exceptions"][0]["remote"] is True, subs[3]
+print("dynamodb: 4 DynamoDB subsegments with region, table_name and the error code")
+PY
 
 step "lambda under cargo-lambda's emulator (cargo lambda watch --only-lambda-apis, cargo lambda invoke)"
 # The SAM template, checked by cfn-lint (which moto[server] brings) with the SAM transform.

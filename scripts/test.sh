@@ -59,6 +59,9 @@ step "clippy of the core with \`small\` (the firmware's code paths)"
 cargo clippy -p xray-core --all-targets --features small -- -D warnings
 
 step "tests (every shipped feature, default core; doctests deny warnings)"
+# The aws-sdk tests run real SDK clients against moto_server (pinned, installed by the script).
+XRAY_MOTO_SERVER=$(bash scripts/moto.sh)
+export XRAY_MOTO_SERVER
 cargo test --workspace --features "$SHIPPED"
 
 step "tests of the core with \`small\`"

@@ -1,6 +1,7 @@
 //! The `aws` block: the AWS call a subsegment made, or the AWS resource a segment runs on.
 
 use super::{Limits, Members};
+use crate::json::is_json_value;
 use crate::sink::{Full, Sink};
 
 /// EC2 instance metadata (`aws.ec2`).
@@ -49,6 +50,46 @@ pub struct ElasticBeanstalk<'a> {
     pub deployment_id: Option<u64>,
 }
 
+/// A parameter of an AWS call recorded in the subsegment's `aws` block (`aws.table_name`,
+/// `aws.item_count`…), as the official SDKs record the request and response parameters of
+/// their per-service tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AwsParam<'a> {
+    /// A string, cut to the schema's 250-character limit.
+    Str(&'a str),
+    /// A count (`item_count`, `message_count`).
+    Count(u64),
+    /// One JSON value as text (a number, boolean, array or object). Written only when it is a
+    /// JSON value no longer than the recorder's string cap; otherwise left out (never cut,
+    /// which would break the document) and reported as cut.
+    Json(&'a str),
+}
+
+/// Whether `key` can be an `aws` member written without escaping: `[a-z0-9_]`, 1 to 64
+/// characters, and not one of [`Aws`]'s own fields.
+fn param_key_ok(key: &str) -> bool {
+    const OWN: [&str; 13] = [
+        "account_id",
+        "operation",
+        "region",
+        "request_id",
+        "id_2",
+        "retries",
+        "queue_url",
+        "table_name",
+        "bucket_name",
+        "ec2",
+        "ecs",
+        "eks",
+        "elastic_beanstalk",
+    ];
+    (1..=64).contains(&key.len())
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !OWN.contains(&key)
+}
+
 /// The `aws` block. Subsegments for AWS calls fill the call fields; segments fill the
 /// resource fields (usually from the std adapter's plugins). Unset fields are left out.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -79,6 +120,10 @@ pub struct Aws<'a> {
     pub eks: Option<Eks<'a>>,
     /// `elastic_beanstalk`.
     pub elastic_beanstalk: Option<ElasticBeanstalk<'a>>,
+    /// Further members of an AWS call, in order: `(key, value)`. A key that is not
+    /// `[a-z0-9_]{1,64}`, or that names one of the fields above, is left out (reported as
+    /// cut).
+    pub params: &'a [(&'a str, AwsParam<'a>)],
 }
 
 fn object<S: Sink + ?Sized>(
@@ -114,6 +159,20 @@ impl Aws<'_> {
         m.str("queue_url", self.queue_url, max)?;
         m.str("table_name", self.table_name, max)?;
         m.str("bucket_name", self.bucket_name, max)?;
+        for &(key, value) in self.params {
+            if !param_key_ok(key) {
+                m.cut = true;
+                continue;
+            }
+            match value {
+                AwsParam::Str(v) => m.str(key, Some(v), max)?,
+                AwsParam::Count(n) => m.u64(key, Some(n))?,
+                AwsParam::Json(v) if v.len() <= limits.max_chars && is_json_value(v.as_bytes()) => {
+                    m.raw(key, |s| s.write(v.as_bytes()))?;
+                }
+                AwsParam::Json(_) => m.cut = true,
+            }
+        }
         if let Some(e) = self.ec2 {
             object(m, "ec2", |m| {
                 m.str("instance_id", e.instance_id, max)?;
@@ -144,5 +203,62 @@ impl Aws<'_> {
             })?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::SliceSink;
+    use std::string::String;
+
+    fn members(aws: &Aws<'_>) -> (&'static str, bool) {
+        let mut buf = [0u8; 512];
+        let mut sink = SliceSink::new(&mut buf);
+        let mut m = Members::new(&mut sink);
+        aws.write_members(&mut m, Limits { max_chars: 32 })
+            .unwrap_or_default();
+        let cut = m.cut;
+        let text = core::str::from_utf8(sink.as_bytes()).unwrap_or("not utf-8");
+        (String::leak(text.into()), cut)
+    }
+
+    #[test]
+    fn params_follow_the_fields_and_bad_ones_are_left_out_and_reported() {
+        let ok = Aws {
+            operation: Some("Query"),
+            params: &[
+                ("index_name", AwsParam::Str("by-date")),
+                ("count", AwsParam::Count(3)),
+                (
+                    "consumed_capacity",
+                    AwsParam::Json(r#"{"CapacityUnits":0.5}"#),
+                ),
+            ],
+            ..Aws::default()
+        };
+        assert_eq!(
+            members(&ok),
+            (
+                r#""operation":"Query","index_name":"by-date","count":3,"consumed_capacity":{"CapacityUnits":0.5}"#,
+                false
+            )
+        );
+        for bad in [
+            ("Bad-Key", AwsParam::Count(1)),
+            ("", AwsParam::Count(1)),
+            ("table_name", AwsParam::Str("twice")),
+            ("j", AwsParam::Json("{\"a\":")),
+            (
+                "j",
+                AwsParam::Json("[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]"),
+            ),
+        ] {
+            let aws = Aws {
+                params: &[bad],
+                ..Aws::default()
+            };
+            assert_eq!(members(&aws), ("", true), "{bad:?}");
+        }
     }
 }

@@ -11,7 +11,7 @@ pub mod sanitize;
 mod sql;
 
 pub use annotation::{AnnotationValue, valid_annotation_key};
-pub use aws::{Aws, Ec2, Ecs, Eks, ElasticBeanstalk};
+pub use aws::{Aws, AwsParam, Ec2, Ecs, Eks, ElasticBeanstalk};
 pub use cause::{Exception, StackFrame};
 pub use http::{HttpRequest, HttpResponse};
 pub use sql::{Preparation, Sql};

@@ -3,8 +3,9 @@
 //!
 //! One traced request (`orders-worker`) creates a table, writes an item, reads it back and
 //! reads from a table that does not exist. Each operation is a `DynamoDB` subsegment in
-//! namespace `aws` with the operation, region, request id and HTTP status; the failing one
-//! carries the service's `ResourceNotFoundException` (remote). Segments go to
+//! namespace `aws` with the operation, region, request id, HTTP status and the parameters the
+//! official X-Ray SDKs record (`table_name`, `consistent_read`…); the failing one carries the
+//! service's `ResourceNotFoundException` as its exception type (remote, `error`). Segments go to
 //! `AWS_XRAY_DAEMON_ADDRESS` (default 127.0.0.1:2000): the X-Ray daemon, or `xray-view`.
 //!
 //! ```text
