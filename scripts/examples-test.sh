@@ -117,10 +117,7 @@ if [[ ${1:-} != --run ]]; then
 import json, sys
 print(",".join(p["name"] + "/" + f for p in json.load(sys.stdin)["packages"]
                for f in sorted(p["features"]) if f != "default" and (p["name"], f) != ("xray-core", "small")))')
-    cargo build --workspace --features "$SHIPPED" --bins --tests
-    # Its own workspace (see the root Cargo.toml), in the same target directory.
-    cargo fmt --manifest-path examples/dynamodb/Cargo.toml -- --check
-    cargo build --locked --manifest-path examples/dynamodb/Cargo.toml --target-dir "$TARGET"
+    cargo build --locked --workspace --features "$SHIPPED" --bins --tests
 
     # The runs need no network beyond loopback: where the kernel allows it, they run in a
     # network namespace of their own with only `lo`, which proves it.

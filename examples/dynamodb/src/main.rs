@@ -11,8 +11,7 @@
 //! ```text
 //! moto_server -H 127.0.0.1 -p 5000 &
 //! cargo run -p xray-view &
-//! DYNAMODB_ENDPOINT=http://127.0.0.1:5000 \
-//!     cargo run --manifest-path examples/dynamodb/Cargo.toml --target-dir target
+//! DYNAMODB_ENDPOINT=http://127.0.0.1:5000 cargo run -p xray-example-dynamodb
 //! ```
 //!
 //! The credentials are dummies (moto accepts any) and the endpoint must be given: the example
