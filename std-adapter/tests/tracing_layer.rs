@@ -256,7 +256,7 @@ async fn instrumented_functions_become_nested_subsegments() {
 async fn concurrent_requests_keep_their_spans_in_their_own_trace() {
     const N: usize = 64;
     let docs = run(N, true).await;
-    let mut seen = vec![false; N];
+    let mut seen = [false; N];
     for doc in &docs {
         let trace = doc["trace_id"].as_str().unwrap();
         let i = (0..N).find(|&i| root(i) == trace).expect("a trace we sent");

@@ -7,7 +7,7 @@
 //! 2. `otel.kind` = `client` or `producer`: namespace `remote`. `otel.status_code` = `error`
 //!    (any case): the `fault` flag.
 //! 3. OpenTelemetry semantic-convention fields (`http.*`, `url.full`, `db.*`, `rpc.*`, …):
-//!    the X-Ray blocks, as [`semconv`](super::semconv) lists.
+//!    the X-Ray blocks, as [`super::semconv`] lists.
 //! 4. `metadata.<key>`: metadata `<key>` (namespace `default`), whatever the value.
 //! 5. `xray.*` (the ids [`log_correlation`](crate::integrations::log_correlation) puts on
 //!    spans): left out; they are the subsegment's own ids.

@@ -2,15 +2,29 @@
 //! (feature `tracing`).
 //!
 //! ```
-//! use tracing_subscriber::layer::SubscriberExt;
+//! use std::sync::{Arc, Mutex};
 //! use tracing_subscriber::Layer;
+//! use tracing_subscriber::layer::SubscriberExt;
+//! use xray_std::Tracer;
 //! use xray_std::integrations::tracing_layer::{DefaultFilter, XRayLayer};
 //!
-//! let subscriber = tracing_subscriber::registry().with(XRayLayer::new().with_filter(DefaultFilter));
-//! tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
-//!
 //! #[tracing::instrument]
-//! async fn load_order(order_id: i64) { /* a subsegment `load_order`, annotation `order_id` */ }
+//! fn load_order(order_id: i64) {
+//!     // A subsegment `load_order` with the annotation `order_id`; this event gives it an
+//!     // exception and `fault`.
+//!     tracing::error!("no such order");
+//! }
+//!
+//! let subscriber =
+//!     tracing_subscriber::registry().with(XRayLayer::new().with_filter(DefaultFilter));
+//! // A program installs it once: `tracing::subscriber::set_global_default(subscriber)`.
+//! tracing::subscriber::with_default(subscriber, || {
+//!     let tracer = Tracer::builder("orders")
+//!         .transport(Arc::new(Mutex::new(xray_std::core::NullTransport)))
+//!         .build();
+//!     let ctx = tracer.begin(None);
+//!     ctx.in_scope(|| load_order(7)); // the tower server layer does this around a handler
+//! });
 //! ```
 //!
 //! # Where subsegments go
@@ -50,9 +64,9 @@
 //! Unsampled requests keep the subsegment ids (for downstream headers and logs) and skip
 //! the fields.
 
-mod fields;
+pub mod fields;
 mod filter;
-mod semconv;
+pub mod semconv;
 
 pub use filter::DefaultFilter;
 

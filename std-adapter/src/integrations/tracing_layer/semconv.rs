@@ -1,5 +1,5 @@
 //! OpenTelemetry semantic-convention fields and the X-Ray blocks they fill: the one table
-//! ([`TABLE`]) and the code that turns a span's collected values into `http`, `sql`, `aws`
+//! (`TABLE`, in this file) and the code that turns a span's collected values into `http`, `sql`, `aws`
 //! and `namespace`.
 //!
 //! | span fields | X-Ray |
