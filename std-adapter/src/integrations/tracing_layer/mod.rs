@@ -63,6 +63,13 @@
 //!
 //! Unsampled requests keep the subsegment ids (for downstream headers and logs) and skip
 //! the fields.
+//!
+//! # Cost
+//!
+//! `benches/tracing_layer.rs` measures a span with three fields next to
+//! tracing-opentelemetry's layer. Most of a traced span's cost is the recorder's (three
+//! annotations, and the subsegment encoded as JSON when it ends); outside a traced request
+//! the layer adds a registry lookup and a thread-local read to what the registry costs.
 
 pub mod fields;
 mod filter;
