@@ -13,7 +13,9 @@
 //!    spans): left out; they are the subsegment's own ids.
 //! 6. Any other field whose name is a valid annotation key (`[A-Za-z0-9_]`, up to 500) and
 //!    whose value is a string, a bool, an integer within `i64`, or a finite float: an
-//!    annotation (indexed, searchable in X-Ray).
+//!    annotation (indexed, searchable in X-Ray). Past the recorder's cap on annotations a
+//!    trace (`RecorderConfig::max_annotations`, 50 by default) it goes to metadata instead,
+//!    so the value is still in the trace.
 //! 7. Everything else (dotted names, `Debug`/`Display` values, `u64` above `i64::MAX`, `i128`,
 //!    NaN, errors): metadata under the field's name, numbers as numbers and other values as
 //!    their formatted text (cut at 1 KiB).
@@ -23,7 +25,9 @@
 use std::fmt;
 
 use tracing::field::{Field, Visit};
-use xray_core::model::valid_annotation_key;
+use xray_core::Outcome;
+use xray_core::model::{AnnotationValue, valid_annotation_key};
+use xray_core::recorder::Rejection;
 
 use super::semconv::{self, Collected};
 use crate::context::{TraceContext, format_into};
@@ -78,6 +82,22 @@ pub(crate) fn route(name: &str) -> Route<'_> {
 }
 
 impl SpanFields<'_> {
+    /// An annotation, or metadata once the trace has as many annotations as it may hold.
+    fn annotate(&self, key: &str, value: AnnotationValue<'_>) {
+        let out = self
+            .ctx
+            .with_recorder(|rec, id| rec.annotate(id, key, value));
+        if !matches!(out, Some(Outcome::Rejected(Rejection::TooManyAnnotations))) {
+            return;
+        }
+        match value {
+            AnnotationValue::Str(v) => self.ctx.metadata(key, v),
+            AnnotationValue::Int(v) => self.ctx.metadata(key, &v),
+            AnnotationValue::Float(v) => self.ctx.metadata(key, &v),
+            AnnotationValue::Bool(v) => self.ctx.metadata(key, &v),
+        }
+    }
+
     fn semconv(&mut self, slot: semconv::Slot, value: String) {
         self.collected
             .get_or_insert_with(Default::default)
@@ -100,25 +120,21 @@ impl SpanFields<'_> {
                 }
             }
             Route::Semconv(slot) => self.semconv(slot, value.to_owned()),
-            Route::Annotation(key) if scalar => self.ctx.annotate(key, value),
+            Route::Annotation(key) if scalar => self.annotate(key, value.into()),
             Route::Annotation(key) | Route::Metadata(key) => self.ctx.metadata(key, value),
         }
     }
 
     /// A number (`Int` or `Float` annotation, or metadata).
-    fn number<T>(
-        &mut self,
-        field: &Field,
-        value: T,
-        annotation: Option<xray_core::model::AnnotationValue<'_>>,
-    ) where
+    fn number<T>(&mut self, field: &Field, value: T, annotation: Option<AnnotationValue<'_>>)
+    where
         T: serde::Serialize + fmt::Display,
     {
         match route(field.name()) {
             Route::Semconv(slot) => self.semconv(slot, value.to_string()),
             Route::Annotation(key) if annotation.is_some() => {
                 if let Some(v) = annotation {
-                    self.ctx.annotate(key, v);
+                    self.annotate(key, v);
                 }
             }
             Route::Annotation(key) | Route::Metadata(key) => self.ctx.metadata(key, &value),
@@ -134,7 +150,7 @@ impl Visit for SpanFields<'_> {
 
     fn record_bool(&mut self, field: &Field, value: bool) {
         match route(field.name()) {
-            Route::Annotation(key) => self.ctx.annotate(key, value),
+            Route::Annotation(key) => self.annotate(key, value.into()),
             Route::Metadata(key) => self.ctx.metadata(key, &value),
             Route::Semconv(slot) => self.semconv(slot, value.to_string()),
             Route::Skip | Route::Kind | Route::Status => {}

@@ -203,3 +203,30 @@ fn outside_a_request_nothing_is_recorded() {
         tracing::error!("nothing to mark");
     });
 }
+
+#[test]
+fn annotations_past_the_cap_become_metadata() {
+    let doc = traced(|| {
+        for i in 0..60_i64 {
+            let key = format!("k{i}");
+            let _s = tracing::info_span!("step", n = i, key = key.as_str());
+        }
+    });
+    let subs = doc["subsegments"].as_array().unwrap();
+    assert_eq!(subs.len(), 60);
+    let (mut annotated, mut in_metadata) = (0, 0);
+    for (i, s) in subs.iter().enumerate() {
+        for field in ["n", "key"] {
+            match (
+                s["annotations"].get(field),
+                s["metadata"]["default"].get(field),
+            ) {
+                (Some(_), None) => annotated += 1,
+                (None, Some(_)) => in_metadata += 1,
+                other => panic!("{field} of step {i}: {other:?}"),
+            }
+        }
+    }
+    // The default cap: 50 annotations a trace; the other 70 values are kept as metadata.
+    assert_eq!((annotated, in_metadata), (50, 70));
+}
