@@ -114,22 +114,23 @@ struct Traced {
     collected: Option<Box<Collected>>,
 }
 
-impl Traced {
-    fn record(&mut self, values: &dyn RecordFields) {
-        if !self.recording {
-            return;
-        }
-        let mut visitor = SpanFields {
-            ctx: &self.sub,
-            collected: &mut self.collected,
-            blocks_changed: false,
-        };
-        values.record_into(&mut visitor);
-        if visitor.blocks_changed
-            && let Some(c) = &self.collected
-        {
-            c.apply(&self.sub);
-        }
+/// Records `values` on `sub`, keeping semantic-convention values in `collected` and
+/// applying their blocks when one arrived.
+fn record_fields(
+    sub: &TraceContext,
+    collected: &mut Option<Box<Collected>>,
+    values: &dyn RecordFields,
+) {
+    let mut visitor = SpanFields {
+        ctx: sub,
+        collected,
+        blocks_changed: false,
+    };
+    values.record_into(&mut visitor);
+    if visitor.blocks_changed
+        && let Some(c) = collected
+    {
+        c.apply(sub);
     }
 }
 
@@ -216,20 +217,33 @@ where
         }
         let sub = parent.subsegment(name);
         let recording = sub.is_recording();
-        let mut traced = Traced {
+        let mut collected = None;
+        if recording {
+            record_fields(&sub, &mut collected, attrs);
+        }
+        span.extensions_mut().insert(Traced {
             sub,
             recording,
-            collected: None,
-        };
-        traced.record(attrs);
-        span.extensions_mut().insert(traced);
+            collected,
+        });
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        if let Some(span) = ctx.span(id)
-            && let Some(traced) = span.extensions_mut().get_mut::<Traced>()
-        {
-            traced.record(values);
+        let Some(span) = ctx.span(id) else {
+            return;
+        };
+        // Recorded with the span's extensions unlocked: recording may log, and an event
+        // inside this span would look its extensions up again on this thread.
+        let (sub, mut collected) = {
+            let mut ext = span.extensions_mut();
+            let Some(traced) = ext.get_mut::<Traced>().filter(|t| t.recording) else {
+                return;
+            };
+            (traced.sub.context(), traced.collected.take())
+        };
+        record_fields(&sub, &mut collected, values);
+        if let Some(traced) = span.extensions_mut().get_mut::<Traced>() {
+            traced.collected = collected;
         }
     }
 

@@ -230,3 +230,26 @@ fn annotations_past_the_cap_become_metadata() {
     // The default cap: 50 annotations a trace; the other 70 values are kept as metadata.
     assert_eq!((annotated, in_metadata), (50, 70));
 }
+
+#[test]
+fn an_event_logged_while_a_field_is_recorded_does_not_deadlock() {
+    /// Logs an error from inside its `Debug` (as a value whose formatting logs would).
+    struct Loud;
+    impl std::fmt::Debug for Loud {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            tracing::error!("logged while formatting");
+            f.write_str("loud")
+        }
+    }
+    let doc = traced(|| {
+        let span = tracing::info_span!("rec", late = tracing::field::Empty);
+        let _in = span.enter();
+        span.record("late", tracing::field::debug(Loud));
+    });
+    let sub = only_child(&doc);
+    assert_eq!(sub["metadata"]["default"]["late"], "loud");
+    assert_eq!(
+        sub["cause"]["exceptions"][0]["message"],
+        "logged while formatting"
+    );
+}
