@@ -7,11 +7,9 @@
 //! `xray.sampled`. With the `tower` feature too, the server layer runs every handler inside
 //! [`span`] of its request, so nothing more is needed there.
 //!
-//! This is deliberately not a `tracing_subscriber::Layer` that turns spans into
-//! subsegments: that would record every span of every library (hyper, h2, tokio…) with a
-//! lookup per span enter/exit on the hot path; subsegments are begun explicitly instead
-//! ([`TraceContext::subsegment`]). The ids are formatted only when a subscriber
-//! records the span.
+//! To turn spans into subsegments, add
+//! [`XRayLayer`](super::tracing_layer::XRayLayer) to the subscriber; the `xray` span made
+//! here is not one of them. The ids are formatted only when a subscriber records the span.
 //!
 //! ```
 //! use std::sync::{Arc, Mutex};
@@ -30,6 +28,9 @@ use tracing::Span;
 use tracing::field::{Empty, display};
 
 use crate::context::TraceContext;
+
+/// The target of [`span`]'s spans (the tracing layer leaves them out).
+pub(crate) const TARGET: &str = module_path!();
 
 /// An `INFO` span named `xray` with the context's `xray.trace_id`, `xray.segment_id` and
 /// `xray.sampled` (ids left empty when the trace records nothing).

@@ -4,6 +4,7 @@
 //! | --- | --- | --- |
 //! | `tower` | `http_server` | a `tower` layer tracing every incoming `http::Request` (axum, hyper, tonic) |
 //! | `tower` | `http_client` | a `tower` layer tracing outgoing `http::Request`s and propagating the header |
+//! | `tracing` | `tracing_layer` | a `tracing-subscriber` layer: spans become subsegments |
 //! | `tracing` | `log_correlation` | trace and segment ids on a `tracing` span |
 //! | `aws-sdk` | `aws_sdk` | an AWS SDK for Rust interceptor: a subsegment per operation |
 //!
@@ -25,6 +26,8 @@ pub mod http_server;
 pub mod log_correlation;
 #[cfg(any(feature = "tower", feature = "aws-sdk"))]
 mod scrub;
+#[cfg(feature = "tracing")]
+pub mod tracing_layer;
 
 /// The name of the X-Ray trace header.
 pub const TRACE_HEADER: &str = "x-amzn-trace-id";

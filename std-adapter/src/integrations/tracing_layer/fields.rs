@@ -1,0 +1,217 @@
+//! The field convention: how a span's fields are recorded on its subsegment.
+//!
+//! In the order they are tried:
+//!
+//! 1. `otel.name`: the subsegment's name instead of the span's (read when the span is
+//!    created; a later `Span::record` of it cannot rename a subsegment already begun).
+//! 2. `otel.kind` = `client` or `producer`: namespace `remote`. `otel.status_code` = `error`
+//!    (any case): the `fault` flag.
+//! 3. OpenTelemetry semantic-convention fields (`http.*`, `url.full`, `db.*`, `rpc.*`, …):
+//!    the X-Ray blocks, as [`super::semconv`] lists.
+//! 4. `metadata.<key>`: metadata `<key>` (namespace `default`), whatever the value.
+//! 5. `xray.*` (the ids [`log_correlation`](crate::integrations::log_correlation) puts on
+//!    spans): left out; they are the subsegment's own ids.
+//! 6. Any other field whose name is a valid annotation key (`[A-Za-z0-9_]`, up to 500) and
+//!    whose value is a string, a bool, an integer within `i64`, or a finite float: an
+//!    annotation (indexed, searchable in X-Ray). Past the recorder's cap on annotations a
+//!    trace (`RecorderConfig::max_annotations`, 50 by default) it goes to metadata instead,
+//!    so the value is still in the trace.
+//! 7. Everything else (dotted names, `Debug`/`Display` values, `u64` above `i64::MAX`, `i128`,
+//!    NaN, errors): metadata under the field's name, numbers as numbers and other values as
+//!    their formatted text (cut at 1 KiB).
+//!
+//! Fields recorded later with `Span::record` follow the same rules.
+
+use std::fmt;
+
+use tracing::field::{Field, Visit};
+use xray_core::Outcome;
+use xray_core::model::{AnnotationValue, valid_annotation_key};
+use xray_core::recorder::Rejection;
+
+use super::semconv::{self, Collected};
+use crate::context::{TraceContext, format_into};
+
+/// Records the fields of a span on `ctx`, keeping semantic-convention values in `collected`.
+pub(crate) struct SpanFields<'a> {
+    pub(crate) ctx: &'a TraceContext,
+    pub(crate) collected: &'a mut Option<Box<Collected>>,
+    /// A semantic-convention value arrived: the blocks must be (re)applied.
+    pub(crate) blocks_changed: bool,
+}
+
+/// What a field name asks for, before its value is looked at.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Route<'n> {
+    /// Read elsewhere (`otel.name`) or left out (`xray.*`).
+    Skip,
+    /// `otel.kind`.
+    Kind,
+    /// `otel.status_code`.
+    Status,
+    /// A semantic-convention slot.
+    Semconv(semconv::Slot),
+    /// Metadata under this key.
+    Metadata(&'n str),
+    /// An annotation if the value is a scalar, else metadata.
+    Annotation(&'n str),
+}
+
+/// The route of a field name (steps 1 to 7 of the module docs, the value aside).
+pub(crate) fn route(name: &str) -> Route<'_> {
+    match name {
+        "otel.name" => return Route::Skip,
+        "otel.kind" => return Route::Kind,
+        "otel.status_code" => return Route::Status,
+        _ => {}
+    }
+    if let Some(slot) = semconv::slot(name) {
+        return Route::Semconv(slot);
+    }
+    if let Some(key) = name.strip_prefix("metadata.") {
+        return Route::Metadata(key);
+    }
+    if name.starts_with("xray.") {
+        return Route::Skip;
+    }
+    if valid_annotation_key(name) {
+        Route::Annotation(name)
+    } else {
+        Route::Metadata(name)
+    }
+}
+
+impl SpanFields<'_> {
+    /// An annotation, or metadata once the trace has as many annotations as it may hold.
+    fn annotate(&self, key: &str, value: AnnotationValue<'_>) {
+        let out = self
+            .ctx
+            .with_recorder(|rec, id| rec.annotate(id, key, value));
+        if !matches!(out, Some(Outcome::Rejected(Rejection::TooManyAnnotations))) {
+            return;
+        }
+        match value {
+            AnnotationValue::Str(v) => self.ctx.metadata(key, v),
+            AnnotationValue::Int(v) => self.ctx.metadata(key, &v),
+            AnnotationValue::Float(v) => self.ctx.metadata(key, &v),
+            AnnotationValue::Bool(v) => self.ctx.metadata(key, &v),
+        }
+    }
+
+    fn semconv(&mut self, slot: semconv::Slot, value: String) {
+        self.collected
+            .get_or_insert_with(Default::default)
+            .set(slot, value);
+        self.blocks_changed = true;
+    }
+
+    /// A string value (also the formatted text of `Debug` values).
+    fn text(&mut self, field: &Field, value: &str, scalar: bool) {
+        match route(field.name()) {
+            Route::Skip => {}
+            Route::Kind => {
+                if value.eq_ignore_ascii_case("client") || value.eq_ignore_ascii_case("producer") {
+                    self.ctx.namespace("remote");
+                }
+            }
+            Route::Status => {
+                if value.eq_ignore_ascii_case("error") {
+                    self.ctx.fault();
+                }
+            }
+            Route::Semconv(slot) => self.semconv(slot, value.to_owned()),
+            Route::Annotation(key) if scalar => self.annotate(key, value.into()),
+            Route::Annotation(key) | Route::Metadata(key) => self.ctx.metadata(key, value),
+        }
+    }
+
+    /// A number (`Int` or `Float` annotation, or metadata).
+    fn number<T>(&mut self, field: &Field, value: T, annotation: Option<AnnotationValue<'_>>)
+    where
+        T: serde::Serialize + fmt::Display,
+    {
+        match route(field.name()) {
+            Route::Semconv(slot) => self.semconv(slot, value.to_string()),
+            Route::Annotation(key) if annotation.is_some() => {
+                if let Some(v) = annotation {
+                    self.annotate(key, v);
+                }
+            }
+            Route::Annotation(key) | Route::Metadata(key) => self.ctx.metadata(key, &value),
+            Route::Skip | Route::Kind | Route::Status => {}
+        }
+    }
+}
+
+impl Visit for SpanFields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.text(field, value, true);
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        match route(field.name()) {
+            Route::Annotation(key) => self.annotate(key, value.into()),
+            Route::Metadata(key) => self.ctx.metadata(key, &value),
+            Route::Semconv(slot) => self.semconv(slot, value.to_string()),
+            Route::Skip | Route::Kind | Route::Status => {}
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.number(field, value, Some(value.into()));
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        let annotation = i64::try_from(value).ok().map(Into::into);
+        self.number(field, value, annotation);
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        let annotation = value.is_finite().then_some(value.into());
+        if value.is_finite() {
+            self.number(field, value, annotation);
+        } else {
+            // JSON has no NaN or infinity: kept as text.
+            let mut buf = [0u8; 16];
+            self.text(field, format_into(&mut buf, format_args!("{value}")), false);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if route(field.name()) == Route::Skip {
+            return;
+        }
+        let mut buf = [0u8; 1024];
+        self.text(
+            field,
+            format_into(&mut buf, format_args!("{value:?}")),
+            false,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use semconv::Slot;
+
+    #[test]
+    fn routes_follow_the_documented_order() {
+        assert_eq!(route("otel.name"), Route::Skip);
+        assert_eq!(route("otel.kind"), Route::Kind);
+        assert_eq!(route("otel.status_code"), Route::Status);
+        assert_eq!(
+            route("http.request.method"),
+            Route::Semconv(Slot::HttpMethod)
+        );
+        assert_eq!(route("db.statement"), Route::Semconv(Slot::DbQuery));
+        assert_eq!(route("metadata.cart"), Route::Metadata("cart"));
+        assert_eq!(route("metadata.order_id"), Route::Metadata("order_id"));
+        assert_eq!(route("xray.trace_id"), Route::Skip);
+        assert_eq!(route("order_id"), Route::Annotation("order_id"));
+        assert_eq!(route("user.id"), Route::Metadata("user.id"));
+        assert_eq!(route("naïve"), Route::Metadata("naïve"));
+        let long = "k".repeat(501);
+        assert_eq!(route(&long), Route::Metadata(&long));
+    }
+}
