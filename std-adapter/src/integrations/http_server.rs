@@ -65,9 +65,9 @@
 //! # let _ = service;
 //! ```
 
-use std::future::Future;
+mod response_future;
+
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::header::{CONTENT_LENGTH, HOST, USER_AGENT};
@@ -75,10 +75,13 @@ use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
-use xray_core::model::{Exception, HttpRequest, HttpResponse};
+use xray_core::model::HttpRequest;
 use xray_core::{SampledFlag, TraceHeader};
 
-use super::{TRACE_HEADER, record_fault};
+pub use self::response_future::ResponseFuture;
+use super::TRACE_HEADER;
+use super::response_body::Open;
+pub use super::response_body::ResponseBody;
 use crate::context::{TraceContext, format_into};
 use crate::sampling::SamplingRequest;
 use crate::tracer::Tracer;
@@ -234,42 +237,15 @@ fn sampling_response(ctx: &TraceContext, upstream: Option<&TraceHeader>) -> Opti
     HeaderValue::from_str(&header.to_heapless()).ok()
 }
 
-/// Ends the segment when dropped: as cancelled unless [`Finisher::complete`] ran first.
-struct Finisher {
-    ctx: TraceContext,
-    done: bool,
-}
-
-impl Finisher {
-    fn complete(mut self) {
-        self.done = true;
-    }
-}
-
-impl Drop for Finisher {
-    fn drop(&mut self) {
-        if !self.done {
-            self.ctx.exception(&Exception {
-                type_name: Some("Cancelled"),
-                message: Some("the request was dropped before a response was produced"),
-                ..Exception::default()
-            });
-            self.ctx.fault();
-        }
-        self.ctx.end_quietly();
-    }
-}
-
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for XRayServer<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Error: std::fmt::Display,
-    S::Future: Send + 'static,
     ResBody: Body,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ResBody>, S::Error>> + Send>>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -283,26 +259,6 @@ where
         let fut = ctx.in_scope(|| inner.call(req));
         #[cfg(feature = "tracing")]
         let fut = tracing::Instrument::instrument(fut, super::log_correlation::span(&ctx));
-        let finisher = Finisher {
-            ctx: ctx.clone(),
-            done: false,
-        };
-        Box::pin(async move {
-            let mut out = ctx.clone().scope(fut).await;
-            match &mut out {
-                Ok(resp) => {
-                    ctx.http_response(&HttpResponse {
-                        status: Some(resp.status().as_u16()),
-                        content_length: content_length(resp),
-                    });
-                    if let Some(value) = respond_with {
-                        resp.headers_mut().insert(TRACE_HEADER, value);
-                    }
-                }
-                Err(e) => record_fault(&ctx, "Error", e, false),
-            }
-            finisher.complete();
-            out
-        })
+        ResponseFuture::new(ctx.clone().scope(fut), Open::segment(ctx), respond_with)
     }
 }

@@ -18,11 +18,15 @@
 #[cfg(feature = "aws-sdk")]
 pub mod aws_sdk;
 #[cfg(feature = "tower")]
+mod grpc_status;
+#[cfg(feature = "tower")]
 pub mod http_client;
 #[cfg(feature = "tower")]
 pub mod http_server;
 #[cfg(feature = "tracing")]
 pub mod log_correlation;
+#[cfg(feature = "tower")]
+mod response_body;
 #[cfg(any(feature = "tower", feature = "aws-sdk"))]
 mod scrub;
 
