@@ -3,7 +3,7 @@
 //! A gRPC response is HTTP 200 whatever happened; the outcome is the `grpc-status` field, in
 //! the trailers (or in the headers of a trailers-only response). A status other than `0`
 //! (OK) is recorded as an exception whose type is the code's name (`NOT_FOUND`) and whose
-//! message is `grpc-message`, with the flag of the HTTP status gRPC maps the code to (the
+//! message is `grpc-message` (percent-decoded), with the flag of the HTTP status gRPC maps the code to (the
 //! table of grpc-gateway and of the gRPC HTTP/JSON transcoding spec):
 //!
 //! | codes | HTTP | X-Ray |
@@ -13,6 +13,7 @@
 //! | `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE`, `DATA_LOSS`, and any code not in the spec | 5xx | `fault` |
 
 use http::HeaderMap;
+use percent_encoding::percent_decode_str;
 use xray_core::model::Exception;
 
 use crate::context::TraceContext;
@@ -65,14 +66,15 @@ pub(crate) fn record(ctx: &TraceContext, headers: &HeaderMap, remote: bool) {
     let Some((name, flag)) = classify(code) else {
         return;
     };
-    // `grpc-message` is percent-encoded; it is recorded as sent (the core bounds its length).
-    let message = headers
+    // `grpc-message` is percent-encoded UTF-8; kept as sent if it does not decode.
+    let sent = headers
         .get("grpc-message")
         .and_then(|v| v.to_str().ok())
         .filter(|m| !m.is_empty());
+    let decoded = sent.map(|m| percent_decode_str(m).decode_utf8().unwrap_or(m.into()));
     ctx.exception(&Exception {
         type_name: Some(name),
-        message,
+        message: decoded.as_deref(),
         remote,
         ..Exception::default()
     });
