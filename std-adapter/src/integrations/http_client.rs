@@ -17,8 +17,18 @@
 //! `traced` (the downstream service records its own segment, so X-Ray waits for it) is off
 //! by default: turn it on with [`XRayClientLayer::traced`] when every callee is traced.
 //!
-//! The subsegment ends when the response head arrives, or when the call's future is dropped
-//! (then it gets `fault` and a `Cancelled` exception).
+//! The subsegment ends when the response *body* ends (its last frame read, or an error,
+//! recorded with `fault`), so a streamed download is timed; if the caller drops the body
+//! before its end, the subsegment ends then, with no flag (the call succeeded; the caller
+//! stopped reading). A call whose future is dropped before the response gets `fault` and a
+//! `Cancelled` exception. A gRPC status other than OK is recorded as on the server side (see
+//! [`http_server`](super::http_server#grpc)), with `remote: true`. [`ResponseFuture`] and
+//! [`ResponseBody`] are named types: no boxed future per call, no `Send` bound.
+//!
+//! With tonic, wrap the `Channel` (`ServiceBuilder::new().layer(XRayClientLayer::new())
+//! .service(channel)`) and build the generated client `with_origin`: the channel adds the
+//! host to the URI only below this layer, so without an origin the subsegment is named
+//! `remote` and its URL is the path alone.
 //!
 //! ```
 //! use tower_layer::Layer;

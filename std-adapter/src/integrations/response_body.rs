@@ -200,3 +200,155 @@ where
         self.inner.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll, Waker};
+
+    use bytes::Bytes;
+    use http::HeaderMap;
+    use http_body::{Body, Frame};
+    use serde_json::Value;
+
+    use super::{Open, ResponseBody};
+    use crate::Tracer;
+    use crate::tracer::SharedTransport;
+
+    #[derive(Default)]
+    struct Sent(Mutex<Vec<Value>>);
+
+    impl SharedTransport for Sent {
+        fn send_shared(&self, datagram: &[u8]) {
+            let text = std::str::from_utf8(datagram).unwrap();
+            let doc = serde_json::from_str(text.split_once('\n').unwrap().1).unwrap();
+            self.0.lock().unwrap().push(doc);
+        }
+    }
+
+    impl Sent {
+        fn docs(&self) -> Vec<Value> {
+            self.0.lock().unwrap().clone()
+        }
+    }
+
+    /// A body that yields the frames it was given; at its end once they are all taken.
+    struct Frames(VecDeque<Result<Frame<Bytes>, &'static str>>);
+
+    impl Body for Frames {
+        type Data = Bytes;
+        type Error = &'static str;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, &'static str>>> {
+            Poll::Ready(self.0.pop_front())
+        }
+
+        fn is_end_stream(&self) -> bool {
+            self.0.is_empty()
+        }
+    }
+
+    fn data(text: &'static str) -> Result<Frame<Bytes>, &'static str> {
+        Ok(Frame::data(Bytes::from_static(text.as_bytes())))
+    }
+
+    fn setup() -> (Arc<Sent>, Tracer) {
+        let sent = Arc::new(Sent::default());
+        let tracer = Tracer::builder("svc")
+            .transport(sent.clone())
+            .always_sample()
+            .build();
+        (sent, tracer)
+    }
+
+    /// Polls one frame of `body`; `None` at its end.
+    fn poll(body: &mut ResponseBody<Frames>) -> Option<Result<Frame<Bytes>, &'static str>> {
+        let mut cx = Context::from_waker(Waker::noop());
+        match Pin::new(body).poll_frame(&mut cx) {
+            Poll::Ready(frame) => frame,
+            Poll::Pending => panic!("a Frames body is always ready"),
+        }
+    }
+
+    #[test]
+    fn the_segment_ends_with_the_last_frame_and_reads_grpc_trailers() {
+        let (sent, tracer) = setup();
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", "13".parse().unwrap());
+        trailers.insert("grpc-message", "db%20down%20%E2%9C%97".parse().unwrap());
+        let frames = [data("a"), Ok(Frame::trailers(trailers))];
+        let open = Open::segment(tracer.begin(None));
+        let mut body = ResponseBody::new(Frames(frames.into()), Some(open));
+        assert!(poll(&mut body).unwrap().unwrap().is_data());
+        assert!(sent.docs().is_empty(), "not ended before the trailers");
+        assert!(poll(&mut body).unwrap().unwrap().is_trailers());
+        let docs = sent.docs();
+        assert_eq!(
+            docs.len(),
+            1,
+            "ended with its last frame, before the body is dropped"
+        );
+        assert_eq!(docs[0]["fault"], true);
+        let exception = &docs[0]["cause"]["exceptions"][0];
+        assert_eq!(exception["type"], "INTERNAL");
+        assert_eq!(exception["message"], "db down ✗");
+        drop(body);
+        assert_eq!(sent.docs().len(), 1, "ended once");
+    }
+
+    #[test]
+    fn a_body_error_is_a_fault_and_an_empty_body_ends_at_once() {
+        let (sent, tracer) = setup();
+        let open = Open::segment(tracer.begin(None));
+        let mut body = ResponseBody::new(Frames([data("a"), Err("disk gone")].into()), Some(open));
+        assert!(poll(&mut body).unwrap().is_ok());
+        assert_eq!(poll(&mut body).unwrap().unwrap_err(), "disk gone");
+        let docs = sent.docs();
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0]["fault"], true);
+        assert_eq!(docs[0]["cause"]["exceptions"][0]["message"], "disk gone");
+
+        let open = Open::segment(tracer.begin(None));
+        let body = ResponseBody::new(Frames(VecDeque::new()), Some(open));
+        let docs = sent.docs();
+        assert_eq!(
+            docs.len(),
+            2,
+            "an empty body ends the segment before any poll"
+        );
+        assert!(docs[1].get("fault").is_none() && docs[1].get("error").is_none());
+        drop(body);
+        assert_eq!(sent.docs().len(), 2);
+    }
+
+    #[test]
+    fn dropped_mid_body_the_server_marks_it_cut_short_the_client_does_not() {
+        let (sent, tracer) = setup();
+        let open = Open::segment(tracer.begin(None));
+        let mut body = ResponseBody::new(Frames([data("a"), data("b")].into()), Some(open));
+        assert!(poll(&mut body).is_some());
+        drop(body);
+        let docs = sent.docs();
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0]["error"], true);
+        assert_eq!(docs[0]["cause"]["exceptions"][0]["type"], "BodyCutShort");
+
+        let ctx = tracer.begin(None);
+        let open = Open::subsegment(ctx.subsegment("download"));
+        let mut body = ResponseBody::new(Frames([data("a"), data("b")].into()), Some(open));
+        assert!(poll(&mut body).is_some());
+        drop(body);
+        ctx.end();
+        let docs = sent.docs();
+        assert_eq!(docs.len(), 2);
+        let call = &docs[1]["subsegments"][0];
+        assert_eq!(call["name"], "download");
+        assert!(call.get("end_time").is_some(), "ended at the drop");
+        assert!(call.get("error").is_none() && call.get("cause").is_none());
+    }
+}
