@@ -310,3 +310,32 @@ async fn a_dropped_request_is_a_fault_and_an_inner_error_too() {
     assert_eq!(fail["cause"]["exceptions"][0]["message"], "db down");
     assert_eq!(tracer.pool_available(), 8);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_ends_its_segment_as_a_cancelled_fault() {
+    let daemon = Arc::new(Mutex::new(Daemon::bind()));
+    let tracer = tracer("svc", &daemon.lock().unwrap());
+    let svc = XRayServerLayer::new(tracer.clone()).layer(tower::service_fn(
+        |req: Request<String>| async move {
+            tokio::task::yield_now().await; // panics while polled, not in `call`
+            if req.uri().path() == "/panic" {
+                panic!("handler bug");
+            }
+            Ok::<_, Infallible>(respond(200, "fine"))
+        },
+    ));
+    let req = Request::get("http://svc.internal/panic")
+        .body(String::new())
+        .unwrap();
+    // As hyper and axum run a connection: in a task, whose panic drops the future.
+    let joined = tokio::spawn(svc.oneshot(req)).await;
+    assert!(joined.unwrap_err().is_panic());
+
+    let got = recv(&daemon, 1, Duration::from_secs(30)).await;
+    assert_eq!(got.len(), 1);
+    let doc = check_datagram(&got[0]);
+    assert_eq!(doc["fault"], true);
+    assert_eq!(doc["cause"]["exceptions"][0]["type"], "Cancelled");
+    assert!(doc["http"].get("response").is_none());
+    assert_eq!(tracer.pool_available(), 8);
+}

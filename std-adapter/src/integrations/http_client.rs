@@ -17,8 +17,18 @@
 //! `traced` (the downstream service records its own segment, so X-Ray waits for it) is off
 //! by default: turn it on with [`XRayClientLayer::traced`] when every callee is traced.
 //!
-//! The subsegment ends when the response head arrives, or when the call's future is dropped
-//! (then it gets `fault` and a `Cancelled` exception).
+//! The subsegment ends when the response *body* ends (its last frame read, or an error,
+//! recorded with `fault`), so a streamed download is timed; if the caller drops the body
+//! before its end, the subsegment ends then, with no flag (the call succeeded; the caller
+//! stopped reading). A call whose future is dropped before the response gets `fault` and a
+//! `Cancelled` exception. A gRPC status other than OK is recorded as on the server side (see
+//! [`http_server`](super::http_server#grpc)), with `remote: true`. [`ResponseFuture`] and
+//! [`ResponseBody`] are named types: no boxed future per call, no `Send` bound.
+//!
+//! With tonic, wrap the `Channel` (`ServiceBuilder::new().layer(XRayClientLayer::new())
+//! .service(channel)`) and build the generated client `with_origin`: the channel adds the
+//! host to the URI only below this layer, so without an origin the subsegment is named
+//! `remote` and its URL is the path alone.
 //!
 //! ```
 //! use tower_layer::Layer;
@@ -37,18 +47,20 @@
 //! # let _ = client;
 //! ```
 
-use std::future::Future;
-use std::pin::Pin;
+mod response_future;
+
 use std::task::{Context, Poll};
 
-use http::{HeaderValue, Request, Response};
+use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
-use xray_core::model::{Exception, HttpRequest, HttpResponse};
+use xray_core::model::HttpRequest;
 
-use super::http_server::content_length;
-use super::{TRACE_HEADER, record_fault};
+pub use self::response_future::ResponseFuture;
+use super::TRACE_HEADER;
+use super::response_body::Open;
+pub use super::response_body::ResponseBody;
 use crate::context::{Subsegment, TraceContext, format_into};
 
 /// A `tower` layer that traces outgoing HTTP calls. See the [module docs](self).
@@ -99,26 +111,6 @@ impl<S> XRayClient<S> {
     }
 }
 
-/// Ends the subsegment when dropped: as cancelled unless the call completed.
-struct EndGuard {
-    sub: Subsegment,
-    done: bool,
-}
-
-impl Drop for EndGuard {
-    fn drop(&mut self) {
-        if !self.done {
-            self.sub.exception(&Exception {
-                type_name: Some("Cancelled"),
-                message: Some("the call was dropped before a response arrived"),
-                ..Exception::default()
-            });
-            self.sub.fault();
-        }
-        // The subsegment guard ends it as it drops.
-    }
-}
-
 /// The URI as text, built from its parts without userinfo: the formatted text is cut to the
 /// buffer, and a cut must never fall inside an authority (the core sanitizer would then see
 /// a password as a host).
@@ -150,23 +142,28 @@ fn begin<B>(ctx: &TraceContext, req: &mut Request<B>, traced: bool) -> Subsegmen
     if traced {
         sub.traced();
     }
-    let header = sub.downstream_header().or_else(|| ctx.downstream_header());
-    if let Some(value) = header.and_then(|h| HeaderValue::from_str(&h.to_heapless()).ok()) {
-        req.headers_mut().insert(TRACE_HEADER, value);
-    }
+    inject_header(req.headers_mut(), &sub);
     sub
+}
+
+/// Sets the outgoing trace header for a call recorded by `sub` (its Parent is `sub`; without
+/// a recorder, the incoming header as it came), replacing any the request had.
+fn inject_header(headers: &mut HeaderMap, sub: &TraceContext) {
+    let header = sub.downstream_header();
+    if let Some(value) = header.and_then(|h| HeaderValue::from_str(&h.to_heapless()).ok()) {
+        headers.insert(TRACE_HEADER, value);
+    }
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for XRayClient<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Error: std::fmt::Display,
-    S::Future: Send + 'static,
     ResBody: Body,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ResBody>, S::Error>> + Send>>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -179,24 +176,10 @@ where
             .cloned()
             .or_else(TraceContext::current);
         let Some(ctx) = ctx else {
-            return Box::pin(self.inner.call(req));
+            return ResponseFuture::new(self.inner.call(req), None);
         };
         let sub = begin(&ctx, &mut req, self.traced);
-        let fut = self.inner.call(req);
-        let mut guard = EndGuard { sub, done: false };
-        Box::pin(async move {
-            let out = fut.await;
-            match &out {
-                Ok(resp) => guard.sub.http_response(&HttpResponse {
-                    status: Some(resp.status().as_u16()),
-                    content_length: content_length(resp),
-                }),
-                Err(e) => record_fault(&guard.sub, "Error", e, false),
-            }
-            guard.done = true;
-            drop(guard);
-            out
-        })
+        ResponseFuture::new(self.inner.call(req), Some(Open::subsegment(sub)))
     }
 }
 

@@ -18,10 +18,11 @@
 //!    client layer, so downstream calls stay in the caller's trace);
 //! 5. records `http.response` (`status`, and `content_length` from the `Content-Length`
 //!    header or the body's exact size hint) and the flags the status implies (4xx `error`,
-//!    429 `throttle`, 5xx `fault`);
+//!    429 `throttle`, 5xx `fault`); for gRPC (tonic), the `grpc-status` in the trailers (or
+//!    in the headers of a trailers-only answer) as an exception and flags: see below;
 //! 6. answers a request that said `Sampled=?` with `X-Amzn-Trace-Id: Root=…;Sampled=<0|1>`
 //!    (the Python and Node behaviour; protocol digest 3.3);
-//! 7. ends the segment, which sends it.
+//! 7. ends the segment when the response body ends, which sends it.
 //!
 //! In a handler, one line records on the request (Go: `xray.AddAnnotation(ctx, k, v)`):
 //!
@@ -37,11 +38,33 @@
 //!
 //! # When the segment ends
 //!
-//! When the inner service's future yields the response *head*: the time a streamed body
-//! takes is not included. An inner service error is recorded as an exception with `fault`.
-//! If the future is dropped before it completes (the client went away, or a timeout layer
-//! outside this one fired), the segment is ended then, with `fault` and an exception of type
-//! `Cancelled`: the request got no response from this service, which is what a fault shows.
+//! When the response *body* ends, so the time a streamed body takes is in the segment:
+//!
+//! - the body's last frame was taken (or it was empty): a plain end;
+//! - the body yielded an error: an exception (its `Display`) with `fault`;
+//! - the body was dropped before its end (the client went away mid-stream, or a layer
+//!   outside stopped sending): an exception of type `BodyCutShort` with `error` — the service
+//!   answered, the client gave up, as nginx's 499 says; the status recorded is the one sent;
+//! - the inner service returned an error instead of a response: an exception with `fault`;
+//! - the future was dropped before the response (the client went away, a timeout layer
+//!   outside fired, the handler panicked): `fault` and an exception of type `Cancelled`, the
+//!   request got no response from this service.
+//!
+//! [`ResponseFuture`] and [`ResponseBody`] are named types (no boxed future per request),
+//! and the layer asks nothing more of the inner service than tower-http's `TraceLayer`: no
+//! `Send`, no `'static` (a handler on a `LocalSet` is traced). The body's frames are polled
+//! with the request as the current request, so a stream that records (a subsegment per
+//! chunk) records on it.
+//!
+//! # gRPC
+//!
+//! gRPC answers HTTP 200 whatever happened. A `grpc-status` other than `0` is recorded as an
+//! exception typed with the code's name (`NOT_FOUND`), its message the decoded
+//! `grpc-message`, with the flag of the HTTP status gRPC maps the code to: `error` for the
+//! caller's mistakes (`INVALID_ARGUMENT`, `NOT_FOUND`, `PERMISSION_DENIED`, `CANCELLED`, …),
+//! `error` and `throttle` for `RESOURCE_EXHAUSTED`, `fault` for the service's (`INTERNAL`,
+//! `UNAVAILABLE`, `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `DATA_LOSS`). With tonic:
+//! `Server::builder().layer(XRayServerLayer::new(tracer))`.
 //!
 //! ```
 //! use std::sync::{Arc, Mutex};
@@ -65,9 +88,9 @@
 //! # let _ = service;
 //! ```
 
-use std::future::Future;
+mod response_future;
+
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::header::{CONTENT_LENGTH, HOST, USER_AGENT};
@@ -75,10 +98,13 @@ use http::{HeaderMap, HeaderValue, Request, Response};
 use http_body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
-use xray_core::model::{Exception, HttpRequest, HttpResponse};
+use xray_core::model::HttpRequest;
 use xray_core::{SampledFlag, TraceHeader};
 
-use super::{TRACE_HEADER, record_fault};
+pub use self::response_future::ResponseFuture;
+use super::TRACE_HEADER;
+use super::response_body::Open;
+pub use super::response_body::ResponseBody;
 use crate::context::{TraceContext, format_into};
 use crate::sampling::SamplingRequest;
 use crate::tracer::Tracer;
@@ -234,42 +260,15 @@ fn sampling_response(ctx: &TraceContext, upstream: Option<&TraceHeader>) -> Opti
     HeaderValue::from_str(&header.to_heapless()).ok()
 }
 
-/// Ends the segment when dropped: as cancelled unless [`Finisher::complete`] ran first.
-struct Finisher {
-    ctx: TraceContext,
-    done: bool,
-}
-
-impl Finisher {
-    fn complete(mut self) {
-        self.done = true;
-    }
-}
-
-impl Drop for Finisher {
-    fn drop(&mut self) {
-        if !self.done {
-            self.ctx.exception(&Exception {
-                type_name: Some("Cancelled"),
-                message: Some("the request was dropped before a response was produced"),
-                ..Exception::default()
-            });
-            self.ctx.fault();
-        }
-        self.ctx.end_quietly();
-    }
-}
-
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for XRayServer<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Error: std::fmt::Display,
-    S::Future: Send + 'static,
     ResBody: Body,
 {
-    type Response = Response<ResBody>;
+    type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<ResBody>, S::Error>> + Send>>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
@@ -283,26 +282,6 @@ where
         let fut = ctx.in_scope(|| inner.call(req));
         #[cfg(feature = "tracing")]
         let fut = tracing::Instrument::instrument(fut, super::log_correlation::span(&ctx));
-        let finisher = Finisher {
-            ctx: ctx.clone(),
-            done: false,
-        };
-        Box::pin(async move {
-            let mut out = ctx.clone().scope(fut).await;
-            match &mut out {
-                Ok(resp) => {
-                    ctx.http_response(&HttpResponse {
-                        status: Some(resp.status().as_u16()),
-                        content_length: content_length(resp),
-                    });
-                    if let Some(value) = respond_with {
-                        resp.headers_mut().insert(TRACE_HEADER, value);
-                    }
-                }
-                Err(e) => record_fault(&ctx, "Error", e, false),
-            }
-            finisher.complete();
-            out
-        })
+        ResponseFuture::new(ctx.clone().scope(fut), Open::segment(ctx), respond_with)
     }
 }

@@ -2,8 +2,8 @@
 //!
 //! | feature | module | what |
 //! | --- | --- | --- |
-//! | `tower` | `http_server` | a `tower` layer tracing every incoming `http::Request` (axum, hyper, tonic) |
-//! | `tower` | `http_client` | a `tower` layer tracing outgoing `http::Request`s and propagating the header |
+//! | `tower` | `http_server` | a `tower` layer tracing every incoming `http::Request` (axum, hyper, tonic) until its response body ends |
+//! | `tower` | `http_client` | a `tower` layer tracing outgoing `http::Request`s until their response body ends, and propagating the header |
 //! | `tracing` | `tracing_layer` | a `tracing-subscriber` layer: spans become subsegments |
 //! | `tracing` | `log_correlation` | trace and segment ids on a `tracing` span |
 //! | `aws-sdk` | `aws_sdk` | an AWS SDK for Rust interceptor: a subsegment per operation |
@@ -13,17 +13,24 @@
 //! current request ([`crate::current`]) while the handler's future runs. The client layer
 //! and the AWS SDK interceptor find it the same way.
 //!
-//! The core records with no heap allocation; these integrations allocate a little per request
-//! (a boxed future), like the frameworks they plug into.
+//! The core records with no heap allocation. The tower layers box nothing: their futures and
+//! response bodies are named types (`ResponseFuture`, `ResponseBody`) wrapping the inner
+//! service's, as tower-http's are; what they allocate per request is the request
+//! extension holding the handle (the `http` crate's extension map). The AWS SDK interceptor
+//! keeps its per-operation state in the SDK's config bag, as the SDK's own interceptors do.
 
 #[cfg(feature = "aws-sdk")]
 pub mod aws_sdk;
+#[cfg(feature = "tower")]
+mod grpc_status;
 #[cfg(feature = "tower")]
 pub mod http_client;
 #[cfg(feature = "tower")]
 pub mod http_server;
 #[cfg(feature = "tracing")]
 pub mod log_correlation;
+#[cfg(feature = "tower")]
+mod response_body;
 #[cfg(any(feature = "tower", feature = "aws-sdk"))]
 mod scrub;
 #[cfg(feature = "tracing")]

@@ -24,13 +24,15 @@ pub type Body = Full<Bytes>;
 
 /// Serves `svc` over HTTP/1.1 on 127.0.0.1; with `peer`, each request carries the
 /// connection's [`PeerAddr`].
-pub async fn serve<S>(svc: S, peer: bool) -> SocketAddr
+pub async fn serve<S, B>(svc: S, peer: bool) -> SocketAddr
 where
-    S: tower::Service<Request<Incoming>, Response = Response<Body>, Error = Infallible>
+    S: tower::Service<Request<Incoming>, Response = Response<B>, Error = Infallible>
         + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
