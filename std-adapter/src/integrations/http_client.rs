@@ -6,7 +6,8 @@
 //! `http.response` (status, content length) and the flags the status implies (4xx `error`,
 //! 429 `throttle`, 5xx `fault`); a transport error is recorded as an exception with `fault`.
 //! The request carries `X-Amzn-Trace-Id: Root=…;Parent=<the subsegment's id>;Sampled=<0|1>`
-//! plus the incoming header's extra fields, replacing any trace header it had.
+//! plus the incoming header's extra fields, and the same trace as W3C `traceparent` (with the
+//! incoming `tracestate`), replacing any trace headers it had ([`super::propagation`]).
 //!
 //! The trace is found in the outgoing request's extensions (a [`TraceContext`] put there by
 //! the caller) or, failing that, in [`TraceContext::current`] (inside a handler served
@@ -41,14 +42,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http::{HeaderValue, Request, Response};
+use http::{Request, Response};
 use http_body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
 use xray_core::model::{Exception, HttpRequest, HttpResponse};
 
 use super::http_server::content_length;
-use super::{TRACE_HEADER, record_fault};
+use super::record_fault;
 use crate::context::{Subsegment, TraceContext, format_into};
 
 /// A `tower` layer that traces outgoing HTTP calls. See the [module docs](self).
@@ -151,8 +152,9 @@ fn begin<B>(ctx: &TraceContext, req: &mut Request<B>, traced: bool) -> Subsegmen
         sub.traced();
     }
     let header = sub.downstream_header().or_else(|| ctx.downstream_header());
-    if let Some(value) = header.and_then(|h| HeaderValue::from_str(&h.to_heapless()).ok()) {
-        req.headers_mut().insert(TRACE_HEADER, value);
+    // Both `X-Amzn-Trace-Id` and W3C `traceparent` (+ the incoming `tracestate`).
+    if let Some(header) = header {
+        super::propagation::inject(req.headers_mut(), &header, ctx.tracestate());
     }
     sub
 }

@@ -4,6 +4,7 @@
 //! | --- | --- | --- |
 //! | `tower` | `http_server` | a `tower` layer tracing every incoming `http::Request` (axum, hyper, tonic) |
 //! | `tower` | `http_client` | a `tower` layer tracing outgoing `http::Request`s and propagating the header |
+//! | `tower` | `propagation` | `X-Amzn-Trace-Id` and W3C `traceparent`/`tracestate`: read from a request, written on a downstream one |
 //! | `tracing` | `log_correlation` | trace and segment ids on a `tracing` span |
 //! | `aws-sdk` | `aws_sdk` | an AWS SDK for Rust interceptor: a subsegment per operation |
 //!
@@ -23,6 +24,8 @@ pub mod http_client;
 pub mod http_server;
 #[cfg(feature = "tracing")]
 pub mod log_correlation;
+#[cfg(feature = "tower")]
+pub mod propagation;
 #[cfg(any(feature = "tower", feature = "aws-sdk"))]
 mod scrub;
 
