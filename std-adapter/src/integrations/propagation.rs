@@ -16,7 +16,8 @@
 //! the W3C grammar is ignored as a whole, as the specification requires. Both are logged at
 //! debug level and counted in [`TracerStats::malformed_headers`](crate::TracerStats) when the
 //! trace begins ([`Incoming::begin`]). A `tracestate` is read only with a valid
-//! `traceparent`; an invalid one is dropped (logged), the `traceparent` still used. See
+//! `traceparent`, as one list from up to 8 header fields; an invalid one (or one in more
+//! fields) is dropped (logged), the `traceparent` still used. See
 //! [`xray_core::traceparent`] for the grammar and for how a long `tracestate` is cut.
 //!
 //! # Writing: [`inject`]
@@ -70,8 +71,8 @@ pub const TRACESTATE: &str = "tracestate";
 #[non_exhaustive]
 pub enum Propagation {
     /// `X-Amzn-Trace-Id` when it has a valid Root, else a valid `traceparent` (the default:
-    /// AWS's own front doors set the X-Ray header, and the X-Ray SDKs and the AWS
-    /// OpenTelemetry distribution read it first).
+    /// AWS load balancers, API Gateway and Lambda set the X-Ray header, so in an AWS
+    /// deployment it is the one X-Ray's service map joins on).
     #[default]
     XRayFirst,
     /// A valid `traceparent`, else `X-Amzn-Trace-Id` (for a service whose callers are traced
