@@ -824,6 +824,9 @@ mod tests {
         }
 
         #[test]
+        // Drawing up to 40 regex-generated members takes minutes under miri; the other
+        // tracestate tests there reach the same code.
+        #[cfg_attr(miri, ignore)]
         fn valid_tracestates_round_trip(
             members in proptest::collection::vec((arb_key(), "[ -+\\--<>-~]{0,20}[!-+\\--<>-~]"), 0..40)
         ) {
