@@ -1,4 +1,4 @@
-//! Record and encode the reference request; parse and format trace headers.
+//! Record and encode the reference request; parse and format trace headers (X-Ray and W3C).
 //!
 //! `cargo bench -p xray-core --bench encode`
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -8,6 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 use xray_core::{
     FixedClock, NullTransport, Recorder, RecorderConfig, SliceTransport, Timestamp, TraceHeader,
+    TraceParent, TraceState,
 };
 
 #[path = "../tests/common/reference.rs"]
@@ -44,6 +45,14 @@ fn bench(c: &mut Criterion) {
     let parsed = TraceHeader::parse(header).ok();
     c.bench_function("trace header format", |b| {
         b.iter(|| black_box(parsed.as_ref()).map(TraceHeader::to_heapless))
+    });
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    c.bench_function("traceparent parse", |b| {
+        b.iter(|| TraceParent::parse(black_box(traceparent)))
+    });
+    let tracestate = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
+    c.bench_function("tracestate parse", |b| {
+        b.iter(|| TraceState::parse(black_box(tracestate)))
     });
 }
 

@@ -7,6 +7,8 @@
 //! - [`TraceId`] and [`SegmentId`]: generated from a [`Clock`] and a `rand_core` RNG, parsed and
 //!   formatted without allocation;
 //! - [`TraceHeader`]: the `X-Amzn-Trace-Id` header (and SQS `AWSTraceHeader`);
+//! - [`TraceParent`] and [`TraceState`]: the W3C `traceparent` and `tracestate` headers, and
+//!   the mapping between W3C and X-Ray ids;
 //! - [`Recorder`]: segments, nested subsegments, annotations, metadata, errors, http/aws/sql
 //!   blocks, written as JSON straight into one caller-provided buffer under a byte budget;
 //! - [`model`]: the typed values of the segment document;
@@ -55,6 +57,7 @@ pub mod recorder;
 pub mod sampler;
 pub mod sink;
 pub mod time;
+pub mod traceparent;
 pub mod transport;
 
 /// Lets unit tests share the integration tests' helpers, which name the crate.
@@ -75,6 +78,7 @@ pub use recorder::{EntityId, Outcome, Recorder, RecorderConfig, RecorderStats, R
 pub use sampler::{Decision, MissingSampledPolicy, Reason, Sampler, SamplingRequest, Upstream};
 pub use sink::{CountingSink, Full, Sink, SliceSink};
 pub use time::{Clock, FixedClock, Timestamp};
+pub use traceparent::{TraceParent, TraceParentError, TraceState, TraceStateError};
 pub use transport::{AsyncTransport, NullTransport, SliceTransport, Transport};
 
 /// The daemon's header line, compact as Python and Node write it, without the newline that

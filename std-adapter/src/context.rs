@@ -46,7 +46,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use xray_core::model::{AnnotationValue, Aws, Exception, HttpRequest, HttpResponse, Sql};
-use xray_core::{EntityId, Outcome, SampledFlag, SegmentId, TraceHeader, TraceId};
+use xray_core::{EntityId, Outcome, SampledFlag, SegmentId, TraceHeader, TraceId, TraceState};
 
 use crate::config::ContextMissing;
 use crate::current::{self, Scoped};
@@ -57,6 +57,8 @@ use crate::tracer::{ByRef, Entry, Inner, PooledRecorder, State, TraceError, Trac
 pub struct TraceContext {
     link: Link,
     entity: EntityId,
+    /// The incoming W3C `tracestate`, passed on next to `traceparent`.
+    tracestate: Option<Arc<TraceState>>,
 }
 
 #[derive(Clone)]
@@ -160,6 +162,7 @@ impl TraceContext {
         TraceContext {
             link: Link::Off,
             entity: EntityId::NONE,
+            tracestate: None,
         }
     }
 
@@ -170,6 +173,7 @@ impl TraceContext {
             Some(h) => TraceContext {
                 link: Link::Propagating(Arc::new(h.clone())),
                 entity: EntityId::NONE,
+                tracestate: None,
             },
             None => TraceContext::none(),
         }
@@ -181,6 +185,7 @@ impl TraceContext {
         TraceContext {
             link: Link::Recording(Lease { tracer, entry }),
             entity: EntityId::NONE,
+            tracestate: None,
         }
     }
 
@@ -277,6 +282,7 @@ impl TraceContext {
             ctx: TraceContext {
                 link: self.link.clone(),
                 entity: child,
+                tracestate: self.tracestate.clone(),
             },
         }
     }
@@ -462,6 +468,18 @@ impl TraceContext {
                 })
                 .flatten(),
         }
+    }
+
+    /// The incoming W3C `tracestate` this trace passes on downstream next to `traceparent`.
+    pub fn tracestate(&self) -> Option<&TraceState> {
+        self.tracestate.as_deref()
+    }
+
+    /// This handle, passing `tracestate` on downstream (the server layer gives it the
+    /// incoming one); an empty list is not kept.
+    pub fn with_tracestate(mut self, tracestate: Option<TraceState>) -> Self {
+        self.tracestate = tracestate.filter(|t| !t.is_empty()).map(Arc::new);
+        self
     }
 
     /// What the last recording call on this trace (through any of its handles) did: the

@@ -6,7 +6,8 @@
 //! `http.response` (status, content length) and the flags the status implies (4xx `error`,
 //! 429 `throttle`, 5xx `fault`); a transport error is recorded as an exception with `fault`.
 //! The request carries `X-Amzn-Trace-Id: Root=…;Parent=<the subsegment's id>;Sampled=<0|1>`
-//! plus the incoming header's extra fields, replacing any trace header it had.
+//! plus the incoming header's extra fields, and the same trace as W3C `traceparent` (with the
+//! incoming `tracestate`), replacing any trace headers it had ([`super::propagation`]).
 //!
 //! The trace is found in the outgoing request's extensions (a [`TraceContext`] put there by
 //! the caller) or, failing that, in [`TraceContext::current`] (inside a handler served
@@ -51,14 +52,13 @@ mod response_future;
 
 use std::task::{Context, Poll};
 
-use http::{HeaderMap, HeaderValue, Request, Response};
+use http::{HeaderMap, Request, Response};
 use http_body::Body;
 use tower_layer::Layer;
 use tower_service::Service;
 use xray_core::model::HttpRequest;
 
 pub use self::response_future::ResponseFuture;
-use super::TRACE_HEADER;
 use super::response_body::Open;
 pub use super::response_body::ResponseBody;
 use crate::context::{Subsegment, TraceContext, format_into};
@@ -149,9 +149,9 @@ fn begin<B>(ctx: &TraceContext, req: &mut Request<B>, traced: bool) -> Subsegmen
 /// Sets the outgoing trace header for a call recorded by `sub` (its Parent is `sub`; without
 /// a recorder, the incoming header as it came), replacing any the request had.
 fn inject_header(headers: &mut HeaderMap, sub: &TraceContext) {
-    let header = sub.downstream_header();
-    if let Some(value) = header.and_then(|h| HeaderValue::from_str(&h.to_heapless()).ok()) {
-        headers.insert(TRACE_HEADER, value);
+    // Both `X-Amzn-Trace-Id` and W3C `traceparent` (+ the incoming `tracestate`).
+    if let Some(header) = sub.downstream_header() {
+        super::propagation::inject(headers, &header, sub.tracestate());
     }
 }
 

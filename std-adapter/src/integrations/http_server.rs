@@ -5,7 +5,8 @@
 //!
 //! 1. parses the incoming `X-Amzn-Trace-Id`, field by field: a malformed field is left out
 //!    (logged at debug) and the others are kept, so a valid Root and `Sampled=1` survive a
-//!    malformed Parent;
+//!    malformed Parent; without one (or as [`XRayServerLayer::propagation`] says), the W3C
+//!    `traceparent` and `tracestate` ([`super::propagation`]);
 //! 2. begins a segment through the [`Tracer`] (an upstream `Sampled=1`/`0` decides; otherwise
 //!    the tracer's sampler, given the `Host`, the method and the URL path);
 //! 3. records `http.request`: method, URL (scheme, host and path; the core drops userinfo and
@@ -105,6 +106,7 @@ pub use self::response_future::ResponseFuture;
 use super::TRACE_HEADER;
 use super::response_body::Open;
 pub use super::response_body::ResponseBody;
+use super::propagation::{Incoming, Propagation};
 use crate::context::{TraceContext, format_into};
 use crate::sampling::SamplingRequest;
 use crate::tracer::Tracer;
@@ -120,12 +122,23 @@ pub struct PeerAddr(pub SocketAddr);
 #[derive(Clone, Debug)]
 pub struct XRayServerLayer {
     tracer: Tracer,
+    propagation: Propagation,
 }
 
 impl XRayServerLayer {
     /// A layer recording with `tracer`.
     pub fn new(tracer: Tracer) -> Self {
-        Self { tracer }
+        Self {
+            tracer,
+            propagation: Propagation::default(),
+        }
+    }
+
+    /// Which incoming header continues the trace when a request has both `X-Amzn-Trace-Id`
+    /// and `traceparent` (default [`Propagation::XRayFirst`]; see [`super::propagation`]).
+    pub fn propagation(mut self, propagation: Propagation) -> Self {
+        self.propagation = propagation;
+        self
     }
 }
 
@@ -135,6 +148,7 @@ impl<S> Layer<S> for XRayServerLayer {
     fn layer(&self, inner: S) -> XRayServer<S> {
         XRayServer {
             tracer: self.tracer.clone(),
+            propagation: self.propagation,
             inner,
         }
     }
@@ -144,38 +158,25 @@ impl<S> Layer<S> for XRayServerLayer {
 #[derive(Clone, Debug)]
 pub struct XRayServer<S> {
     tracer: Tracer,
+    propagation: Propagation,
     inner: S,
 }
 
 impl<S> XRayServer<S> {
     /// Wraps `inner`, recording with `tracer`.
     pub fn new(tracer: Tracer, inner: S) -> Self {
-        Self { tracer, inner }
+        Self {
+            tracer,
+            propagation: Propagation::default(),
+            inner,
+        }
     }
 }
 
-/// The incoming trace header, if present; fields that cannot be read are left out.
-pub(crate) fn incoming_header(headers: &HeaderMap) -> Option<TraceHeader> {
-    let value = headers.get(TRACE_HEADER)?;
-    match value.to_str().map(TraceHeader::parse) {
-        Ok(Ok(h)) => {
-            if h.malformed().any() {
-                log::debug!(
-                    "X-Ray: malformed X-Amzn-Trace-Id fields left out: {:?}",
-                    h.malformed()
-                );
-            }
-            Some(h)
-        }
-        Ok(Err(e)) => {
-            log::debug!("X-Ray: X-Amzn-Trace-Id ignored ({e}); starting a new trace");
-            None
-        }
-        Err(_) => {
-            log::debug!("X-Ray: non-ASCII X-Amzn-Trace-Id ignored; starting a new trace");
-            None
-        }
-    }
+/// The incoming trace context: `X-Amzn-Trace-Id`, or W3C `traceparent`/`tracestate` as
+/// `policy` says; fields that cannot be read are left out.
+pub(crate) fn incoming_header(headers: &HeaderMap, policy: Propagation) -> Incoming {
+    super::propagation::extract(headers, policy)
 }
 
 fn header_str(headers: &HeaderMap, name: impl http::header::AsHeaderName) -> Option<&str> {
@@ -197,14 +198,20 @@ pub(crate) fn content_length<B: Body>(resp: &Response<B>) -> Option<u64> {
 }
 
 /// Begins the segment for `req` and records its `http.request`.
-fn begin<B>(tracer: &Tracer, req: &Request<B>) -> (TraceContext, Option<TraceHeader>) {
+fn begin<B>(
+    tracer: &Tracer,
+    req: &Request<B>,
+    policy: Propagation,
+) -> (TraceContext, Option<TraceHeader>) {
     let headers = req.headers();
-    let upstream = incoming_header(headers);
+    let incoming = incoming_header(headers, policy);
     let host = request_host(req);
     let method = req.method().as_str();
     let path = req.uri().path();
     let sampling = SamplingRequest::new(tracer.name()).with_http(host, Some(method), Some(path));
-    let ctx = tracer.begin_with(upstream.as_ref(), &sampling);
+    // W3C: a mapped `traceparent`, counted if malformed; the handle keeps the `tracestate`.
+    let ctx = incoming.begin(tracer, &sampling);
+    let upstream = incoming.into_header();
 
     let scheme = req
         .uri()
@@ -275,7 +282,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let (ctx, upstream) = begin(&self.tracer, &req);
+        let (ctx, upstream) = begin(&self.tracer, &req, self.propagation);
         let respond_with = sampling_response(&ctx, upstream.as_ref());
         req.extensions_mut().insert(ctx.clone());
         let inner = &mut self.inner;

@@ -4,6 +4,7 @@
 //! | --- | --- | --- |
 //! | `tower` | `http_server` | a `tower` layer tracing every incoming `http::Request` (axum, hyper, tonic) until its response body ends |
 //! | `tower` | `http_client` | a `tower` layer tracing outgoing `http::Request`s until their response body ends, and propagating the header |
+//! | `tower` | `propagation` | `X-Amzn-Trace-Id` and W3C `traceparent`/`tracestate`: read from a request, written on a downstream one |
 //! | `tracing` | `tracing_layer` | a `tracing-subscriber` layer: spans become subsegments |
 //! | `tracing` | `log_correlation` | trace and segment ids on a `tracing` span |
 //! | `aws-sdk` | `aws_sdk` | an AWS SDK for Rust interceptor: a subsegment per operation |
@@ -29,6 +30,8 @@ pub mod http_client;
 pub mod http_server;
 #[cfg(feature = "tracing")]
 pub mod log_correlation;
+#[cfg(feature = "tower")]
+pub mod propagation;
 #[cfg(feature = "tower")]
 mod response_body;
 #[cfg(any(feature = "tower", feature = "aws-sdk"))]

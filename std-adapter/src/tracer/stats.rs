@@ -20,7 +20,8 @@ pub struct TracerStats {
     /// Recorders the pool holds (free or lent), grown on demand up to its maximum.
     pub recorders: u64,
     /// Incoming trace headers with a field that could not be read (a malformed Root, Parent
-    /// or Sampled), which was left out while the others were kept.
+    /// or Sampled), which was left out while the others were kept; and invalid W3C
+    /// `traceparent` headers, ignored as a whole (see `integrations::propagation`).
     pub malformed_headers: u64,
     /// Calls made for a segment or subsegment that had already ended.
     pub context_missing: u64,
