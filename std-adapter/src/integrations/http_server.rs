@@ -103,10 +103,9 @@ use xray_core::model::HttpRequest;
 use xray_core::{SampledFlag, TraceHeader};
 
 pub use self::response_future::ResponseFuture;
-use super::TRACE_HEADER;
+use super::propagation::{Incoming, Propagation};
 use super::response_body::Open;
 pub use super::response_body::ResponseBody;
-use super::propagation::{Incoming, Propagation};
 use crate::context::{TraceContext, format_into};
 use crate::sampling::SamplingRequest;
 use crate::tracer::Tracer;
