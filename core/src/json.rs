@@ -73,12 +73,31 @@ mod fast {
         below_space | (x & HIGHS) == 0 && !has_byte(x, b'"') && !has_byte(x, b'\\')
     }
 
+    /// Whether every byte is ASCII that a JSON string takes as is.
+    fn all_plain_ascii(bytes: &[u8]) -> bool {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            if !plain_ascii8(load8(chunk)) {
+                return false;
+            }
+        }
+        let tail = chunks.remainder();
+        let mut word = [b' '; 8];
+        word[..tail.len()].copy_from_slice(tail);
+        plain_ascii8(u64::from_le_bytes(word))
+    }
+
     /// Writes the escaped contents of a JSON string (without quotes).
     ///
     /// Escapes `"`, `\`, every control character below U+0020 and U+2028/U+2029 (valid JSON,
     /// but line breaks to JavaScript and to some log pipelines).
     pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Full> {
         let bytes = text.as_bytes();
+        // The common case, plain ASCII throughout: checked eight bytes at a time (the tail
+        // padded with spaces) and written at once.
+        if all_plain_ascii(bytes) {
+            return s.write(bytes);
+        }
         let mut run = 0;
         let mut i = 0;
         while i < bytes.len() {
@@ -110,6 +129,17 @@ mod fast {
         s.write(&bytes[run..])
     }
 
+    /// [`is_name_ascii`] as a table: one load per byte instead of a chain of comparisons.
+    const NAME_ASCII: [bool; 128] = {
+        let mut table = [false; 128];
+        let mut b = 0u8;
+        while b < 128 {
+            table[b as usize] = is_name_ascii(b);
+            b += 1;
+        }
+        table
+    };
+
     /// Writes `name` as a JSON string, keeping only characters of the schema's name set and
     /// at most [`MAX_NAME_CHARS`] of them; [`FALLBACK_NAME`] if none is left. Returns whether
     /// the name was changed.
@@ -123,7 +153,7 @@ mod fast {
         // Runs of allowed ASCII are written at once; other characters one by one.
         while i < bytes.len() && kept < MAX_NAME_CHARS {
             let b = bytes[i];
-            if b.is_ascii() && is_name_ascii(b) {
+            if NAME_ASCII.get(usize::from(b)) == Some(&true) {
                 i += 1;
                 kept += 1;
                 continue;

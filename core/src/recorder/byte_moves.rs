@@ -7,9 +7,9 @@
 // the same effect. The recorder uses the one its features select; unit tests compile both and
 // compare them (`same_effect_both_ways`).
 #[cfg(not(feature = "small"))]
-pub(super) use fast::{move_left, rotate_right, same_bytes};
+pub(super) use fast::{move_left, put_in_front, rotate_right, same_bytes};
 #[cfg(feature = "small")]
-pub(super) use small::{move_left, rotate_right, same_bytes};
+pub(super) use small::{move_left, put_in_front, rotate_right, same_bytes};
 
 /// The default versions: the standard library's (`memcmp`, `memmove`).
 #[cfg(any(test, not(feature = "small")))]
@@ -29,6 +29,24 @@ mod fast {
     /// Copies `bytes[from]` to `to` (`to` ≤ `from.start`).
     pub(crate) fn move_left(bytes: &mut [u8], from: core::ops::Range<usize>, to: usize) {
         bytes.copy_within(from, to);
+    }
+
+    /// Moves the last `k` bytes of `bytes[start..end]` to `start`, the rest after them (a
+    /// right rotation of that range by `k`). `bytes[spare..]`, past `end`, is free: when `k`
+    /// bytes fit there, three copies do it (the standard rotation falls back to a slow
+    /// element-wise algorithm when both sides are over 256 bytes, as a parent's fields and
+    /// its children often are).
+    pub(crate) fn put_in_front(bytes: &mut [u8], start: usize, end: usize, k: usize, spare: usize) {
+        if start > end || k > end - start || spare < end {
+            return;
+        }
+        if spare + k <= bytes.len() {
+            bytes.copy_within(end - k..end, spare);
+            bytes.copy_within(start..end - k, start + k);
+            bytes.copy_within(spare..spare + k, start);
+        } else if let Some(range) = bytes.get_mut(start..end) {
+            rotate_right(range, k);
+        }
     }
 }
 
@@ -58,6 +76,20 @@ mod small {
     pub(crate) fn move_left(bytes: &mut [u8], from: core::ops::Range<usize>, to: usize) {
         for (k, at) in from.enumerate() {
             bytes[to + k] = bytes[at];
+        }
+    }
+
+    /// Moves the last `k` bytes of `bytes[start..end]` to `start` (a right rotation), by
+    /// reversals: the spare room past `end` is not used.
+    pub(crate) fn put_in_front(
+        bytes: &mut [u8],
+        start: usize,
+        end: usize,
+        k: usize,
+        _spare: usize,
+    ) {
+        if let Some(range) = bytes.get_mut(start..end) {
+            rotate_right(range, k);
         }
     }
 }
@@ -113,6 +145,20 @@ mod tests {
             fast::move_left(&mut x, start..end, to);
             small::move_left(&mut y, start..end, to);
             proptest::prop_assert_eq!(&x, &y, "move_left {}..{} to {}", start, end, to);
+
+            let spare = end + to;
+            for room in [0usize, 4, 100] {
+                let mut x = bytes.clone();
+                x.resize(n + room, 0);
+                let mut y = x.clone();
+                let mut want = x.clone();
+                let k = k.min(end - start);
+                fast::put_in_front(&mut x, start, end, k, spare.min(end.max(n)));
+                small::put_in_front(&mut y, start, end, k, spare.min(end.max(n)));
+                want[start..end].rotate_right(k);
+                proptest::prop_assert_eq!(&x[..end], &want[..end], "put_in_front {}..{} by {}", start, end, k);
+                proptest::prop_assert_eq!(&y[..end], &want[..end]);
+            }
 
             let (front, back) = bytes.split_at(a.min(n));
             let pairs = [

@@ -3,10 +3,11 @@
 //! Fields arrive in any order and for any open entity, while an entity's document can only be
 //! written when it closes. Each field is escaped, cut and written as JSON once, when it is
 //! recorded, into this append-only log; closing an entity copies its fragments into the
-//! datagram. Records are `[slot][section][len: u16 LE][payload]`. Superseded or consumed records
-//! are marked dead and squeezed out when the log runs out of room.
+//! datagram. Records are laid out as `layout::record` says. Superseded or consumed records are
+//! marked dead and squeezed out when the log runs out of room.
 
 use super::byte_moves::same_bytes;
+use super::layout::record::{self, HEADER};
 use crate::sink::{Full, SliceSink};
 
 /// What a record holds, which decides where it goes in the document.
@@ -44,7 +45,7 @@ pub(crate) enum Section {
 }
 
 impl Section {
-    fn from_u8(v: u8) -> Section {
+    pub(crate) fn from_u8(v: u8) -> Section {
         match v {
             1 => Section::Top,
             2 => Section::HttpRequest,
@@ -63,8 +64,6 @@ impl Section {
         }
     }
 }
-
-const HEADER: usize = 4;
 
 /// Writes a record's payload: implemented by every closure of that shape.
 ///
@@ -104,6 +103,9 @@ pub(crate) struct Record<'a> {
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct FieldLog {
     len: usize,
+    /// Where the last record pushed starts (while `len > 0`), kept rather than found by
+    /// walking the log.
+    last: usize,
 }
 
 impl FieldLog {
@@ -117,8 +119,9 @@ impl FieldLog {
         self.len
     }
 
-    /// Appends a record whose payload `write` produces. If it does not fit, dead records are
-    /// squeezed out and `write` runs once more. Nothing is kept of a write that fails.
+    /// Appends a record whose payload `write` produces ([`FieldLog::last_at`] tells where). If
+    /// it does not fit, dead records are squeezed out and `write` runs once more. Nothing is
+    /// kept of a write that fails.
     #[inline(always)]
     pub(crate) fn push(
         &mut self,
@@ -160,27 +163,27 @@ impl FieldLog {
         let mut sink = SliceSink::new(&mut rest[..cap]);
         write.write_payload(&mut sink)?;
         let n = sink.as_bytes().len();
-        let len = (n as u16).to_le_bytes();
-        area[start..start + HEADER].copy_from_slice(&[slot, section as u8, len[0], len[1]]);
+        area[start..start + HEADER].copy_from_slice(&record::header(slot, section, n as u16));
         self.len = start + HEADER + n;
+        self.last = start;
         Ok(())
     }
 
-    /// The next live record at or after offset `at`, and the offset after it.
+    /// The next live record at or after offset `at`, and the offset after it. Inlined in the
+    /// default build: it is the inner loop of writing an entity's fields.
+    #[cfg_attr(not(feature = "small"), inline(always))]
     pub(crate) fn next_live<'a>(
         &self,
         area: &'a [u8],
         mut at: usize,
     ) -> Option<(Record<'a>, usize)> {
         while at + HEADER <= self.len {
-            let h = &area[at..at + HEADER];
-            let n = usize::from(u16::from_le_bytes([h[2], h[3]]));
             let rec = Record {
-                slot: h[0],
-                section: Section::from_u8(h[1]),
-                payload: &area[at + HEADER..at + HEADER + n],
+                slot: record::slot(area, at),
+                section: record::section(area, at),
+                payload: record::payload(area, at),
             };
-            at += HEADER + n;
+            at += record::total_len(area, at);
             if rec.section != Section::Dead {
                 return Some((rec, at));
             }
@@ -212,7 +215,7 @@ impl FieldLog {
 
     /// Marks the record at `at` dead.
     pub(crate) fn kill(&self, area: &mut [u8], at: usize) {
-        area[at + 1] = Section::Dead as u8;
+        record::set_section(area, at, Section::Dead);
     }
 
     /// Marks dead every record of `slot` (in `section`, if given), or only those that are the
@@ -226,16 +229,15 @@ impl FieldLog {
     ) {
         let mut at = 0;
         while at + HEADER <= self.len {
-            let n = usize::from(u16::from_le_bytes([area[at + 2], area[at + 3]]));
-            let s = Section::from_u8(area[at + 1]);
-            if area[at] == slot
+            let s = record::section(area, at);
+            if record::slot(area, at) == slot
                 && s != Section::Dead
                 && section.is_none_or(|want| want == s)
-                && key.is_none_or(|k| is_member(&area[at + HEADER..at + HEADER + n], k))
+                && key.is_none_or(|k| is_member(record::payload(area, at), k))
             {
-                area[at + 1] = Section::Dead as u8;
+                record::set_section(area, at, Section::Dead);
             }
-            at += HEADER + n;
+            at += record::total_len(area, at);
         }
     }
 
@@ -247,25 +249,24 @@ impl FieldLog {
         at: usize,
         prefix_len: usize,
     ) -> bool {
-        let new_len = usize::from(u16::from_le_bytes([area[at + 2], area[at + 3]]));
-        if prefix_len > new_len {
+        if prefix_len > record::payload_len(area, at) {
             return false;
         }
-        let (slot, section) = (area[at], area[at + 1]);
+        let (slot, section) = (record::slot(area, at), record::section_byte(area, at));
         let new_prefix = at + HEADER..at + HEADER + prefix_len;
         let mut killed = false;
         let mut i = 0;
         while i < at {
-            let n = usize::from(u16::from_le_bytes([area[i + 2], area[i + 3]]));
-            if area[i] == slot
-                && area[i + 1] == section
+            let n = record::payload_len(area, i);
+            if record::slot(area, i) == slot
+                && record::section_byte(area, i) == section
                 && n >= prefix_len
                 && same_bytes(
                     &area[i + HEADER..i + HEADER + prefix_len],
                     &area[new_prefix.clone()],
                 )
             {
-                area[i + 1] = Section::Dead as u8;
+                record::set_section(area, i, Section::Dead);
                 killed = true;
             }
             i += HEADER + n;
@@ -273,23 +274,30 @@ impl FieldLog {
         killed
     }
 
-    /// Where the last record starts (live or dead).
-    pub(crate) fn last_at(&self, area: &[u8]) -> Option<usize> {
+    /// Where the last record pushed starts (live or dead). Only meaningful right after a push
+    /// that succeeded (squeezing the log moves records; the push after it sets this again).
+    pub(crate) fn last_at(&self) -> usize {
+        self.last
+    }
+
+    /// Checks that the records tile the log exactly (each within it, the last ending at its
+    /// length): debug and fuzz builds.
+    #[cfg(debug_assertions)]
+    pub(crate) fn check_invariants(&self, area: &[u8]) {
+        assert!(self.len <= area.len(), "field log past its area");
         let mut at = 0;
-        let mut last = None;
         while at + HEADER <= self.len {
-            last = Some(at);
-            at += HEADER + usize::from(u16::from_le_bytes([area[at + 2], area[at + 3]]));
+            at += record::total_len(area, at);
         }
-        last
+        assert_eq!(at, self.len, "field log records do not end at its length");
     }
 
     /// Squeezes out dead records. Returns whether any space was freed.
     fn compact(&mut self, area: &mut [u8]) -> bool {
         let (mut read, mut write) = (0, 0);
         while read + HEADER <= self.len {
-            let n = HEADER + usize::from(u16::from_le_bytes([area[read + 2], area[read + 3]]));
-            if area[read + 1] != Section::Dead as u8 {
+            let n = record::total_len(area, read);
+            if record::section(area, read) != Section::Dead {
                 super::byte_moves::move_left(area, read..read + n, write);
                 write += n;
             }

@@ -1,339 +1,177 @@
-//! Closing entities: where a closed entity's document goes in the datagram buffer (into its
-//! parent's run of children, or out as its own datagram), the byte budget, and sending.
+//! The byte layouts the recorder keeps in its buffer, each defined once with one accessor per
+//! field (as smoltcp's `wire` modules do). Everything else reads and writes these bytes through
+//! them.
+//!
+//! The buffer itself: `[scratch | daemon header line | datagram … | field log …]` (see the
+//! constants in `mod.rs`); the records below live in the field log.
+//!
+//! Contract (as smoltcp's "no accessor panics after `check_len`"): no record accessor panics
+//! at an offset where the log walk finds a record, that is at 0 and after each record, below
+//! the log's length. The log only ever holds what it wrote, and `check_invariants` (debug and
+//! fuzz builds) walks it after each recorder call to show that every record lies within it.
+//! The same holds for `metadata::split` on a metadata payload the log wrote; `exception::parse`
+//! never panics on any bytes.
+//! Record accessors index directly rather than return options: the code the log had before,
+//! without the flash that fallbacks would cost firmware.
 
-use super::assemble::{Doc, Level, write_fields};
-use super::byte_moves::{move_left, rotate_right};
 use super::field_log::Section;
-use super::{
-    FREE, HEADER_LEN, HEADROOM, INDEPENDENT_PREFIX_LEN, NO_PARENT, Recorder, SCRATCH, SlotState,
-};
-use crate::DAEMON_HEADER;
-use crate::id::SegmentId;
-use crate::json;
-use crate::sink::{Full, Sink, SliceSink};
-use crate::time::Timestamp;
-use crate::transport::Transport;
 
-impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
-    /// Closes slot `i` (its open children first) and frees it. `depth` bounds the recursion.
-    pub(super) fn close<T: Transport + ?Sized>(
-        &mut self,
-        i: usize,
-        end: Timestamp,
-        transport: &mut T,
-        depth: usize,
-    ) {
-        if depth > 0 {
-            for j in 0..N {
-                if self.slots[j].state != SlotState::Free
-                    && usize::from(self.slots[j].parent) == i
-                    && j != i
-                {
-                    self.close(j, end, transport, depth - 1);
-                }
-            }
-        }
-        // Its own reserve is released first: its document is written now, within what is left.
-        self.reserved -= self.own_reserve(i);
-        self.write_closed(i, end, transport);
-        self.kill_records(i);
-        self.slots[i] = FREE;
+/// A field-log record: `[slot: u8][section: u8][len: u16 LE][payload: len bytes]`.
+pub(crate) mod record {
+    use super::Section;
+    use core::ops::Range;
+
+    /// The entity's slot (or the trace-wide slot).
+    pub(crate) const SLOT: usize = 0;
+    /// The [`Section`] (0 is dead: superseded or consumed).
+    pub(crate) const SECTION: usize = 1;
+    /// The payload's length.
+    pub(crate) const LEN: Range<usize> = 2..4;
+    /// Bytes in front of the payload.
+    pub(crate) const HEADER: usize = 4;
+
+    /// The header of a record of `slot` and `section` with a payload of `len` bytes.
+    pub(crate) fn header(slot: u8, section: Section, len: u16) -> [u8; HEADER] {
+        let [l0, l1] = len.to_le_bytes();
+        [slot, section as u8, l0, l1]
     }
 
-    /// Writes slot `i`'s document: sent (a segment, or a subsegment that streams) or added to
-    /// its parent's children.
-    pub(super) fn write_closed<T: Transport + ?Sized>(
-        &mut self,
-        i: usize,
-        end: Timestamp,
-        transport: &mut T,
-    ) {
-        let slot = self.slots[i];
-        if slot.state != SlotState::Open || !self.trace.sampled {
-            return;
-        }
-        self.move_region_to_tail(i);
-        let slot = self.slots[i];
-        let parent = usize::from(slot.parent);
-        let is_segment = slot.parent == NO_PARENT;
-        if is_segment {
-            let doc = Doc {
-                slot_index: i as u8,
-                slot: &slot,
-                end,
-                trace_id: Some(self.trace.id),
-                parent_id: self.trace.parent,
-                writers: self.writers,
-            };
-            let cap = self.limit();
-            if self.write_document(i, &doc, cap, transport).is_some() {
-                self.send(SCRATCH, transport);
-            }
-            return;
-        }
-        let parent_is_facade = self.slots[parent].state == SlotState::Facade;
-        let doc = Doc {
-            slot_index: i as u8,
-            slot: &slot,
-            end,
-            trace_id: None,
-            parent_id: None,
-            writers: self.writers,
-        };
-        if !parent_is_facade && !self.config.stream_all {
-            let cap = self.limit() - self.reserved;
-            let comma = self.slots[parent].region_len > 0;
-            if let Some(start) = self.try_level(i, &doc, cap, comma, Level::Full) {
-                self.embed(parent, start);
-                // This slot's children now live inside its parent's run.
-                self.slots[i].region_len = 0;
-                self.slots[i].state = SlotState::Free;
-                self.keep_headroom(transport);
-                return;
-            }
-        }
-        // On its own: header + independent prefix + document within the budget.
-        let budget_cap =
-            slot.region_start + self.config.budget + 1 - HEADER_LEN - INDEPENDENT_PREFIX_LEN;
-        let cap = self.limit().min(budget_cap);
-        if let Some(start) = self.write_document(i, &doc, cap, transport) {
-            let parent_id = self.slots[parent].id;
-            let end = self.used;
-            self.send_independent(start, end, parent_id, transport);
-            self.used = start;
-        }
+    /// The slot of the record at `at`.
+    pub(crate) fn slot(area: &[u8], at: usize) -> u8 {
+        area[at + SLOT]
     }
 
-    /// Moves slot `i`'s run of closed children to the end of the datagram.
-    pub(super) fn move_region_to_tail(&mut self, i: usize) {
-        let (rs, rl) = (self.slots[i].region_start, self.slots[i].region_len);
-        if rl == 0 {
-            self.slots[i].region_start = self.used;
-            return;
-        }
-        if rs + rl != self.used {
-            let run = &mut self.buf.as_mut()[rs..self.used];
-            rotate_right(run, run.len() - rl);
-            for s in self.slots.iter_mut() {
-                if s.state != SlotState::Free && s.region_len > 0 && s.region_start > rs {
-                    s.region_start -= rl;
-                }
-            }
-            self.slots[i].region_start = self.used - rl;
-        }
+    /// The section of the record at `at`, as stored.
+    pub(crate) fn section_byte(area: &[u8], at: usize) -> u8 {
+        area[at + SECTION]
     }
 
-    /// Writes slot `i`'s document around its children (which are at the tail) within `cap`.
-    /// If it does not fit whole, its children are sent on their own first; then it gives way
-    /// level by level. Returns where the document starts.
-    pub(super) fn write_document<T: Transport + ?Sized>(
-        &mut self,
-        i: usize,
-        doc: &Doc<'_>,
-        cap: usize,
-        transport: &mut T,
-    ) -> Option<usize> {
-        if let Some(start) = self.try_level(i, doc, cap, false, Level::Full) {
-            return Some(start);
-        }
-        if self.slots[i].region_len > 0 {
-            self.evict_children(i, usize::MAX, transport);
-            self.slots[i].region_start = self.used;
-        }
-        for level in [
-            Level::Full,
-            Level::NoMetadata,
-            Level::NoStacks,
-            Level::Minimal,
-        ] {
-            if let Some(start) = self.try_level(i, doc, cap, false, level) {
-                // A level leaves out what the levels before it did too: count each loss the
-                // entity actually had (fuzz finding R5).
-                let slot = &self.slots[i];
-                let stats = &mut self.stats;
-                if level >= Level::NoMetadata && slot.has(Section::Metadata) {
-                    stats.metadata_dropped += 1;
-                }
-                if level >= Level::NoStacks && slot.has(Section::Exception) {
-                    stats.stacks_dropped += 1;
-                }
-                if level == Level::Minimal {
-                    stats.minimal_documents += 1;
-                }
-                return Some(start);
-            }
-        }
-        // Unreachable while the reserve holds; drop rather than write past the budget.
-        self.stats.minimal_documents += 1;
-        None
+    /// The section of the record at `at`.
+    pub(crate) fn section(area: &[u8], at: usize) -> Section {
+        Section::from_u8(section_byte(area, at))
     }
 
-    /// Writes `[,]{fields[,"subsegments":[` at the tail, then moves it in front of the
-    /// children and closes the document, all within `cap` (an offset in the buffer).
-    pub(super) fn try_level(
-        &mut self,
-        i: usize,
-        doc: &Doc<'_>,
-        cap: usize,
-        comma: bool,
-        level: Level,
-    ) -> Option<usize> {
-        let (rs, rl) = (self.slots[i].region_start, self.slots[i].region_len);
-        let used = self.used;
-        let (dgram, area) = self.buf.as_mut().split_at_mut(self.log_start);
-        let mut s = SliceSink::new(dgram.get_mut(used..cap)?);
-        let written = (|| {
-            if comma {
-                s.byte(b',')?;
-            }
-            s.byte(b'{')?;
-            write_fields(&mut s, &self.log, area, doc, level)?;
-            if rl > 0 {
-                s.write(b",\"subsegments\":[")?;
-            }
-            Ok::<usize, Full>(s.len())
-        })();
-        let chunk = written.ok()?;
-        // The closing goes after the chunk; moving the chunk in front of the children leaves
-        // it at the end: `{fields,"subsegments":[` children `]}`.
-        s.write(if rl > 0 { b"]}" } else { b"}" }).ok()?;
-        let total = s.len();
-        if rl > 0 {
-            rotate_right(dgram.get_mut(rs..used + chunk)?, chunk);
-        }
-        self.used = used + total;
-        Some(rs)
+    /// Sets the section of the record at `at` (to [`Section::Dead`], in practice).
+    pub(crate) fn set_section(area: &mut [u8], at: usize, section: Section) {
+        area[at + SECTION] = section as u8;
     }
 
-    /// Adds the document at `[start, used)` to the parent's run of children.
-    pub(super) fn embed(&mut self, parent: usize, start: usize) {
-        let len = self.used - start;
-        let p = self.slots[parent];
-        if p.region_len == 0 {
-            self.slots[parent].region_start = start;
-            self.slots[parent].region_len = len;
-            return;
-        }
-        let pe = p.region_start + p.region_len;
-        if pe != start {
-            rotate_right(&mut self.buf.as_mut()[pe..self.used], len);
-            for (j, s) in self.slots.iter_mut().enumerate() {
-                if j != parent
-                    && s.state != SlotState::Free
-                    && s.region_len > 0
-                    && s.region_start >= pe
-                {
-                    s.region_start += len;
-                }
-            }
-        }
-        self.slots[parent].region_len += len;
+    /// The payload length of the record at `at`.
+    pub(crate) fn payload_len(area: &[u8], at: usize) -> usize {
+        usize::from(u16::from_le_bytes([
+            area[at + LEN.start],
+            area[at + LEN.start + 1],
+        ]))
     }
 
-    /// Sends `[from, used)` as one datagram.
-    pub(super) fn send<T: Transport + ?Sized>(&mut self, from: usize, transport: &mut T) {
-        let d = &self.buf.as_ref()[from..self.used];
-        self.stats.datagrams += 1;
-        self.stats.bytes += d.len() as u64;
-        transport.send(d);
+    /// Where the payload of the record at `at` lies.
+    pub(crate) fn payload_range(area: &[u8], at: usize) -> Range<usize> {
+        at + HEADER..at + HEADER + payload_len(area, at)
     }
 
-    /// Sends the document at `[start, end)` as an independent subsegment of `parent`: the
-    /// header and the independent prefix are written over the bytes in front of it, which are
-    /// saved and put back afterwards.
-    pub(super) fn send_independent<T: Transport + ?Sized>(
-        &mut self,
-        start: usize,
-        end: usize,
-        parent: SegmentId,
-        transport: &mut T,
-    ) {
-        let from = start + 1 - SCRATCH;
-        let mut saved = [0u8; SCRATCH];
-        let trace_id = self.trace.id;
-        let buf = self.buf.as_mut();
-        saved.copy_from_slice(&buf[from..=start]);
-        {
-            let mut s = SliceSink::new(&mut buf[from..=start]);
-            let _ = s.write(DAEMON_HEADER);
-            let _ = s.write(b"\n{\"type\":\"subsegment\",\"trace_id\":");
-            let _ = json::trace_id(&mut s, trace_id);
-            let _ = s.write(b",\"parent_id\":");
-            let _ = json::segment_id(&mut s, parent);
-            let _ = s.byte(b',');
-            debug_assert_eq!(s.len(), SCRATCH);
-        }
-        let d = &buf[from..end];
-        self.stats.datagrams += 1;
-        self.stats.bytes += d.len() as u64;
-        self.stats.streamed += 1;
-        transport.send(d);
-        buf[from..=start].copy_from_slice(&saved);
+    /// The payload of the record at `at`.
+    pub(crate) fn payload(area: &[u8], at: usize) -> &[u8] {
+        &area[payload_range(area, at)]
     }
 
-    /// Sends the closed children at the front of slot `p`'s run (the oldest first) as
-    /// independent subsegments until at least `wanted` bytes are freed, or all of them with
-    /// `usize::MAX`, and closes the gap they leave.
-    pub(super) fn evict_children<T: Transport + ?Sized>(
-        &mut self,
-        p: usize,
-        wanted: usize,
-        transport: &mut T,
-    ) {
-        let (rs, rl) = (self.slots[p].region_start, self.slots[p].region_len);
-        let parent_id = self.slots[p].id;
-        let end = rs + rl;
-        let mut at = rs;
-        while at < end && at - rs < wanted {
-            // Our own output: a complete object, then a comma unless it is the last.
-            let Some(len) = object_len(&self.buf.as_ref()[at..end]) else {
-                // Unreachable: the run is our own output. Drop the rest rather than keep
-                // bytes that are not a document.
-                debug_assert!(false, "a run of children that is not a list of objects");
-                at = end;
-                break;
-            };
-            self.send_independent(at, at + len, parent_id, transport);
-            at = (at + len + 1).min(end);
-        }
-        let cut = at - rs;
-        if cut == 0 {
-            return;
-        }
-        let used = self.used;
-        move_left(self.buf.as_mut(), at..used, rs);
-        for s in self.slots.iter_mut() {
-            if s.state != SlotState::Free && s.region_len > 0 && s.region_start > rs {
-                s.region_start -= cut;
-            }
-        }
-        self.used -= cut;
-        self.slots[p].region_len -= cut;
-    }
-
-    /// Keeps room for one more subsegment to begin: when the free space runs low, the oldest
-    /// closed children of the largest run are sent as independent subsegments, as few as
-    /// give the room back (the rest stay embedded and go out with their parent).
-    pub(super) fn keep_headroom<T: Transport + ?Sized>(&mut self, transport: &mut T) {
-        for _ in 0..N {
-            let free = self.limit().saturating_sub(self.used + self.reserved);
-            if free >= HEADROOM {
-                return;
-            }
-            let largest = (0..N)
-                .filter(|&j| self.slots[j].state == SlotState::Open && self.slots[j].region_len > 0)
-                .max_by_key(|&j| self.slots[j].region_len);
-            match largest {
-                Some(j) => self.evict_children(j, HEADROOM - free, transport),
-                None => return,
-            }
-        }
+    /// The whole length (header and payload) of the record at `at`.
+    pub(crate) fn total_len(area: &[u8], at: usize) -> usize {
+        HEADER + payload_len(area, at)
     }
 }
 
-/// The length of the JSON object at the start of `bytes` (which starts with `{`).
-fn object_len(bytes: &[u8]) -> Option<usize> {
-    json::bracket_depths(bytes)
-        .find(|&(_, depth)| depth == 0)
-        .map(|(i, _)| i + 1)
+/// The payload of a [`Section::Metadata`] record:
+/// `[ns_len: u8][namespace: ns_len bytes, escaped]["key":value]`.
+pub(crate) mod metadata {
+    /// The namespace's length.
+    pub(crate) const NS_LEN: usize = 0;
+    /// Where the namespace starts.
+    pub(crate) const NS: usize = 1;
+
+    /// The namespace (escaped, without quotes) and the `"key":value` member of a payload the
+    /// log wrote (it panics on others: see the contract above).
+    pub(crate) fn split(payload: &[u8]) -> (&[u8], &[u8]) {
+        let n = usize::from(payload[NS_LEN]);
+        (&payload[NS..NS + n], &payload[NS + n..])
+    }
+}
+
+/// The payload of a [`Section::Exception`] record: `[frames: u16 LE][truncated: u32 LE]
+/// [members_len: u16 LE][members: members_len bytes][stack frames JSON]`.
+pub(crate) mod exception {
+    use core::ops::Range;
+
+    /// Stack frames recorded (written unless stacks are dropped).
+    pub(crate) const FRAMES: Range<usize> = 0..2;
+    /// Frames the caller had already left out.
+    pub(crate) const TRUNCATED: Range<usize> = 2..6;
+    /// The members' length, patched in once they are written.
+    pub(crate) const MEMBERS_LEN: Range<usize> = 6..8;
+    /// Bytes in front of the members.
+    pub(crate) const HEADER: usize = 8;
+
+    /// An exception record read back.
+    pub(crate) struct Exception<'a> {
+        /// See [`FRAMES`].
+        pub(crate) frames: u16,
+        /// See [`TRUNCATED`].
+        pub(crate) truncated: u32,
+        /// The exception's members (`"id":…,"message":…`).
+        pub(crate) members: &'a [u8],
+        /// The stack frames, comma-separated.
+        pub(crate) stack: &'a [u8],
+    }
+
+    /// The header, with the members' length still 0.
+    pub(crate) fn header(frames: u16, truncated: u32) -> [u8; HEADER] {
+        let mut h = [0u8; HEADER];
+        h[FRAMES].copy_from_slice(&frames.to_le_bytes());
+        h[TRUNCATED].copy_from_slice(&truncated.to_le_bytes());
+        h
+    }
+
+    /// Reads a record written by the exception call (`None` only for bytes that are not one).
+    pub(crate) fn parse(p: &[u8]) -> Option<Exception<'_>> {
+        let (h, rest) = p.split_first_chunk::<HEADER>()?;
+        let [f0, f1, t0, t1, t2, t3, m0, m1] = *h;
+        let members_len = usize::from(u16::from_le_bytes([m0, m1]));
+        let (members, stack) = rest.split_at_checked(members_len)?;
+        Some(Exception {
+            frames: u16::from_le_bytes([f0, f1]),
+            truncated: u32::from_le_bytes([t0, t1, t2, t3]),
+            members,
+            stack,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accessors_read_what_was_written() {
+        let mut area = [0u8; 12];
+        area[..4].copy_from_slice(&record::header(3, Section::Top, 5));
+        area[4..9].copy_from_slice(b"\"a\":1");
+        assert_eq!(record::slot(&area, 0), 3);
+        assert_eq!(record::section(&area, 0), Section::Top);
+        assert_eq!(record::payload(&area, 0), b"\"a\":1");
+        assert_eq!(record::total_len(&area, 0), 9);
+        record::set_section(&mut area, 0, Section::Dead);
+        assert_eq!(record::section(&area, 0), Section::Dead);
+        assert_eq!(
+            metadata::split(b"\x07default\"k\":1"),
+            (&b"default"[..], &b"\"k\":1"[..])
+        );
+
+        let mut e = [0u8; 12];
+        e[..8].copy_from_slice(&exception::header(2, 7));
+        e[exception::MEMBERS_LEN].copy_from_slice(&2u16.to_le_bytes());
+        e[8..12].copy_from_slice(b"m1s2");
+        let parsed = exception::parse(&e).unwrap();
+        assert_eq!((parsed.frames, parsed.truncated), (2, 7));
+        assert_eq!((parsed.members, parsed.stack), (&b"m1"[..], &b"s2"[..]));
+        assert!(exception::parse(&e[..7]).is_none());
+    }
 }

@@ -31,7 +31,7 @@
 //! # How the buffer is used
 //!
 //! The buffer holds the datagram being built (up to the configured budget) and, after it, the
-//! field log of the open entities (see `field_log`). A closed subsegment becomes bytes at once:
+//! field log of the open entities (see `field_log`, and `layout` for the bytes of each record). A closed subsegment becomes bytes at once:
 //! its document is written at the end of the datagram and joins its parent's run of closed
 //! children (`{child},{child}`), whatever order siblings close in. A parent's own fields are
 //! written when it closes, in front of its children (`{"name":…,"subsegments":[…]}`): JSON key
@@ -60,10 +60,26 @@
 //! Ids are generated for every trace, sampled or not, so logs can carry them. An unsampled
 //! trace records, encodes and sends nothing: every call returns [`Outcome::NotSampled`].
 
-mod assemble;
+// The files:
+//
+// - `mod.rs`: the recorder's state, beginning entities and ending them (this file);
+// - `record.rs`: the recording calls (annotations, metadata, http, errors…), which write
+//   each field as JSON into the field log;
+// - `field_log.rs`: the log of open entities' fields and its operations (push, kill, squeeze);
+// - `layout.rs`: the byte layout of every record kept in the buffer, one accessor per field;
+// - `fields.rs`: writes one entity's own fields from the log, at a level of detail;
+// - `close.rs`: closes an entity and places its document (in its parent's run of children, or
+//   out as its own datagram), the byte budget and sending;
+// - `byte_moves.rs`: moving bytes inside the buffer (rotations, left shifts);
+// - `invariants.rs`: `check_invariants`, run after each call in debug and fuzz builds;
+// - `config.rs`, `outcome.rs`, `sampling.rs`: the settings, the results, the decision.
 mod byte_moves;
+mod close;
 mod config;
 mod field_log;
+mod fields;
+#[cfg(debug_assertions)]
+mod invariants;
 mod layout;
 mod outcome;
 mod record;
@@ -82,8 +98,8 @@ use crate::name::EntityName;
 use crate::sink::{Full, Sink, SliceSink};
 use crate::time::{Clock, Timestamp};
 use crate::transport::Transport;
-use assemble::Writers;
 use field_log::{FieldLog, Section};
+use fields::Writers;
 use rand_core::Rng;
 
 /// Open entities (segment plus nested or concurrent subsegments) one recorder tracks by default.
@@ -267,11 +283,35 @@ pub struct Recorder<B, const N: usize = DEFAULT_SLOTS> {
     writers: Writers,
 }
 
+/// On `Recorder<[u8; 0]>` alone, so that `Recorder::buffer_len(…)` needs no type parameters.
+impl Recorder<[u8; 0]> {
+    /// The buffer length a recorder needs for a datagram `budget` and `field_log` bytes of
+    /// field log (at least 256 are kept, whatever is asked): the budget, the working room in
+    /// front of the datagram and the log.
+    ///
+    /// ```
+    /// use xray_core::recorder::{Recorder, RecorderConfig};
+    ///
+    /// const LEN: usize = Recorder::buffer_len(1472, 1024);
+    /// let rec: Recorder<[u8; LEN]> = Recorder::new([0; LEN], RecorderConfig::with_budget(1472));
+    /// assert_eq!(rec.budget(), 1472);
+    /// ```
+    pub const fn buffer_len(budget: usize, field_log: usize) -> usize {
+        let log = if field_log > MIN_FIELD_LOG {
+            field_log
+        } else {
+            MIN_FIELD_LOG
+        };
+        SCRATCH + budget + log
+    }
+}
+
 impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     /// A recorder writing into `buf`.
     ///
     /// The buffer holds the datagram (the budget plus 131 bytes of working room) and the field
-    /// log (the rest, at least 256 bytes). If `buf` is too small for the configured budget,
+    /// log (the rest, at least 256 bytes): [`Recorder::buffer_len`] tells the length for a
+    /// budget. If `buf` is too small for the configured budget,
     /// the budget shrinks to fit; [`Recorder::budget`] tells the effective value. A budget
     /// below [`MIN_BUDGET`] (configured, or forced by a tiny buffer) disables the recorder:
     /// every begin is refused and counted, and nothing is ever sent. A buffer of budget +
@@ -397,6 +437,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         self.trace.parent = None;
         write_daemon_header(self.buf.as_mut());
         self.used = SCRATCH + HEADER_LEN;
+        self.checked();
     }
 
     /// Begins the segment of a new trace.
@@ -573,11 +614,19 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         if is_root {
             self.reset();
         }
+        self.checked();
         if sampled {
             Outcome::Recorded
         } else {
             Outcome::NotSampled
         }
+    }
+
+    /// Checks the recorder's invariants (debug and fuzz builds; nothing in release builds).
+    #[inline(always)]
+    fn checked(&self) {
+        #[cfg(debug_assertions)]
+        self.check_invariants();
     }
 
     fn limits(&self) -> Limits {
@@ -662,6 +711,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             },
         };
         self.reserved += self.own_reserve(i);
+        self.checked();
         EntityId {
             slot: i as u8,
             generation,

@@ -1,10 +1,9 @@
 //! The recording calls: annotations, metadata, the http/aws/sql blocks, errors and the
 //! other fields of an open entity, each written into the field log as JSON when recorded.
 
-use super::assemble::{
-    ExceptionRecord, write_cause, write_http, write_metadata, write_precursors, write_top,
-};
 use super::field_log::{Payload, Section};
+use super::fields::{write_cause, write_http, write_metadata, write_precursors, write_top};
+use super::layout::exception as exception_record;
 use super::outcome::{Outcome, Rejection};
 use super::{EntityId, FLAG_ERROR, FLAG_FAULT, FLAG_THROTTLE, Recorder, SlotState};
 use crate::id::SegmentId;
@@ -112,9 +111,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             return self.outcome(r, cut);
         }
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
-        let Some(at) = self.log.last_at(area) else {
-            return Outcome::NoRoom;
-        };
+        let at = self.log.last_at();
         if !(had_annotations && self.log.kill_earlier_duplicates(area, at, key.len() + 3)) {
             if self.trace.annotations >= self.config.max_annotations {
                 self.log.kill(area, at);
@@ -177,10 +174,9 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         }
         if r.is_ok() {
             let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
-            if let Some(at) = self.log.last_at(area) {
-                self.log
-                    .kill_earlier_duplicates(area, at, 1 + ns_len + key_len);
-            }
+            let at = self.log.last_at();
+            self.log
+                .kill_earlier_duplicates(area, at, 1 + ns_len + key_len);
         }
         self.outcome(r, ns_cut || key_cut)
     }
@@ -267,8 +263,8 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         let r = self.push(i, Section::Exception, |s| {
             // Frame count, frames already truncated, and the members' length, which goes in
             // front of them and is patched in once known.
-            let at = s.len() + ExceptionRecord::MEMBERS_LEN_AT;
-            s.write(&ExceptionRecord::header(frames, exception.truncated))?;
+            let at = s.len() + exception_record::MEMBERS_LEN.start;
+            s.write(&exception_record::header(frames, exception.truncated))?;
             let mut m = Members::new(&mut *s);
             exception.write_members(&mut m, exception_id, limits)?;
             cut = m.cut;
@@ -439,6 +435,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     }
 
     pub(super) fn outcome(&mut self, r: Result<(), Full>, cut: bool) -> Outcome {
+        self.checked();
         match r {
             Ok(()) if cut => Outcome::Shortened,
             Ok(()) => Outcome::Recorded,
@@ -453,6 +450,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         match self.writable(id) {
             Ok(i) => {
                 self.slots[i].flags |= flag;
+                self.checked();
                 Outcome::Recorded
             }
             Err(o) => o,
@@ -542,9 +540,8 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         if r.is_ok() && empty {
             // Nothing set: do not leave an empty record (it would write `,` alone).
             let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
-            if let Some(at) = self.log.last_at(area) {
-                self.log.kill(area, at);
-            }
+            let at = self.log.last_at();
+            self.log.kill(area, at);
         }
         self.outcome(r, cut)
     }

@@ -26,8 +26,6 @@ pub const DEFAULT_MAX_POOL_SIZE: usize = 1024;
 
 /// Bytes of field log kept next to the datagram budget in each pooled buffer.
 const FIELD_LOG_BYTES: usize = 8 * 1024;
-/// Room the recorder needs in front of the datagram (see `Recorder::new`).
-const RECORDER_OVERHEAD: usize = 160;
 
 /// Builds a [`Tracer`]. See [`Tracer::builder`].
 #[must_use]
@@ -116,10 +114,11 @@ impl TracerBuilder {
     }
 
     /// Bytes of buffer each pooled recorder allocates with the current recorder settings: the
-    /// datagram budget (65,507 by default), 8 KiB of field log and 160 bytes of working room.
+    /// datagram budget (65,507 by default), 8 KiB of field log and the recorder's working
+    /// room ([`Recorder::buffer_len`](xray_core::Recorder::buffer_len)).
     pub fn recorder_bytes(&self) -> usize {
         let config = self.effective_config();
-        config.budget + RECORDER_OVERHEAD + FIELD_LOG_BYTES
+        xray_core::Recorder::buffer_len(config.budget, FIELD_LOG_BYTES)
     }
 
     /// The sampling decision for requests that arrive without `Sampled=1` or `Sampled=0`,

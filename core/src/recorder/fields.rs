@@ -3,6 +3,7 @@
 
 use super::byte_moves::same_bytes;
 use super::field_log::{FieldLog, Record, Section};
+use super::layout::{exception, metadata};
 use super::{FLAG_ERROR, FLAG_FAULT, FLAG_THROTTLE, Slot};
 use crate::id::{SegmentId, TraceId};
 use crate::json;
@@ -281,9 +282,8 @@ fn object(s: &mut SliceSink<'_>, entity: &Entity<'_>, section: Section) -> Resul
 }
 
 /// Splits a metadata payload into its namespace (escaped) and member.
-pub(crate) fn split_metadata(payload: &[u8]) -> (&[u8], &[u8]) {
-    let n = usize::from(payload[0]);
-    (&payload[1..1 + n], &payload[1 + n..])
+fn split_metadata(payload: &[u8]) -> (&[u8], &[u8]) {
+    metadata::split(payload)
 }
 
 /// Writes `,"metadata":{…}` (a [`GroupWriter`]); nothing from [`Level::NoMetadata`] on.
@@ -328,44 +328,6 @@ pub(crate) fn write_metadata(
     s.byte(b'}')
 }
 
-/// An exception record: frame count, frames already truncated, members, frames JSON.
-pub(crate) struct ExceptionRecord<'a> {
-    pub(crate) frames: u16,
-    pub(crate) truncated: u32,
-    pub(crate) members: &'a [u8],
-    pub(crate) stack: &'a [u8],
-}
-
-/// Bytes in front of an exception record's members: frames (u16), truncated (u32) and the
-/// members' length (u16), little-endian.
-const EXCEPTION_HEADER: usize = 8;
-
-impl<'a> ExceptionRecord<'a> {
-    /// Where the members' length goes in the header, patched in once the members are written.
-    pub(crate) const MEMBERS_LEN_AT: usize = 6;
-
-    /// The header, with the members' length still 0.
-    pub(crate) fn header(frames: u16, truncated: u32) -> [u8; EXCEPTION_HEADER] {
-        let mut h = [0u8; EXCEPTION_HEADER];
-        h[..2].copy_from_slice(&frames.to_le_bytes());
-        h[2..6].copy_from_slice(&truncated.to_le_bytes());
-        h
-    }
-
-    /// Reads a record written by the exception call (`None` only for bytes that are not one).
-    pub(crate) fn parse(p: &'a [u8]) -> Option<Self> {
-        let ([f0, f1, t0, t1, t2, t3, m0, m1], rest) = p.split_first_chunk::<EXCEPTION_HEADER>()?;
-        let members_len = usize::from(u16::from_le_bytes([*m0, *m1]));
-        let (members, stack) = rest.split_at_checked(members_len)?;
-        Some(Self {
-            frames: u16::from_le_bytes([*f0, *f1]),
-            truncated: u32::from_le_bytes([*t0, *t1, *t2, *t3]),
-            members,
-            stack,
-        })
-    }
-}
-
 /// Writes `,"cause":…` (a [`GroupWriter`]): exceptions (stacks dropped from
 /// [`Level::NoStacks`] on, and counted in `truncated`), the other cause members, or an id.
 pub(crate) fn write_cause(
@@ -400,7 +362,7 @@ pub(crate) fn write_cause(
         // Records are the recorder's own: one that does not parse cannot occur, and is skipped.
         let records = entity.of(Section::Exception);
         for (i, e) in records
-            .filter_map(|r| ExceptionRecord::parse(r.payload))
+            .filter_map(|r| exception::parse(r.payload))
             .enumerate()
         {
             if i > 0 {

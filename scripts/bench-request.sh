@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The cost of one reference request (xray_std::reference: a segment with three annotations and
+# a metadata value, a remote HTTP subsegment and a faulted subsegment with an exception), two ways:
+#
+# 1. user-space instructions per request: the load generator under valgrind's callgrind with
+#    N = 2001 and N = 1 requests; (Ir(2001) - Ir(1)) / 2000 leaves out start-up and the first
+#    request's warm-up. Deterministic to a few instructions.
+# 2. wall time per request against a raw `send_to` of a datagram of the same size, from ONE run
+#    that alternates batches of both (`loadgen --vs-raw`), and their ratio. Varies with the
+#    machine's load; the ratio less so.
+#
+#   bash scripts/bench-request.sh            # both
+#   REQUESTS=200000 bash scripts/bench-request.sh
+#
+# Needs valgrind. Builds the load generator (release) in the workspace's target directory.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+requests="${REQUESTS:-100000}"
+
+if ! command -v valgrind >/dev/null 2>&1; then
+    echo "bench-request: valgrind is needed (apt-get install valgrind)" >&2
+    exit 1
+fi
+
+cargo build --quiet --release -p xray-examples --bin loadgen
+loadgen="$root/target/release/loadgen"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+# Total instructions of a callgrind run (its "Collected" line). The datagrams go to an address
+# where nothing listens: the send costs the same user-space instructions either way.
+instructions() {
+    AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:9 valgrind --tool=callgrind \
+        --callgrind-out-file="$tmp/callgrind.out.$1" "$loadgen" --requests "$1" \
+        >"$tmp/out.$1" 2>"$tmp/err.$1" || { cat "$tmp/err.$1" >&2; exit 1; }
+    local n
+    n="$(sed -n 's/^==[0-9]*== Collected : \([0-9]*\)$/\1/p' "$tmp/err.$1")"
+    [ -n "$n" ] || { echo "bench-request: no instruction count from callgrind" >&2; cat "$tmp/err.$1" >&2; exit 1; }
+    echo "$n"
+}
+one="$(instructions 1)"
+many="$(instructions 2001)"
+per_request=$(( (many - one) / 2000 ))
+echo "instructions per reference request (callgrind, (Ir(2001) - Ir(1)) / 2000): $per_request"
+if [ -n "${KEEP_PROFILE:-}" ]; then
+    cp "$tmp/callgrind.out.2001" "$KEEP_PROFILE"
+    echo "profile of the 2001-request run: $KEEP_PROFILE (callgrind_annotate it)"
+fi
+
+summary="$("$loadgen" --vs-raw --requests "$requests" | tail -n 1)"
+echo "interleaved run ($requests requests): $summary"
+python3 - "$summary" <<'PY'
+import json, sys
+s = json.loads(sys.argv[1])
+if s["dropped"] or s["raw_send_failed"]:
+    sys.exit(f"bench-request: {s['dropped']} traced and {s['raw_send_failed']} raw sends failed")
+print(f"wall time per request {s['us_per_request']:.3f} us vs raw send_to of "
+      f"{s['datagram_bytes']} bytes {s['raw_send_to_us']:.3f} us: {s['ratio']:.2f}x")
+PY
