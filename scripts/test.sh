@@ -16,7 +16,7 @@ export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 NIGHTLY=$(cat scripts/nightly-version)
 step() { printf '\n==== %s (%ss)\n' "$*" "$SECONDS"; }
 
-for var in FUZZ_TARGETS XRAY_FUZZ_SKIP_KNOWN FUZZ_SEED MIRI_SKIP MIRI_NIGHTLY PROPTEST_CASES \
+for var in FUZZ_TARGETS XRAY_FUZZ_SKIP_KNOWN FUZZ_SEED FUZZ_SANITIZER MIRI_SKIP MIRI_NIGHTLY PROPTEST_CASES \
   XRAY_UPDATE_GOLDEN XRAY_UPDATE_BUDGET UPDATE_SNAPSHOTS RUSTFLAGS CARGO_BUILD_TARGET; do
   if [ -n "${!var+set}" ]; then
     echo "test.sh: clearing $var=${!var}: the whole suite runs, always"
