@@ -300,6 +300,13 @@ impl Intercept for XRayInterceptor {
                 (None, _, Some(_)) => "ServiceError",
                 (None, _, None) => "SdkError",
             };
+            // The SDK's message starts with the code the type already says
+            // (`ResourceNotFoundException: Requested resource not found`).
+            let message = message
+                .strip_prefix(type_name)
+                .and_then(|rest| rest.strip_prefix(": "))
+                .filter(|rest| !rest.is_empty())
+                .unwrap_or(message);
             sub.exception(&Exception {
                 type_name: Some(type_name),
                 message: Some(message),
