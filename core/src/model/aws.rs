@@ -212,7 +212,7 @@ mod tests {
     use crate::sink::SliceSink;
     use std::string::String;
 
-    fn members(aws: &Aws<'_>) -> (&'static str, bool) {
+    fn members(aws: &Aws<'_>) -> (String, bool) {
         let mut buf = [0u8; 512];
         let mut sink = SliceSink::new(&mut buf);
         let mut m = Members::new(&mut sink);
@@ -220,7 +220,7 @@ mod tests {
             .unwrap_or_default();
         let cut = m.cut;
         let text = core::str::from_utf8(sink.as_bytes()).unwrap_or("not utf-8");
-        (String::leak(text.into()), cut)
+        (String::from(text), cut)
     }
 
     #[test]
@@ -240,7 +240,9 @@ mod tests {
         assert_eq!(
             members(&ok),
             (
-                r#""operation":"Query","index_name":"by-date","count":3,"consumed_capacity":{"CapacityUnits":0.5}"#,
+                String::from(
+                    r#""operation":"Query","index_name":"by-date","count":3,"consumed_capacity":{"CapacityUnits":0.5}"#
+                ),
                 false
             )
         );
@@ -258,7 +260,7 @@ mod tests {
                 params: &[bad],
                 ..Aws::default()
             };
-            assert_eq!(members(&aws), ("", true), "{bad:?}");
+            assert_eq!(members(&aws), (String::new(), true), "{bad:?}");
         }
     }
 }
