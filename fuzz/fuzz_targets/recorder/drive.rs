@@ -291,6 +291,7 @@ pub(super) fn run(input: &Input) -> Recording {
                     queue_url: f[5].as_deref(),
                     table_name: f[6].as_deref(),
                     bucket_name: f[7].as_deref(),
+                    params: &[],
                     ec2: ec2s.as_ref().map(|v| Ec2 { instance_id: v[0].as_deref(), availability_zone: v[1].as_deref(), instance_size: v[2].as_deref(), ami_id: v[3].as_deref() }),
                     ecs: ecss.as_ref().map(|v| Ecs { container: v[0].as_deref(), container_id: v[1].as_deref(), container_arn: v[2].as_deref() }),
                     eks: ekss.as_ref().map(|v| Eks { cluster_name: v[0].as_deref(), pod: v[1].as_deref(), container_id: v[2].as_deref() }),
