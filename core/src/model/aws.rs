@@ -121,8 +121,8 @@ pub struct Aws<'a> {
     /// `elastic_beanstalk`.
     pub elastic_beanstalk: Option<ElasticBeanstalk<'a>>,
     /// Further members of an AWS call, in order: `(key, value)`. A key that is not
-    /// `[a-z0-9_]{1,64}`, or that names one of the fields above, is left out (reported as
-    /// cut).
+    /// `[a-z0-9_]{1,64}`, that names one of the fields above, or that an earlier member
+    /// already has, is left out (reported as cut).
     pub params: &'a [(&'a str, AwsParam<'a>)],
 }
 
@@ -159,8 +159,9 @@ impl Aws<'_> {
         m.str("queue_url", self.queue_url, max)?;
         m.str("table_name", self.table_name, max)?;
         m.str("bucket_name", self.bucket_name, max)?;
-        for &(key, value) in self.params {
-            if !param_key_ok(key) {
+        for (i, &(key, value)) in self.params.iter().enumerate() {
+            // A key given twice would make an object with a duplicate key: the first wins.
+            if !param_key_ok(key) || self.params[..i].iter().any(|&(k, _)| k == key) {
                 m.cut = true;
                 continue;
             }
@@ -262,5 +263,13 @@ mod tests {
             };
             assert_eq!(members(&aws), (String::new(), true), "{bad:?}");
         }
+        let twice = Aws {
+            params: &[
+                ("count", AwsParam::Count(1)),
+                ("count", AwsParam::Str("again")),
+            ],
+            ..Aws::default()
+        };
+        assert_eq!(members(&twice), (String::from(r#""count":1"#), true));
     }
 }
