@@ -52,7 +52,7 @@ fn decode_hex(text: &[u8], out: &mut [u8]) -> Result<(), IdError> {
 
 /// Writes `bytes` as lowercase hex into `out` (which is twice as long).
 #[cfg_attr(feature = "small", inline(never))]
-fn encode_hex(bytes: &[u8], out: &mut [u8]) {
+pub(crate) fn encode_hex(bytes: &[u8], out: &mut [u8]) {
     for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
         pair[0] = HEX[(b >> 4) as usize];
         pair[1] = HEX[(b & 0xf) as usize];

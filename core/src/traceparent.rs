@@ -47,7 +47,7 @@
 //! directions are exact; X-Ray's all-zero ids have no W3C form.
 
 use crate::header::{SampledFlag, TraceHeader};
-use crate::id::{SegmentId, TraceId};
+use crate::id::{SegmentId, TraceId, encode_hex};
 use core::fmt;
 
 /// Length of a version `00` `traceparent`.
@@ -137,8 +137,6 @@ impl fmt::Display for TraceStateError {
 
 impl core::error::Error for TraceStateError {}
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 fn lower_hex_value(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
@@ -155,13 +153,6 @@ fn decode_lower_hex(text: &[u8], out: &mut [u8]) -> Result<(), TraceParentError>
         *byte = (hi << 4) | lo;
     }
     Ok(())
-}
-
-fn encode_hex(bytes: &[u8], out: &mut [u8]) {
-    for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
-        pair[0] = HEX[usize::from(b >> 4)];
-        pair[1] = HEX[usize::from(b & 0xf)];
-    }
 }
 
 fn trim_ows(s: &str) -> &str {
