@@ -49,6 +49,17 @@ print(",".join(p["name"] + "/" + f for p in json.load(sys.stdin)["packages"]
                for f in sorted(p["features"]) if f != "default" and (p["name"], f) != ("xray-core", "small")))')
 echo "shipped features: $SHIPPED"
 
+# Miri runs the core's tests one at a time on one core for several minutes: it runs in the
+# background from here, beside the steps that leave a core idle (test runs, links, QEMU, the
+# fuzzers), and its log is printed and its result checked after the fuzz step.
+step "miri (started in the background; its log follows the fuzz step)"
+[ -f scripts/miri.sh ] || { echo "test.sh: scripts/miri.sh is missing" >&2; exit 1; }
+miri_log=$(mktemp)
+# Its own process group, so that a failing step stops all of it (cargo, miri) on the way out.
+setsid bash scripts/miri.sh >"$miri_log" 2>&1 &
+miri_pid=$!
+trap 'kill -- "-$miri_pid" 2>/dev/null || true; rm -f "$miri_log"' EXIT
+
 step "format"
 cargo fmt --all -- --check
 
@@ -89,8 +100,16 @@ echo "xray-core builds with -Z build-std=core: nothing in its tree links alloc"
 run_script scripts/firmware-test.sh
 run_script scripts/firmware-size.sh
 run_script scripts/firmware-net-test.sh
-run_script scripts/miri.sh
 run_script scripts/fuzz.sh "$FUZZ_SECONDS"
+
+step "miri (waiting for the background run)"
+miri_status=0
+wait "$miri_pid" || miri_status=$?
+cat "$miri_log"
+if [ "$miri_status" -ne 0 ]; then
+  echo "test.sh: scripts/miri.sh failed (exit $miri_status)" >&2
+  exit 1
+fi
 
 step "demo"
 cargo run --quiet -p xray-examples --bin demo >/tmp/xray-demo.out
