@@ -302,3 +302,101 @@ fn the_differential_inputs_cover_the_forms() {
     assert!(redacted < parsed / 4, "{redacted} of {parsed}");
     std::println!("parsed {parsed}, with userinfo {userinfo}, redacted {redacted}");
 }
+
+/// Writes `text` as `http.request.url` in JSON the long way: the check reads it first, and
+/// the JSON text counts characters and escapes as if the input could hold anything.
+fn http_json_checked(text: &str, keep_query: bool, max_chars: usize) -> (String, Sanitized, bool) {
+    let mut buf = vec![0u8; text.len() * 6 + 64];
+    let mut s = SliceSink::new(&mut buf);
+    s.byte(b'"').unwrap();
+    let anything = scan::Scan {
+        eq_or_at: true,
+        ascii: false,
+        json_plain: false,
+    };
+    let mut out = JsonText::new(&mut s, max_chars, anything);
+    let read = |t: &str, o: &mut dyn Output| url::http(t, keep_query, o);
+    let done = sanitize(&read, false, text, &mut out).expect("room");
+    let cut = out.cut;
+    s.byte(b'"').unwrap();
+    (String::from_utf8(s.as_bytes().to_vec()).unwrap(), done, cut)
+}
+
+/// Writes `text` as `http.request.url` in JSON as the recorder does.
+fn http_json(text: &str, keep_query: bool, max_chars: usize) -> (String, Sanitized, bool) {
+    let mut buf = vec![0u8; text.len() * 6 + 64];
+    let mut s = SliceSink::new(&mut buf);
+    let (done, cut) = write_json(&mut s, text, Form::HttpUrl { keep_query }, max_chars).unwrap();
+    (String::from_utf8(s.as_bytes().to_vec()).unwrap(), done, cut)
+}
+
+/// URLs as `url_like`, with pieces a fast path must not get wrong added: `=`, `@`, `%`,
+/// non-ASCII (U+2028 among it), JSON escapes, controls, long runs.
+fn url_with_anything() -> impl Strategy<Value = String> {
+    let extra = prop_oneof![
+        Just(String::new()),
+        "[a-z/?#&;%.: ]{0,12}",
+        "[a-z/?#&;=@%.: \t\x01\x1f\"\\\\é€\u{2028}\u{10000}]{0,12}",
+    ];
+    (url_like(), extra, 0usize..400, any::<bool>()).prop_map(|(u, e, n, long_first)| {
+        let run = "p".repeat(n);
+        if long_first {
+            format!("{u}{run}{e}")
+        } else {
+            format!("{u}{e}{run}")
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    /// The recorder's way (no check where it cannot object, characters counted as bytes and
+    /// nothing escaped where the input allows) writes what the check-first, count-every-
+    /// character way writes, and says the same.
+    #[test]
+    fn the_fast_path_writes_what_the_checked_path_writes(
+        text in url_with_anything(),
+        keep_query: bool,
+        max_chars in prop_oneof![0usize..40, Just(250), Just(usize::MAX)],
+    ) {
+        prop_assert_eq!(
+            http_json(&text, keep_query, max_chars),
+            http_json_checked(&text, keep_query, max_chars),
+            "{:?}", text
+        );
+    }
+}
+
+/// The generated inputs reach every path the property compares.
+#[test]
+fn the_fast_path_inputs_cover_the_cases() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[9; 32]),
+    );
+    let (mut one_pass, mut plain, mut ascii_escaped, mut non_ascii, mut long, mut redacted) =
+        (0, 0, 0, 0, 0, 0);
+    for _ in 0..2000 {
+        let text = url_with_anything().new_tree(&mut runner).unwrap().current();
+        let s = scan::scan(text.as_bytes());
+        one_pass += usize::from(!s.eq_or_at);
+        plain += usize::from(!s.eq_or_at && s.json_plain);
+        ascii_escaped += usize::from(!s.eq_or_at && s.ascii && !s.json_plain);
+        non_ascii += usize::from(!s.eq_or_at && !s.ascii);
+        long += usize::from(text.chars().count() > 250);
+        redacted += usize::from(!s.eq_or_at && http(&text, false).1 == Sanitized::Redacted);
+    }
+    assert!(one_pass > 300 && plain > 100, "{one_pass} {plain}");
+    assert!(
+        ascii_escaped > 50 && non_ascii > 50,
+        "{ascii_escaped} {non_ascii}"
+    );
+    assert!(long > 200 && redacted > 20, "{long} {redacted}");
+    std::println!(
+        "one pass {one_pass} (plain {plain}, ASCII escaped {ascii_escaped}, non-ASCII \
+         {non_ascii}, redacted {redacted}), longer than 250 characters {long}"
+    );
+}

@@ -17,6 +17,7 @@
 
 use super::keys::KeyClass;
 use super::output::{Output, Stop};
+use super::words;
 use crate::sink::Full;
 
 /// WHATWG removes these anywhere in the input before parsing.
@@ -136,15 +137,20 @@ pub(super) fn locate(text: &str, rules: Rules) -> Result<Url, Stop> {
             })
         }
     };
-    let ends_authority =
-        |c: u8| c == b'?' || c == b'#' || slash(c) || (rules.semicolon_ends_authority && c == b';');
+    let ends_authority = |x: u64| {
+        let mut m = words::eq(x, b'/') | words::eq(x, b'?') | words::eq(x, b'#');
+        if scheme != Scheme::Other {
+            m |= words::eq(x, b'\\');
+        }
+        if rules.semicolon_ends_authority {
+            m |= words::eq(x, b';');
+        }
+        m
+    };
     let authority = match authority_start {
         Some(a) => {
-            let end_a = find(b, a, end, ends_authority);
-            let host = b[a..end_a]
-                .iter()
-                .rposition(|&c| c == b'@')
-                .map_or(a, |i| a + i + 1);
+            let end_a = words::find(b, a, end, ends_authority);
+            let host = words::rfind(b, a, end_a, b'@').map_or(a, |i| i + 1);
             let port = check_hosts(b, host, end_a, rules)?;
             Some(Authority {
                 start: a,
@@ -167,8 +173,10 @@ pub(super) fn locate(text: &str, rules: Rules) -> Result<Url, Stop> {
             }
         }
     }
-    let path_end = find(b, path_start, end, |c| c == b'?' || c == b'#');
-    let query_end = find(b, path_end, end, |c| c == b'#');
+    let path_end = words::find(b, path_start, end, |x| {
+        words::eq(x, b'?') | words::eq(x, b'#')
+    });
+    let query_end = words::find(b, path_end, end, |x| words::eq(x, b'#'));
     Ok(Url {
         start,
         end,
@@ -182,34 +190,40 @@ pub(super) fn locate(text: &str, rules: Rules) -> Result<Url, Stop> {
 
 /// The scheme of `b[start..end]` and the index after its `:` (or `start` without one).
 fn scheme(b: &[u8], start: usize, end: usize) -> (Scheme, usize) {
-    if !(start < end && b[start].is_ascii_alphabetic()) {
-        return (Scheme::None, start);
-    }
-    let mut name = [0u8; 5];
-    let mut n = 0;
-    let mut i = start;
-    while i < end
-        && (b[i].is_ascii_alphanumeric()
-            || matches!(b[i], b'+' | b'-' | b'.')
-            || is_tab_or_newline(b[i]))
-    {
-        if !is_tab_or_newline(b[i]) {
-            if let Some(slot) = name.get_mut(n) {
-                *slot = b[i].to_ascii_lowercase();
-            }
-            n += 1;
-        }
-        i += 1;
-    }
-    if !(i < end && b[i] == b':') {
-        return (Scheme::None, start);
-    }
-    let kind = match name.get(..n) {
-        Some(b"file") => Scheme::File,
-        Some(b"http" | b"https" | b"ws" | b"wss" | b"ftp") => Scheme::Special,
-        _ => Scheme::Other,
+    let in_scheme = |c: u8| {
+        c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.') || is_tab_or_newline(c)
     };
-    (kind, i + 1)
+    let text = b.get(start..end).unwrap_or_default();
+    if !text.first().is_some_and(u8::is_ascii_alphabetic) {
+        return (Scheme::None, start);
+    }
+    let len = text
+        .iter()
+        .position(|&c| !in_scheme(c))
+        .unwrap_or(text.len());
+    if text.get(len) != Some(&b':') {
+        return (Scheme::None, start);
+    }
+    let name = &text[..len];
+    let is = |word: &[u8]| {
+        if name.len() == word.len() {
+            name.eq_ignore_ascii_case(word)
+        } else {
+            // Tabs and newlines in a scheme are ignored, as anywhere.
+            let mut letters = name.iter().filter(|&&c| !is_tab_or_newline(c));
+            word.iter()
+                .all(|w| letters.next().is_some_and(|c| c.eq_ignore_ascii_case(w)))
+                && letters.next().is_none()
+        }
+    };
+    let kind = if is(b"http") || is(b"https") || is(b"ws") || is(b"wss") || is(b"ftp") {
+        Scheme::Special
+    } else if is(b"file") {
+        Scheme::File
+    } else {
+        Scheme::Other
+    };
+    (kind, start + len + 1)
 }
 
 /// Checks the host(s) and port(s) in `b[from..to]`; says whether a port separator was seen.
@@ -245,7 +259,7 @@ fn check_host(h: &[u8], rules: Rules) -> Result<bool, Stop> {
             Some(_) => return Err(Stop::Unsure),
         }
     } else {
-        let colon = find(h, first, h.len(), |c| c == b':');
+        let colon = words::find(h, first, h.len(), |x| words::eq(x, b':'));
         (colon < h.len()).then_some(colon)
     };
     if rules.plain_hosts
@@ -289,8 +303,13 @@ pub(super) fn http(text: &str, keep_query: bool, out: &mut dyn Output) -> Result
                 return Err(Stop::Unsure);
             }
             let tail = trailing_spaces(b, a.host, u.path_end);
-            out.keep(slice(text, u.start, a.start))?;
-            out.keep(slice(text, a.host, tail))?;
+            if a.host == a.start {
+                // No userinfo: what is kept is one slice, escaped in one go.
+                out.keep(slice(text, u.start, tail))?;
+            } else {
+                out.keep(slice(text, u.start, a.start))?;
+                out.keep(slice(text, a.host, tail))?;
+            }
             escaped_tail(&b[tail..u.path_end], out)?;
         }
         None => {
