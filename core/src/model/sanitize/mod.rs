@@ -38,7 +38,6 @@ mod keys;
 mod output;
 mod scan;
 mod url;
-mod words;
 
 pub use keys::{NOT_SECRET_ENDINGS, SECRET_KEYS, SECRET_PARTS};
 

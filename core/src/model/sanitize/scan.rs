@@ -39,10 +39,10 @@ pub(super) fn scan(text: &[u8]) -> Scan {
     for w in words {
         let x = u64::from_le_bytes(*w);
         found |= bytes_equal(x, b'=') | bytes_equal(x, b'@');
-        high |= x & HIGHS;
+        high |= x;
         escape |= bytes_below(x, 0x20) | bytes_equal(x, b'"') | bytes_equal(x, b'\\');
     }
-    let (mut found, mut high, mut escape) = (found != 0, high != 0, escape != 0);
+    let (mut found, mut high, mut escape) = (found != 0, high & HIGHS != 0, escape != 0);
     for &c in rest {
         found |= c == b'=' || c == b'@';
         high |= !c.is_ascii();

@@ -400,3 +400,86 @@ fn the_fast_path_inputs_cover_the_cases() {
          {non_ascii}, redacted {redacted}), longer than 250 characters {long}"
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    /// Where the one-pass reader of ordinary URLs finds the parts, the full reader finds the
+    /// same ones.
+    #[test]
+    fn ordinary_urls_are_located_as_any_url_is(
+        text in prop_oneof![url_like(), url_with_anything(), ordinary_url()],
+    ) {
+        if let Some(u) = url::locate_ordinary(text.as_bytes()) {
+            prop_assert_eq!(Ok(u), url::locate_any(&text, url::Rules::HTTP), "{:?}", text);
+        }
+    }
+}
+
+/// URLs of the form the one-pass reader takes, and near misses of it.
+fn ordinary_url() -> impl Strategy<Value = String> {
+    (
+        prop::sample::select(vec![
+            "http", "https", "HTTPS", "ws", "wSs", "ftp", "file", "foo", "http+x",
+        ]),
+        prop_oneof![
+            6 => Just("://"),
+            1 => prop::sample::select(vec![":///", ":/", ":\\\\", "://\\"]),
+        ],
+        "([a-z]{0,3}(:[a-z0-9]{0,3})?@){0,2}",
+        "[a-z0-9.-]{0,8}",
+        prop::option::of("[0-9]{0,7}|[0-9a ]{0,3}"),
+        "([/?#][a-z0-9/?#@:=&%. \t\\\\]{0,12})?",
+    )
+        .prop_map(|(s, sep, ui, h, port, rest)| {
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{s}{sep}{ui}{h}{port}{rest}")
+        })
+}
+
+/// The one-pass reader takes most ordinary URLs, and not the near misses.
+#[test]
+fn the_one_pass_reader_takes_ordinary_urls() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[5; 32]),
+    );
+    let (mut taken, mut with_userinfo, mut with_port, mut left) = (0, 0, 0, 0);
+    for _ in 0..2000 {
+        let text = ordinary_url().new_tree(&mut runner).unwrap().current();
+        match url::locate_ordinary(text.as_bytes()) {
+            Some(u) => {
+                taken += 1;
+                let a = u.authority.unwrap();
+                with_userinfo += usize::from(a.host > a.start);
+                with_port += usize::from(a.port);
+            }
+            None => left += 1,
+        }
+    }
+    assert!(taken > 300 && left > 300, "{taken} {left}");
+    assert!(
+        with_userinfo > 100 && with_port > 50,
+        "{with_userinfo} {with_port}"
+    );
+    for (text, taken) in [
+        ("https://api.example.com/v1/items", true),
+        ("HTTP://u:p@h:8080/a?b#c", true),
+        ("https://h:65536/", false),
+        ("https://h:8o/", false),
+        ("https:///h/", false),
+        ("https://h\t/", false),
+        (" https://h/", false),
+        ("https://h/ ", false),
+        ("https://[::1]/", false),
+        ("file://h/", false),
+    ] {
+        assert_eq!(
+            url::locate_ordinary(text.as_bytes()).is_some(),
+            taken,
+            "{text:?}"
+        );
+    }
+}

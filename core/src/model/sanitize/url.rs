@@ -17,7 +17,6 @@
 
 use super::keys::KeyClass;
 use super::output::{Output, Stop};
-use super::words;
 use crate::sink::Full;
 
 /// WHATWG removes these anywhere in the input before parsing.
@@ -92,7 +91,7 @@ pub(super) struct Authority {
 }
 
 /// Where the parts of a URL are, as byte offsets into the text.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Url {
     /// The first byte after leading C0 controls and spaces.
     pub(super) start: usize,
@@ -112,6 +111,121 @@ pub(super) struct Url {
 /// confidence: a port that is not a number up to 65535, an unclosed `[`, a relative path
 /// whose first segment holds `:` or `@`, or a host that the rules forbid.
 pub(super) fn locate(text: &str, rules: Rules) -> Result<Url, Stop> {
+    let b = text.as_bytes();
+    if !(rules.host_list || rules.semicolon_ends_authority || rules.plain_hosts)
+        && let Some(u) = locate_ordinary(b)
+    {
+        return Ok(u);
+    }
+    locate_any(text, rules)
+}
+
+/// [`locate`] for the common form, `http[s]://host[:port][/path][?query][#fragment]` (or
+/// `ws`, `wss`, `ftp`) with nothing to trim, exactly two slashes, and no tab, newline,
+/// space, control, `\` or `[` in the scheme and authority, read in one pass. `None` for
+/// anything else (also a port that is not a number up to 65535), which [`locate_any`] reads.
+/// For every text where this finds the parts, `locate_any` finds the same (a property test).
+pub(super) fn locate_ordinary(b: &[u8]) -> Option<Url> {
+    if *b.last()? <= b' ' {
+        return None;
+    }
+    // The scheme and its `//`, compared as one word.
+    let first = u64::from_le_bytes(*b.first_chunk::<8>()?);
+    let a = ORDINARY_STARTS
+        .iter()
+        .find(|s| (first | s.lower) & s.keep == s.word)?
+        .len;
+    if matches!(b.get(a), Some(b'/' | b'\\')) {
+        return None;
+    }
+    let (mut host, mut port_at, mut end_a) = (a, None, b.len());
+    for (i, &c) in b.iter().enumerate().skip(a) {
+        match c {
+            b'/' | b'?' | b'#' => {
+                end_a = i;
+                break;
+            }
+            b'@' => (host, port_at) = (i + 1, None),
+            b':' if port_at.is_none() => port_at = Some(i),
+            b'\\' | b'[' | 0..=b' ' => return None,
+            _ => {}
+        }
+    }
+    if let Some(p) = port_at {
+        // A port is digits, at most 65535.
+        b.get(p + 1..end_a)?.iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit()
+                .then(|| n * 10 + u32::from(d - b'0'))
+                .filter(|&n| n <= 65_535)
+        })?;
+    }
+    let rest = b.get(end_a..).unwrap_or_default();
+    let path_end = end_a
+        + rest
+            .iter()
+            .position(|&c| c == b'?' || c == b'#')
+            .unwrap_or(rest.len());
+    let rest = b.get(path_end..).unwrap_or_default();
+    let query_end = path_end + rest.iter().position(|&c| c == b'#').unwrap_or(rest.len());
+    Some(Url {
+        start: 0,
+        end: b.len(),
+        scheme: Scheme::Special,
+        authority: Some(Authority {
+            start: a,
+            host,
+            end: end_a,
+            port: port_at.is_some(),
+        }),
+        path_start: end_a,
+        path_end,
+        query_end,
+    })
+}
+
+/// The start of an ordinary URL as the first bytes of a word (the first byte lowest).
+struct OrdinaryStart {
+    word: u64,
+    /// The bytes of the word that are compared.
+    keep: u64,
+    /// `0x20` in each letter: or-ed in, it lowercases an ASCII letter, and makes no other
+    /// byte one.
+    lower: u64,
+    len: usize,
+}
+
+const fn ordinary_start(start: &str) -> OrdinaryStart {
+    let b = start.as_bytes();
+    let (mut word, mut keep, mut lower) = (0, 0, 0);
+    let mut i = 0;
+    while i < b.len() {
+        word |= (b[i] as u64) << (8 * i);
+        keep |= 0xff << (8 * i);
+        if b[i].is_ascii_lowercase() {
+            lower |= 0x20 << (8 * i);
+        }
+        i += 1;
+    }
+    assert!(b.len() <= 8);
+    OrdinaryStart {
+        word,
+        keep,
+        lower,
+        len: b.len(),
+    }
+}
+
+/// The special schemes, as an ordinary URL starts with them.
+const ORDINARY_STARTS: [OrdinaryStart; 5] = [
+    ordinary_start("https://"),
+    ordinary_start("http://"),
+    ordinary_start("wss://"),
+    ordinary_start("ws://"),
+    ordinary_start("ftp://"),
+];
+
+/// [`locate`] for any text.
+pub(super) fn locate_any(text: &str, rules: Rules) -> Result<Url, Stop> {
     let b = text.as_bytes();
     let start = find(b, 0, b.len(), |c| c > b' ');
     let end = b.iter().rposition(|&c| c > b' ').map_or(start, |i| i + 1);
@@ -137,20 +251,15 @@ pub(super) fn locate(text: &str, rules: Rules) -> Result<Url, Stop> {
             })
         }
     };
-    let ends_authority = |x: u64| {
-        let mut m = words::eq(x, b'/') | words::eq(x, b'?') | words::eq(x, b'#');
-        if scheme != Scheme::Other {
-            m |= words::eq(x, b'\\');
-        }
-        if rules.semicolon_ends_authority {
-            m |= words::eq(x, b';');
-        }
-        m
-    };
+    let ends_authority =
+        |c: u8| c == b'?' || c == b'#' || slash(c) || (rules.semicolon_ends_authority && c == b';');
     let authority = match authority_start {
         Some(a) => {
-            let end_a = words::find(b, a, end, ends_authority);
-            let host = words::rfind(b, a, end_a, b'@').map_or(a, |i| i + 1);
+            let end_a = find(b, a, end, ends_authority);
+            let host = b[a..end_a]
+                .iter()
+                .rposition(|&c| c == b'@')
+                .map_or(a, |i| a + i + 1);
             let port = check_hosts(b, host, end_a, rules)?;
             Some(Authority {
                 start: a,
@@ -173,10 +282,8 @@ pub(super) fn locate(text: &str, rules: Rules) -> Result<Url, Stop> {
             }
         }
     }
-    let path_end = words::find(b, path_start, end, |x| {
-        words::eq(x, b'?') | words::eq(x, b'#')
-    });
-    let query_end = words::find(b, path_end, end, |x| words::eq(x, b'#'));
+    let path_end = find(b, path_start, end, |c| c == b'?' || c == b'#');
+    let query_end = find(b, path_end, end, |c| c == b'#');
     Ok(Url {
         start,
         end,
@@ -190,40 +297,34 @@ pub(super) fn locate(text: &str, rules: Rules) -> Result<Url, Stop> {
 
 /// The scheme of `b[start..end]` and the index after its `:` (or `start` without one).
 fn scheme(b: &[u8], start: usize, end: usize) -> (Scheme, usize) {
-    let in_scheme = |c: u8| {
-        c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.') || is_tab_or_newline(c)
-    };
-    let text = b.get(start..end).unwrap_or_default();
-    if !text.first().is_some_and(u8::is_ascii_alphabetic) {
+    if !(start < end && b[start].is_ascii_alphabetic()) {
         return (Scheme::None, start);
     }
-    let len = text
-        .iter()
-        .position(|&c| !in_scheme(c))
-        .unwrap_or(text.len());
-    if text.get(len) != Some(&b':') {
-        return (Scheme::None, start);
-    }
-    let name = &text[..len];
-    let is = |word: &[u8]| {
-        if name.len() == word.len() {
-            name.eq_ignore_ascii_case(word)
-        } else {
-            // Tabs and newlines in a scheme are ignored, as anywhere.
-            let mut letters = name.iter().filter(|&&c| !is_tab_or_newline(c));
-            word.iter()
-                .all(|w| letters.next().is_some_and(|c| c.eq_ignore_ascii_case(w)))
-                && letters.next().is_none()
+    let mut name = [0u8; 5];
+    let mut n = 0;
+    let mut i = start;
+    while i < end
+        && (b[i].is_ascii_alphanumeric()
+            || matches!(b[i], b'+' | b'-' | b'.')
+            || is_tab_or_newline(b[i]))
+    {
+        if !is_tab_or_newline(b[i]) {
+            if let Some(slot) = name.get_mut(n) {
+                *slot = b[i].to_ascii_lowercase();
+            }
+            n += 1;
         }
+        i += 1;
+    }
+    if !(i < end && b[i] == b':') {
+        return (Scheme::None, start);
+    }
+    let kind = match name.get(..n) {
+        Some(b"file") => Scheme::File,
+        Some(b"http" | b"https" | b"ws" | b"wss" | b"ftp") => Scheme::Special,
+        _ => Scheme::Other,
     };
-    let kind = if is(b"http") || is(b"https") || is(b"ws") || is(b"wss") || is(b"ftp") {
-        Scheme::Special
-    } else if is(b"file") {
-        Scheme::File
-    } else {
-        Scheme::Other
-    };
-    (kind, start + len + 1)
+    (kind, i + 1)
 }
 
 /// Checks the host(s) and port(s) in `b[from..to]`; says whether a port separator was seen.
@@ -259,7 +360,7 @@ fn check_host(h: &[u8], rules: Rules) -> Result<bool, Stop> {
             Some(_) => return Err(Stop::Unsure),
         }
     } else {
-        let colon = words::find(h, first, h.len(), |x| words::eq(x, b':'));
+        let colon = find(h, first, h.len(), |c| c == b':');
         (colon < h.len()).then_some(colon)
     };
     if rules.plain_hosts
