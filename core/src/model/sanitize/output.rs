@@ -62,7 +62,9 @@ impl<S: Sink + ?Sized> Output for JsonText<'_, S> {
         if self.cut {
             return Ok(());
         }
-        let (kept, cut, chars) = if self.ascii {
+        // The `small` build has one way (its scan never says `ascii` or `plain`).
+        let fast = !cfg!(feature = "small");
+        let (kept, cut, chars) = if fast && self.ascii {
             debug_assert!(text.is_ascii());
             let n = text.len().min(self.left);
             (text.get(..n).unwrap_or_default(), n < text.len(), n)
@@ -70,7 +72,7 @@ impl<S: Sink + ?Sized> Output for JsonText<'_, S> {
             let (kept, cut) = json::cut_chars(text, self.left);
             (kept, cut, kept.chars().count())
         };
-        if self.plain {
+        if fast && self.plain {
             debug_assert!(!kept.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
             self.sink.write(kept.as_bytes())?;
         } else {

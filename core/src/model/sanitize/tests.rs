@@ -381,7 +381,14 @@ fn the_fast_path_inputs_cover_the_cases() {
         (0, 0, 0, 0, 0, 0);
     for _ in 0..2000 {
         let text = url_with_anything().new_tree(&mut runner).unwrap().current();
-        let s = scan::scan(text.as_bytes());
+        // What a scan says (the `small` build's says less).
+        let s = scan::Scan {
+            eq_or_at: text.contains(['=', '@']),
+            ascii: text.is_ascii(),
+            json_plain: text
+                .bytes()
+                .all(|b| (0x20..0x80).contains(&b) && b != b'"' && b != b'\\'),
+        };
         one_pass += usize::from(!s.eq_or_at);
         plain += usize::from(!s.eq_or_at && s.json_plain);
         ascii_escaped += usize::from(!s.eq_or_at && s.ascii && !s.json_plain);

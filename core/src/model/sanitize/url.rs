@@ -112,9 +112,12 @@ pub(super) struct Url {
 /// whose first segment holds `:` or `@`, or a host that the rules forbid.
 pub(super) fn locate(text: &str, rules: Rules) -> Result<Url, Stop> {
     let b = text.as_bytes();
-    if !(rules.host_list || rules.semicolon_ends_authority || rules.plain_hosts)
-        && let Some(u) = locate_ordinary(b)
-    {
+    // The `small` build reads every URL the one way.
+    let general_only = cfg!(feature = "small")
+        || rules.host_list
+        || rules.semicolon_ends_authority
+        || rules.plain_hosts;
+    if !general_only && let Some(u) = locate_ordinary(b) {
         return Ok(u);
     }
     locate_any(text, rules)
