@@ -22,8 +22,8 @@
 //!
 //! Whatever a grammar got wrong, one check runs on what would be written before anything is:
 //! if the kept text still holds a secret key followed by `=` and a value, or a URL whose
-//! authority holds an `@`, the value is redacted whole. (An HTTP URL without `=` and `@`
-//! skips it: its kept text cannot hold either.)
+//! authority holds an `@`, the value is redacted whole. (A value without `=` and `@` skips
+//! it: its kept text cannot hold either.)
 //!
 //! The sanitizers are allocation-free and read their input a constant number of times. They
 //! write at most three bytes per input byte (a mask for a one-byte value, a percent-encoded
@@ -92,11 +92,12 @@ fn with_reader<T>(form: Form, f: impl FnOnce(Reader<'_>, bool) -> T) -> T {
     }
 }
 
-/// Checks what `read` would write, then writes it, or [`REDACTED`]. `one_pass`: the reader
-/// decides everything before it writes, and the text holds neither `=` nor `@`.
+/// Checks what `read` would write, then writes it, or [`REDACTED`]. `decides_first`: the
+/// reader decides everything before it writes. `may_object`: the text holds `=` or `@`.
 fn sanitize(
     read: Reader<'_>,
-    one_pass: bool,
+    decides_first: bool,
+    may_object: bool,
     text: &str,
     out: &mut dyn Output,
 ) -> Result<Sanitized, Full> {
@@ -104,20 +105,28 @@ fn sanitize(
     // authority). Kept text is slices of the input and ASCII literals (`?`, `;`,
     // percent-encoded C0 controls and spaces) that hold neither: without `=` and `@` in the
     // input the check cannot object, and is not run. What the verdict needs is counted.
-    if one_pass {
-        let mut counted = Counted {
-            out: &mut *out,
-            kept: 0,
-            masks: 0,
+    if !may_object {
+        let unsure = |out: &mut dyn Output| {
+            out.keep(REDACTED)?;
+            Ok(Sanitized::Redacted)
         };
-        return match read(text, &mut counted) {
-            Ok(()) => Ok(verdict(counted.kept, counted.masks, text)),
-            Err(output::Stop::Full) => Err(Full),
-            Err(output::Stop::Unsure) => {
-                out.keep(REDACTED)?;
-                Ok(Sanitized::Redacted)
-            }
-        };
+        if decides_first {
+            let mut counted = Counted::new(&mut *out);
+            return match read(text, &mut counted) {
+                Ok(()) => Ok(counted.verdict(text)),
+                Err(output::Stop::Full) => Err(Full),
+                Err(output::Stop::Unsure) => unsure(out),
+            };
+        }
+        // The reader may find it is unsure after it wrote: a first reading, into nothing,
+        // says whether it will.
+        let mut nothing = Nothing;
+        let mut counted = Counted::new(&mut nothing);
+        if read(text, &mut counted).is_err() {
+            return unsure(out);
+        }
+        read(text, out).map_err(|_| Full)?;
+        return Ok(counted.verdict(text));
     }
     let mut check = Check::default();
     if read(text, &mut check).is_err() || check.unsure {
@@ -145,6 +154,32 @@ struct Counted<'o> {
     masks: usize,
 }
 
+impl<'o> Counted<'o> {
+    fn new(out: &'o mut dyn Output) -> Self {
+        Self {
+            out,
+            kept: 0,
+            masks: 0,
+        }
+    }
+
+    fn verdict(&self, input: &str) -> Sanitized {
+        verdict(self.kept, self.masks, input)
+    }
+}
+
+/// Writes nothing.
+struct Nothing;
+
+impl Output for Nothing {
+    fn keep(&mut self, _: &str) -> Result<(), Full> {
+        Ok(())
+    }
+    fn mask(&mut self) -> Result<(), Full> {
+        Ok(())
+    }
+}
+
 impl Output for Counted<'_> {
     fn keep(&mut self, text: &str) -> Result<(), Full> {
         self.kept += text.len();
@@ -169,7 +204,7 @@ pub(crate) fn write_json<S: Sink + ?Sized>(
     with_reader(form, |read, decides_first| {
         s.byte(b'"')?;
         let mut out = JsonText::new(s, max_chars, seen);
-        let done = sanitize(read, decides_first && !seen.eq_or_at, text, &mut out)?;
+        let done = sanitize(read, decides_first, seen.eq_or_at, text, &mut out)?;
         let cut = out.cut;
         s.byte(b'"')?;
         Ok((done, cut))
@@ -179,11 +214,12 @@ pub(crate) fn write_json<S: Sink + ?Sized>(
 /// Writes `text` sanitized as `form` into `sink`; on [`Full`] the sink is as it was.
 fn write_plain<S: Sink + ?Sized>(sink: &mut S, text: &str, form: Form) -> Result<Sanitized, Full> {
     let mark = sink.len();
-    let one_pass = !scan(text.as_bytes()).eq_or_at;
+    let may_object = scan(text.as_bytes()).eq_or_at;
     let r = with_reader(form, |read, decides_first| {
         sanitize(
             read,
-            decides_first && one_pass,
+            decides_first,
+            may_object,
             text,
             &mut Plain(&mut *sink),
         )

@@ -316,7 +316,7 @@ fn http_json_checked(text: &str, keep_query: bool, max_chars: usize) -> (String,
     };
     let mut out = JsonText::new(&mut s, max_chars, anything);
     let read = |t: &str, o: &mut dyn Output| url::http(t, keep_query, o);
-    let done = sanitize(&read, false, text, &mut out).expect("room");
+    let done = sanitize(&read, false, true, text, &mut out).expect("room");
     let cut = out.cut;
     s.byte(b'"').unwrap();
     (String::from_utf8(s.as_bytes().to_vec()).unwrap(), done, cut)
@@ -488,5 +488,60 @@ fn the_one_pass_reader_takes_ordinary_urls() {
             taken,
             "{text:?}"
         );
+    }
+}
+
+/// Sanitizes `text` as `form` into plain text the long way: the check reads it first.
+fn checked_plain(form: Form, text: &str) -> (String, Sanitized) {
+    let mut buf = vec![0u8; text.len() * 3 + 64];
+    let mut s = SliceSink::new(&mut buf);
+    let done = with_reader(form, |read, decides_first| {
+        sanitize(read, decides_first, true, text, &mut Plain(&mut s))
+    })
+    .expect("room");
+    (String::from_utf8(s.as_bytes().to_vec()).unwrap(), done)
+}
+
+/// Database URLs and connection strings of every dialect's start, mostly without `=` or `@`.
+fn sql_like() -> impl Strategy<Value = String> {
+    let start = prop::sample::select(vec![
+        "postgres://",
+        "postgresql://u@",
+        "jdbc:postgresql://",
+        "jdbc:sqlserver://",
+        "jdbc:jtds:sqlserver://",
+        "jdbc:oracle:thin:",
+        "jdbc:h2:mem:",
+        "jdbc:db2://",
+        "sqlite:",
+        "file:",
+        "mongodb://h1:1,",
+        "redis://",
+        "https://",
+        "",
+    ]);
+    let rest = prop_oneof![
+        3 => "[a-z0-9:/;.?#,\\\\{} -]{0,20}",
+        1 => "[a-z0-9:/;.?#,\\\\{}=@ -]{0,20}",
+    ];
+    (start, rest).prop_map(|(s, r)| format!("{s}{r}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    /// Every sanitizer, where it skips the check (no `=` or `@`), writes and says what it
+    /// writes and says after the check.
+    #[test]
+    fn skipping_the_check_changes_nothing(text in prop_oneof![url_with_anything(), sql_like()]) {
+        prop_assert_eq!(db_url(&text), checked_plain(Form::DatabaseUrl, &text), "{:?}", text);
+        prop_assert_eq!(conn(&text), checked_plain(Form::ConnectionString, &text), "{:?}", text);
+        for keep_query in [false, true] {
+            prop_assert_eq!(
+                http(&text, keep_query),
+                checked_plain(Form::HttpUrl { keep_query }, &text),
+                "{:?}", text
+            );
+        }
     }
 }
