@@ -22,7 +22,8 @@
 //!
 //! Whatever a grammar got wrong, one check runs on what would be written before anything is:
 //! if the kept text still holds a secret key followed by `=` and a value, or a URL whose
-//! authority holds an `@`, the value is redacted whole.
+//! authority holds an `@`, the value is redacted whole. (A value without `=` and `@` skips
+//! it: its kept text cannot hold either.)
 //!
 //! The sanitizers are allocation-free and read their input a constant number of times. They
 //! write at most three bytes per input byte (a mask for a one-byte value, a percent-encoded
@@ -35,12 +36,14 @@ mod connection_string;
 mod key_value;
 mod keys;
 mod output;
+mod scan;
 mod url;
 
 pub use keys::{NOT_SECRET_ENDINGS, SECRET_KEYS, SECRET_PARTS};
 
 use crate::sink::{Full, Sink};
 use output::{Check, JsonText, Output, Plain};
+use scan::scan;
 
 /// What replaces the value of a secret key.
 pub const MASK: &str = "***";
@@ -89,27 +92,43 @@ fn with_reader<T>(form: Form, f: impl FnOnce(Reader<'_>, bool) -> T) -> T {
     }
 }
 
-/// Checks what `read` would write, then writes it, or [`REDACTED`].
+/// Checks what `read` would write, then writes it, or [`REDACTED`]. `decides_first`: the
+/// reader decides everything before it writes. `may_object`: the text holds `=` or `@`.
 fn sanitize(
     read: Reader<'_>,
     decides_first: bool,
+    may_object: bool,
     text: &str,
     out: &mut dyn Output,
 ) -> Result<Sanitized, Full> {
-    let mut check = Check::default();
-    // The check can only object to kept text holding `=` or `@`. Without either, a reader
-    // that decides before it writes is run once, into the check and the output together.
-    if decides_first && !text.bytes().any(|b| b == b'=' || b == b'@') {
-        let mut both = Both(&mut check, out);
-        return match read(text, &mut both) {
-            Ok(()) => Ok(check.verdict(text)),
-            Err(output::Stop::Full) => Err(Full),
-            Err(output::Stop::Unsure) => {
-                out.keep(REDACTED)?;
-                Ok(Sanitized::Redacted)
-            }
+    // The check objects only to a kept `=` (after a secret key) or a kept `@` (in a URL's
+    // authority). Kept text is slices of the input and ASCII literals (`?`, `;`,
+    // percent-encoded C0 controls and spaces) that hold neither: without `=` and `@` in the
+    // input the check cannot object, and is not run. What the verdict needs is counted.
+    if !may_object {
+        let unsure = |out: &mut dyn Output| {
+            out.keep(REDACTED)?;
+            Ok(Sanitized::Redacted)
         };
+        if decides_first {
+            let mut counted = Counted::new(&mut *out);
+            return match read(text, &mut counted) {
+                Ok(()) => Ok(counted.verdict(text)),
+                Err(output::Stop::Full) => Err(Full),
+                Err(output::Stop::Unsure) => unsure(out),
+            };
+        }
+        // The reader may find it is unsure after it wrote: a first reading, into nothing,
+        // says whether it will.
+        let mut nothing = Nothing;
+        let mut counted = Counted::new(&mut nothing);
+        if read(text, &mut counted).is_err() {
+            return unsure(out);
+        }
+        read(text, out).map_err(|_| Full)?;
+        return Ok(counted.verdict(text));
     }
+    let mut check = Check::default();
     if read(text, &mut check).is_err() || check.unsure {
         out.keep(REDACTED)?;
         return Ok(Sanitized::Redacted);
@@ -119,17 +138,56 @@ fn sanitize(
     Ok(check.verdict(text))
 }
 
-/// Writes to the check and to the output at once.
-struct Both<'a, 'b>(&'a mut Check, &'b mut dyn Output);
+/// What a sanitizer did, from how many bytes of `input` it kept and how many masks it wrote.
+fn verdict(kept: usize, masks: usize, input: &str) -> Sanitized {
+    if masks == 0 && kept == input.len() {
+        Sanitized::Kept
+    } else {
+        Sanitized::Cleaned
+    }
+}
 
-impl Output for Both<'_, '_> {
-    fn keep(&mut self, text: &str) -> Result<(), Full> {
-        self.0.keep(text)?;
-        self.1.keep(text)
+/// Passes writes on, counting them for the verdict.
+struct Counted<'o> {
+    out: &'o mut dyn Output,
+    kept: usize,
+    masks: usize,
+}
+
+impl<'o> Counted<'o> {
+    fn new(out: &'o mut dyn Output) -> Self {
+        Self {
+            out,
+            kept: 0,
+            masks: 0,
+        }
+    }
+
+    fn verdict(&self, input: &str) -> Sanitized {
+        verdict(self.kept, self.masks, input)
+    }
+}
+
+/// Writes nothing.
+struct Nothing;
+
+impl Output for Nothing {
+    fn keep(&mut self, _: &str) -> Result<(), Full> {
+        Ok(())
     }
     fn mask(&mut self) -> Result<(), Full> {
-        self.0.mask()?;
-        self.1.mask()
+        Ok(())
+    }
+}
+
+impl Output for Counted<'_> {
+    fn keep(&mut self, text: &str) -> Result<(), Full> {
+        self.kept += text.len();
+        self.out.keep(text)
+    }
+    fn mask(&mut self) -> Result<(), Full> {
+        self.masks += 1;
+        self.out.mask()
     }
 }
 
@@ -142,10 +200,11 @@ pub(crate) fn write_json<S: Sink + ?Sized>(
     form: Form,
     max_chars: usize,
 ) -> Result<(Sanitized, bool), Full> {
+    let seen = scan(text.as_bytes());
     with_reader(form, |read, decides_first| {
         s.byte(b'"')?;
-        let mut out = JsonText::new(s, max_chars);
-        let done = sanitize(read, decides_first, text, &mut out)?;
+        let mut out = JsonText::new(s, max_chars, seen);
+        let done = sanitize(read, decides_first, seen.eq_or_at, text, &mut out)?;
         let cut = out.cut;
         s.byte(b'"')?;
         Ok((done, cut))
@@ -155,8 +214,15 @@ pub(crate) fn write_json<S: Sink + ?Sized>(
 /// Writes `text` sanitized as `form` into `sink`; on [`Full`] the sink is as it was.
 fn write_plain<S: Sink + ?Sized>(sink: &mut S, text: &str, form: Form) -> Result<Sanitized, Full> {
     let mark = sink.len();
+    let may_object = scan(text.as_bytes()).eq_or_at;
     let r = with_reader(form, |read, decides_first| {
-        sanitize(read, decides_first, text, &mut Plain(&mut *sink))
+        sanitize(
+            read,
+            decides_first,
+            may_object,
+            text,
+            &mut Plain(&mut *sink),
+        )
     });
     if r.is_err() {
         sink.truncate(mark);

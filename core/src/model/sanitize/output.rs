@@ -3,6 +3,7 @@
 
 use super::MASK;
 use super::keys::KeyClass;
+use super::scan::Scan;
 use crate::json;
 use crate::sink::{Full, Sink};
 
@@ -35,15 +36,22 @@ pub(super) trait Output {
 pub(super) struct JsonText<'s, S: Sink + ?Sized> {
     sink: &'s mut S,
     left: usize,
+    /// Everything kept is ASCII (the input is): characters are bytes.
+    ascii: bool,
+    /// Nothing kept needs escaping (nothing in the input does).
+    plain: bool,
     /// Whether the text was cut.
     pub(super) cut: bool,
 }
 
 impl<'s, S: Sink + ?Sized> JsonText<'s, S> {
-    pub(super) fn new(sink: &'s mut S, max_chars: usize) -> Self {
+    /// What [`scan`](super::scan::scan) found in the input holds for everything kept.
+    pub(super) fn new(sink: &'s mut S, max_chars: usize, input: Scan) -> Self {
         Self {
             sink,
             left: max_chars,
+            ascii: input.ascii,
+            plain: input.json_plain,
             cut: false,
         }
     }
@@ -54,9 +62,23 @@ impl<S: Sink + ?Sized> Output for JsonText<'_, S> {
         if self.cut {
             return Ok(());
         }
-        let (kept, cut) = json::cut_chars(text, self.left);
-        json::escaped(self.sink, kept)?;
-        self.left = self.left.saturating_sub(kept.chars().count());
+        // The `small` build has one way (its scan never says `ascii` or `plain`).
+        let fast = !cfg!(feature = "small");
+        let (kept, cut, chars) = if fast && self.ascii {
+            debug_assert!(text.is_ascii());
+            let n = text.len().min(self.left);
+            (text.get(..n).unwrap_or_default(), n < text.len(), n)
+        } else {
+            let (kept, cut) = json::cut_chars(text, self.left);
+            (kept, cut, kept.chars().count())
+        };
+        if fast && self.plain {
+            debug_assert!(!kept.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\'));
+            self.sink.write(kept.as_bytes())?;
+        } else {
+            json::escaped(self.sink, kept)?;
+        }
+        self.left = self.left.saturating_sub(chars);
         self.cut = cut;
         Ok(())
     }
@@ -136,11 +158,7 @@ impl Check {
 
     /// What the sanitizer did, from what it kept of `input`.
     pub(super) fn verdict(&self, input: &str) -> super::Sanitized {
-        if self.masks == 0 && self.kept == input.len() {
-            super::Sanitized::Kept
-        } else {
-            super::Sanitized::Cleaned
-        }
+        super::verdict(self.kept, self.masks, input)
     }
 }
 

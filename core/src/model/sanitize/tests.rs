@@ -302,3 +302,246 @@ fn the_differential_inputs_cover_the_forms() {
     assert!(redacted < parsed / 4, "{redacted} of {parsed}");
     std::println!("parsed {parsed}, with userinfo {userinfo}, redacted {redacted}");
 }
+
+/// Writes `text` as `http.request.url` in JSON the long way: the check reads it first, and
+/// the JSON text counts characters and escapes as if the input could hold anything.
+fn http_json_checked(text: &str, keep_query: bool, max_chars: usize) -> (String, Sanitized, bool) {
+    let mut buf = vec![0u8; text.len() * 6 + 64];
+    let mut s = SliceSink::new(&mut buf);
+    s.byte(b'"').unwrap();
+    let anything = scan::Scan {
+        eq_or_at: true,
+        ascii: false,
+        json_plain: false,
+    };
+    let mut out = JsonText::new(&mut s, max_chars, anything);
+    let read = |t: &str, o: &mut dyn Output| url::http(t, keep_query, o);
+    let done = sanitize(&read, false, true, text, &mut out).expect("room");
+    let cut = out.cut;
+    s.byte(b'"').unwrap();
+    (String::from_utf8(s.as_bytes().to_vec()).unwrap(), done, cut)
+}
+
+/// Writes `text` as `http.request.url` in JSON as the recorder does.
+fn http_json(text: &str, keep_query: bool, max_chars: usize) -> (String, Sanitized, bool) {
+    let mut buf = vec![0u8; text.len() * 6 + 64];
+    let mut s = SliceSink::new(&mut buf);
+    let (done, cut) = write_json(&mut s, text, Form::HttpUrl { keep_query }, max_chars).unwrap();
+    (String::from_utf8(s.as_bytes().to_vec()).unwrap(), done, cut)
+}
+
+/// URLs as `url_like`, with pieces a fast path must not get wrong added: `=`, `@`, `%`,
+/// non-ASCII (U+2028 among it), JSON escapes, controls, long runs.
+fn url_with_anything() -> impl Strategy<Value = String> {
+    let extra = prop_oneof![
+        Just(String::new()),
+        "[a-z/?#&;%.: ]{0,12}",
+        "[a-z/?#&;=@%.: \t\x01\x1f\"\\\\é€\u{2028}\u{10000}]{0,12}",
+    ];
+    (url_like(), extra, 0usize..400, any::<bool>()).prop_map(|(u, e, n, long_first)| {
+        let run = "p".repeat(n);
+        if long_first {
+            format!("{u}{run}{e}")
+        } else {
+            format!("{u}{e}{run}")
+        }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    /// The recorder's way (no check where it cannot object, characters counted as bytes and
+    /// nothing escaped where the input allows) writes what the check-first, count-every-
+    /// character way writes, and says the same.
+    #[test]
+    fn the_fast_path_writes_what_the_checked_path_writes(
+        text in url_with_anything(),
+        keep_query: bool,
+        max_chars in prop_oneof![0usize..40, Just(250), Just(usize::MAX)],
+    ) {
+        prop_assert_eq!(
+            http_json(&text, keep_query, max_chars),
+            http_json_checked(&text, keep_query, max_chars),
+            "{:?}", text
+        );
+    }
+}
+
+/// The generated inputs reach every path the property compares.
+#[test]
+fn the_fast_path_inputs_cover_the_cases() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[9; 32]),
+    );
+    let (mut one_pass, mut plain, mut ascii_escaped, mut non_ascii, mut long, mut redacted) =
+        (0, 0, 0, 0, 0, 0);
+    for _ in 0..2000 {
+        let text = url_with_anything().new_tree(&mut runner).unwrap().current();
+        // What a scan says (the `small` build's says less).
+        let s = scan::Scan {
+            eq_or_at: text.contains(['=', '@']),
+            ascii: text.is_ascii(),
+            json_plain: text
+                .bytes()
+                .all(|b| (0x20..0x80).contains(&b) && b != b'"' && b != b'\\'),
+        };
+        one_pass += usize::from(!s.eq_or_at);
+        plain += usize::from(!s.eq_or_at && s.json_plain);
+        ascii_escaped += usize::from(!s.eq_or_at && s.ascii && !s.json_plain);
+        non_ascii += usize::from(!s.eq_or_at && !s.ascii);
+        long += usize::from(text.chars().count() > 250);
+        redacted += usize::from(!s.eq_or_at && http(&text, false).1 == Sanitized::Redacted);
+    }
+    assert!(one_pass > 300 && plain > 100, "{one_pass} {plain}");
+    assert!(
+        ascii_escaped > 50 && non_ascii > 50,
+        "{ascii_escaped} {non_ascii}"
+    );
+    assert!(long > 200 && redacted > 20, "{long} {redacted}");
+    std::println!(
+        "one pass {one_pass} (plain {plain}, ASCII escaped {ascii_escaped}, non-ASCII \
+         {non_ascii}, redacted {redacted}), longer than 250 characters {long}"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    /// Where the one-pass reader of ordinary URLs finds the parts, the full reader finds the
+    /// same ones.
+    #[test]
+    fn ordinary_urls_are_located_as_any_url_is(
+        text in prop_oneof![url_like(), url_with_anything(), ordinary_url()],
+    ) {
+        if let Some(u) = url::locate_ordinary(text.as_bytes()) {
+            prop_assert_eq!(Ok(u), url::locate_any(&text, url::Rules::HTTP), "{:?}", text);
+        }
+    }
+}
+
+/// URLs of the form the one-pass reader takes, and near misses of it.
+fn ordinary_url() -> impl Strategy<Value = String> {
+    (
+        prop::sample::select(vec![
+            "http", "https", "HTTPS", "ws", "wSs", "ftp", "file", "foo", "http+x",
+        ]),
+        prop_oneof![
+            6 => Just("://"),
+            1 => prop::sample::select(vec![":///", ":/", ":\\\\", "://\\"]),
+        ],
+        "([a-z]{0,3}(:[a-z0-9]{0,3})?@){0,2}",
+        "[a-z0-9.-]{0,8}",
+        prop::option::of("[0-9]{0,7}|[0-9a ]{0,3}"),
+        "([/?#][a-z0-9/?#@:=&%. \t\\\\]{0,12})?",
+    )
+        .prop_map(|(s, sep, ui, h, port, rest)| {
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{s}{sep}{ui}{h}{port}{rest}")
+        })
+}
+
+/// The one-pass reader takes most ordinary URLs, and not the near misses.
+#[test]
+fn the_one_pass_reader_takes_ordinary_urls() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[5; 32]),
+    );
+    let (mut taken, mut with_userinfo, mut with_port, mut left) = (0, 0, 0, 0);
+    for _ in 0..2000 {
+        let text = ordinary_url().new_tree(&mut runner).unwrap().current();
+        match url::locate_ordinary(text.as_bytes()) {
+            Some(u) => {
+                taken += 1;
+                let a = u.authority.unwrap();
+                with_userinfo += usize::from(a.host > a.start);
+                with_port += usize::from(a.port);
+            }
+            None => left += 1,
+        }
+    }
+    assert!(taken > 300 && left > 300, "{taken} {left}");
+    assert!(
+        with_userinfo > 100 && with_port > 50,
+        "{with_userinfo} {with_port}"
+    );
+    for (text, taken) in [
+        ("https://api.example.com/v1/items", true),
+        ("HTTP://u:p@h:8080/a?b#c", true),
+        ("https://h:65536/", false),
+        ("https://h:8o/", false),
+        ("https:///h/", false),
+        ("https://h\t/", false),
+        (" https://h/", false),
+        ("https://h/ ", false),
+        ("https://[::1]/", false),
+        ("file://h/", false),
+    ] {
+        assert_eq!(
+            url::locate_ordinary(text.as_bytes()).is_some(),
+            taken,
+            "{text:?}"
+        );
+    }
+}
+
+/// Sanitizes `text` as `form` into plain text the long way: the check reads it first.
+fn checked_plain(form: Form, text: &str) -> (String, Sanitized) {
+    let mut buf = vec![0u8; text.len() * 3 + 64];
+    let mut s = SliceSink::new(&mut buf);
+    let done = with_reader(form, |read, decides_first| {
+        sanitize(read, decides_first, true, text, &mut Plain(&mut s))
+    })
+    .expect("room");
+    (String::from_utf8(s.as_bytes().to_vec()).unwrap(), done)
+}
+
+/// Database URLs and connection strings of every dialect's start, mostly without `=` or `@`.
+fn sql_like() -> impl Strategy<Value = String> {
+    let start = prop::sample::select(vec![
+        "postgres://",
+        "postgresql://u@",
+        "jdbc:postgresql://",
+        "jdbc:sqlserver://",
+        "jdbc:jtds:sqlserver://",
+        "jdbc:oracle:thin:",
+        "jdbc:h2:mem:",
+        "jdbc:db2://",
+        "sqlite:",
+        "file:",
+        "mongodb://h1:1,",
+        "redis://",
+        "https://",
+        "",
+    ]);
+    let rest = prop_oneof![
+        3 => "[a-z0-9:/;.?#,\\\\{} -]{0,20}",
+        1 => "[a-z0-9:/;.?#,\\\\{}=@ -]{0,20}",
+    ];
+    (start, rest).prop_map(|(s, r)| format!("{s}{r}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    /// Every sanitizer, where it skips the check (no `=` or `@`), writes and says what it
+    /// writes and says after the check.
+    #[test]
+    fn skipping_the_check_changes_nothing(text in prop_oneof![url_with_anything(), sql_like()]) {
+        prop_assert_eq!(db_url(&text), checked_plain(Form::DatabaseUrl, &text), "{:?}", text);
+        prop_assert_eq!(conn(&text), checked_plain(Form::ConnectionString, &text), "{:?}", text);
+        for keep_query in [false, true] {
+            prop_assert_eq!(
+                http(&text, keep_query),
+                checked_plain(Form::HttpUrl { keep_query }, &text),
+                "{:?}", text
+            );
+        }
+    }
+}
