@@ -122,14 +122,15 @@ fn record_fields(
     values: &dyn RecordFields,
 ) {
     let mut visitor = SpanFields {
-        ctx: sub,
+        held: sub.hold(),
         collected,
         blocks_changed: false,
     };
     values.record_into(&mut visitor);
-    if visitor.blocks_changed
-        && let Some(c) = collected
-    {
+    let blocks_changed = visitor.blocks_changed;
+    // Unlocks the recorder, which `apply` locks again.
+    drop(visitor);
+    if blocks_changed && let Some(c) = collected {
         c.apply(sub);
     }
 }
@@ -215,8 +216,7 @@ where
                 name = std::str::from_utf8(&name_buf[..len]).unwrap_or(name);
             }
         }
-        let sub = parent.subsegment(name);
-        let recording = sub.is_recording();
+        let (sub, recording) = parent.subsegment_recording(name);
         let mut collected = None;
         if recording {
             record_fields(&sub, &mut collected, attrs);
