@@ -76,6 +76,25 @@ pub(crate) fn get() -> Option<TraceContext> {
         .flatten()
 }
 
+/// Whether there is a current handle.
+pub(crate) fn is_set() -> bool {
+    CURRENT
+        .try_with(|c| c.try_borrow().is_ok_and(|c| c.is_some()))
+        .unwrap_or(false)
+}
+
+/// Runs `f` on the current handle, borrowed (no clone); `None` outside a request. The slot
+/// stays borrowed while `f` runs, so `f` must not run user code (a scope entered meanwhile
+/// would find the slot borrowed and leave it as it is): the tracing layer begins a
+/// subsegment in it, which calls nothing but the recorder, the clock and (for a parent that
+/// has ended) the logger.
+pub(crate) fn with_current<R>(f: impl FnOnce(&TraceContext) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|c| c.try_borrow().ok().and_then(|c| c.as_ref().map(f)))
+        .ok()
+        .flatten()
+}
+
 pub(crate) fn in_scope<R>(ctx: TraceContext, f: impl FnOnce() -> R) -> R {
     let mut slot = Some(ctx);
     let _entered = Entered::new(&mut slot);

@@ -62,6 +62,10 @@ pub(crate) enum Route<'n> {
 
 /// The route of a field name (steps 1 to 7 of the module docs, the value aside).
 pub(crate) fn route(name: &str) -> Route<'_> {
+    // Most fields are plain keys: a valid key has no dot, so none of the names below.
+    if valid_annotation_key(name) {
+        return Route::Annotation(name);
+    }
     match name {
         "otel.name" => return Route::Skip,
         "otel.kind" => return Route::Kind,
@@ -77,11 +81,7 @@ pub(crate) fn route(name: &str) -> Route<'_> {
     if name.starts_with("xray.") {
         return Route::Skip;
     }
-    if valid_annotation_key(name) {
-        Route::Annotation(name)
-    } else {
-        Route::Metadata(name)
-    }
+    Route::Metadata(name)
 }
 
 impl SpanFields<'_> {
