@@ -50,7 +50,7 @@ use xray_core::{EntityId, Outcome, SampledFlag, SegmentId, TraceHeader, TraceId,
 
 use crate::config::ContextMissing;
 use crate::current::{self, Scoped};
-use crate::tracer::{ByRef, Entry, Inner, Locked, PooledRecorder, State, TraceError, Tracer, bump};
+use crate::tracer::{ByRef, Entry, Inner, PooledRecorder, State, TraceError, Tracer, bump};
 
 /// One request's trace: see the [module docs](self).
 #[derive(Clone)]
@@ -259,6 +259,7 @@ impl TraceContext {
 
     /// A handle on this handle's entity that keeps the recorder locked across several
     /// calls: see [`Held`].
+    #[cfg(feature = "tracing")]
     pub(crate) fn hold(&self) -> Held<'_> {
         Held {
             ctx: self,
@@ -525,11 +526,13 @@ fn keep_outcome(st: &mut State, inner: &Inner, what: &'static str, out: Outcome)
 /// each doing what the handle's own call does. The lock is taken at the first call and
 /// held until [`Held::release`] or drop: release it before running code that may record on
 /// the same trace (a `Debug` impl), which would otherwise find it held and do nothing.
+#[cfg(feature = "tracing")]
 pub(crate) struct Held<'a> {
     ctx: &'a TraceContext,
-    guard: Option<(Locked<'a>, &'a Inner)>,
+    guard: Option<(crate::tracer::Locked<'a>, &'a Inner)>,
 }
 
+#[cfg(feature = "tracing")]
 impl<'a> Held<'a> {
     /// The locked state, locking it first if needed; `None` as [`TraceContext::locked`].
     fn state(&mut self) -> Option<(&mut State, &'a Inner)> {

@@ -77,6 +77,7 @@ pub(crate) fn get() -> Option<TraceContext> {
 }
 
 /// Whether there is a current handle.
+#[cfg(feature = "tracing")]
 pub(crate) fn is_set() -> bool {
     CURRENT
         .try_with(|c| c.try_borrow().is_ok_and(|c| c.is_some()))
@@ -88,6 +89,7 @@ pub(crate) fn is_set() -> bool {
 /// would find the slot borrowed and leave it as it is): the tracing layer begins a
 /// subsegment in it, which calls nothing but the recorder, the clock and (for a parent that
 /// has ended) the logger.
+#[cfg(feature = "tracing")]
 pub(crate) fn with_current<R>(f: impl FnOnce(&TraceContext) -> R) -> Option<R> {
     CURRENT
         .try_with(|c| c.try_borrow().ok().and_then(|c| c.as_ref().map(f)))

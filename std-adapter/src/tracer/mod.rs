@@ -55,8 +55,10 @@ use std::sync::Arc;
 
 pub use self::builder::{DEFAULT_MAX_POOL_SIZE, DEFAULT_POOL_SIZE, TracerBuilder};
 pub use self::errors::TraceError;
+#[cfg(feature = "tracing")]
+pub(crate) use self::pool::Locked;
 pub use self::pool::PooledRecorder;
-pub(crate) use self::pool::{Entry, Locked, State, abandon};
+pub(crate) use self::pool::{Entry, State, abandon};
 pub use self::stats::TracerStats;
 pub(crate) use self::stats::{Counters, bump};
 pub(crate) use self::transport::ByRef;
