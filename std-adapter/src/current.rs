@@ -40,7 +40,8 @@ thread_local! {
 }
 
 /// Swaps `slot` with the thread's current handle (never while a borrow is held: every borrow
-/// of `CURRENT` in this module ends before user code runs).
+/// of `CURRENT` in this module ends before user code runs, `with_current`'s once its call
+/// into the recorder returns).
 fn swap(slot: &mut Option<TraceContext>) {
     let _ = CURRENT.try_with(|c| {
         if let Ok(mut cur) = c.try_borrow_mut() {
