@@ -15,7 +15,7 @@
 //! - [`sampler`]: upstream decisions, local rules files (versions 1 and 2), the 1 request per
 //!   second plus 5 % default, per-rule reservoirs, and the state for centralized sampling;
 //! - [`Sink`]: the all-or-nothing byte sinks the encoder writes into;
-//! - [`Transport`] / [`AsyncTransport`]: where finished datagrams go;
+//! - [`Transport`]: where finished datagrams go;
 //! - [`Clock`] and [`Timestamp`]: epoch time as integer microseconds.
 //!
 //! Adapters (`xray-std`, `xray-embassy`) bring sockets, clocks, RNGs and configuration.
@@ -56,7 +56,7 @@ pub mod name;
 mod name_charset;
 pub mod recorder;
 pub mod sampler;
-pub mod sink;
+mod sink;
 pub mod time;
 pub mod traceparent;
 pub mod transport;
@@ -77,10 +77,10 @@ pub use name::{EntityName, Name};
 pub use rand_core;
 pub use recorder::{EntityId, Outcome, Recorder, RecorderConfig, RecorderStats, Rejection};
 pub use sampler::{Decision, MissingSampledPolicy, Reason, Sampler, SamplingRequest, Upstream};
-pub use sink::{CountingSink, Full, Sink, SliceSink};
+pub use sink::{Full, Sink, SliceSink};
 pub use time::{Clock, FixedClock, Timestamp};
 pub use traceparent::{TraceParent, TraceParentError, TraceState, TraceStateError};
-pub use transport::{AsyncTransport, NullTransport, SliceTransport, Transport};
+pub use transport::{NullTransport, SliceTransport, Transport};
 
 /// The daemon's header line, compact as Python and Node write it, without the newline that
 /// separates it from the document. Every datagram starts with this line and `\n`.

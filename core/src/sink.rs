@@ -1,4 +1,8 @@
 //! Byte sinks the encoder writes into: all-or-nothing writes into caller-provided memory.
+//!
+//! The module is private: the crate root exports what users need, [`Sink`] (what the public
+//! sanitizers write into; implement it for your own buffer), [`SliceSink`] (one over a byte
+//! slice) and [`Full`]. Inside the crate it is `crate::sink::{Full, Sink, SliceSink}`.
 
 /// A write did not fit: nothing was written.
 ///
@@ -60,23 +64,12 @@ impl<'a> SliceSink<'a> {
         &self.buf[..self.len]
     }
 
-    /// The unwritten rest of the buffer, for code that writes into a slice itself; follow
-    /// with [`SliceSink::advance`].
-    pub fn unfilled(&mut self) -> &mut [u8] {
-        &mut self.buf[self.len..]
-    }
-
     /// Overwrites already written bytes at `at` (a length placeholder, say). Out of range
     /// bytes are ignored.
     pub(crate) fn patch(&mut self, at: usize, bytes: &[u8]) {
         if let Some(dst) = self.buf[..self.len].get_mut(at..at + bytes.len()) {
             dst.copy_from_slice(bytes);
         }
-    }
-
-    /// Counts `n` bytes written into [`SliceSink::unfilled`] (clamped to the capacity).
-    pub fn advance(&mut self, n: usize) {
-        self.len = (self.len + n).min(self.buf.len());
     }
 }
 
@@ -133,40 +126,6 @@ impl<const N: usize> Sink for heapless::Vec<u8, N> {
     }
 }
 
-/// A sink that stores nothing and counts bytes up to a limit: measures what an encoding needs.
-#[derive(Clone, Copy, Debug)]
-pub struct CountingSink {
-    len: usize,
-    limit: usize,
-}
-
-impl CountingSink {
-    /// A counter that accepts up to `limit` bytes.
-    pub const fn new(limit: usize) -> Self {
-        Self { len: 0, limit }
-    }
-}
-
-impl Sink for CountingSink {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), Full> {
-        let end = self.len + bytes.len();
-        if end > self.limit {
-            return Err(Full);
-        }
-        self.len = end;
-        Ok(())
-    }
-    fn len(&self) -> usize {
-        self.len
-    }
-    fn remaining(&self) -> usize {
-        self.limit - self.len
-    }
-    fn truncate(&mut self, len: usize) {
-        self.len = self.len.min(len);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,9 +156,6 @@ mod tests {
         Sink::byte(&mut v, b'[').unwrap();
         assert_eq!(Sink::byte(&mut v, b']'), Err(Full));
         assert_eq!(v.as_slice(), b"[");
-        let mut c = CountingSink::new(1);
-        c.byte(b'"').unwrap();
-        assert_eq!((c.byte(b'"'), c.len()), (Err(Full), 1));
     }
 
     #[test]
@@ -208,13 +164,5 @@ mod tests {
         Sink::write(&mut v, b"ab").unwrap();
         assert_eq!(Sink::write(&mut v, b"cde"), Err(Full));
         assert_eq!(v.as_slice(), b"ab");
-    }
-
-    #[test]
-    fn counting_sink_counts() {
-        let mut c = CountingSink::new(10);
-        c.write(&[0; 7]).unwrap();
-        assert!(c.write(&[0; 4]).is_err());
-        assert_eq!(c.len(), 7);
     }
 }

@@ -5,6 +5,9 @@
 //! never blocks the request path. A transport that cannot deliver a datagram drops it and
 //! counts the drop where the application can read it (the adapters' transports expose
 //! counters); it does not report the failure back into the recording code.
+//!
+//! The recorder only ever sends synchronously. Async network stacks get their own trait in
+//! their adapter (`xray_embassy::AsyncTransport`), fed from a queue the recorder fills.
 
 /// A blocking (or queueing) transport.
 ///
@@ -19,12 +22,6 @@ impl<T: Transport + ?Sized> Transport for &mut T {
     fn send(&mut self, datagram: &[u8]) {
         (**self).send(datagram)
     }
-}
-
-/// An async transport, for network stacks such as embassy-net that send from a task.
-pub trait AsyncTransport {
-    /// Sends one complete datagram. Errors are counted, not returned.
-    fn send(&mut self, datagram: &[u8]) -> impl core::future::Future<Output = ()>;
 }
 
 /// A transport that drops everything (for unsampled-only setups and measurements).

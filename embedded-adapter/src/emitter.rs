@@ -4,7 +4,9 @@
 use crate::fmt::log_warn;
 use embassy_sync::blocking_mutex::raw::RawMutex;
 use embassy_sync::zerocopy_channel::{Channel, Receiver, Sender};
-use xray_core::{AsyncTransport, Transport};
+use xray_core::Transport;
+
+use crate::async_transport::AsyncTransport;
 
 /// One queue slot: a datagram of up to `LEN` bytes.
 pub struct Datagram<const LEN: usize> {

@@ -4,7 +4,7 @@
 //!   [`UdpSocket`](embassy_net::udp::UdpSocket) that puts each datagram straight into the
 //!   socket's transmit buffer. As a synchronous [`Transport`](xray_core::Transport) the
 //!   recorder ends entities directly into it (one copy, from the recorder's buffer to the
-//!   socket's, and never a wait); as an [`AsyncTransport`](xray_core::AsyncTransport) it waits
+//!   socket's, and never a wait); as an [`AsyncTransport`] it waits
 //!   for room (`send_to_with`), and [`EmbassyUdpTransport::send_with`] lets an encoder write
 //!   into that buffer itself;
 //! - [`EmbassyClock`]: embassy-time's monotonic clock plus an epoch offset that the
@@ -89,10 +89,12 @@
 
 mod fmt;
 
+mod async_transport;
 mod clock;
 mod emitter;
 mod transport;
 
+pub use async_transport::AsyncTransport;
 pub use clock::EmbassyClock;
 pub use emitter::{Datagram, Emitter, EmitterQueue, QueueStats, QueueTransport};
 pub use transport::{EmbassyUdpTransport, TransportStats};

@@ -5,7 +5,9 @@ use core::task::{Context, Poll, Waker};
 use embassy_net::IpEndpoint;
 use embassy_net::udp::{SendError, UdpSocket};
 use embassy_time::{Duration, with_timeout};
-use xray_core::{AsyncTransport, Transport};
+use xray_core::Transport;
+
+use crate::async_transport::AsyncTransport;
 
 /// What a transport has done: every datagram is either sent or counted in one drop counter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

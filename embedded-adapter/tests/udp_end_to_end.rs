@@ -22,8 +22,8 @@ use embassy_time::{Duration, with_timeout};
 use serde_json::Value;
 use xray_core::model::{Exception, HttpResponse, StackFrame};
 use xray_core::rand_core::{Infallible, TryRng};
-use xray_core::{AsyncTransport, Clock, DAEMON_HEADER, Recorder, RecorderConfig, Timestamp};
-use xray_embassy::{Datagram, EmbassyClock, EmbassyUdpTransport, EmitterQueue};
+use xray_core::{Clock, DAEMON_HEADER, Recorder, RecorderConfig, Timestamp};
+use xray_embassy::{AsyncTransport, Datagram, EmbassyClock, EmbassyUdpTransport, EmitterQueue};
 
 /// With the `defmt` feature (e.g. `--all-features`) the stacks log through defmt, which needs
 /// a global logger to link: this one discards everything.

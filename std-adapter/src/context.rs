@@ -253,11 +253,18 @@ impl TraceContext {
         }
         self.locked(|st, inner| {
             let out = f(st, inner, entity);
-            st.last = match out {
-                Outcome::NoEntity => missing(inner, what),
-                out => Ok(out),
-            };
+            keep_outcome(st, inner, what, out);
         });
+    }
+
+    /// A handle on this handle's entity that keeps the recorder locked across several
+    /// calls: see [`Held`].
+    #[cfg(feature = "tracing")]
+    pub(crate) fn hold(&self) -> Held<'_> {
+        Held {
+            ctx: self,
+            guard: None,
+        }
     }
 
     /// Begins a subsegment of this handle's entity; it ends when the guard is dropped (or at
@@ -265,8 +272,14 @@ impl TraceContext {
     /// [`Subsegment::context`] gives a handle to pass on. Without a recorder the guard does
     /// nothing (and still passes the incoming header on).
     pub fn subsegment(&self, name: &str) -> Subsegment {
-        let child = if self.entity.is_none() {
-            EntityId::NONE
+        self.subsegment_recording(name).0
+    }
+
+    /// [`TraceContext::subsegment`], and whether the subsegment is recording (what
+    /// [`TraceContext::is_recording`] on it answers), read under the same lock.
+    pub(crate) fn subsegment_recording(&self, name: &str) -> (Subsegment, bool) {
+        let (child, recording) = if self.entity.is_none() {
+            (EntityId::NONE, false)
         } else {
             self.locked(|st, inner| {
                 let State { rec, rng, .. } = st;
@@ -274,17 +287,18 @@ impl TraceContext {
                 if id.is_none() && rec.segment_id(self.entity).is_none() {
                     st.last = missing(inner, "subsegment");
                 }
-                id
+                (id, !id.is_none() && rec.is_sampled())
             })
-            .unwrap_or(EntityId::NONE)
+            .unwrap_or((EntityId::NONE, false))
         };
-        Subsegment {
+        let sub = Subsegment {
             ctx: TraceContext {
                 link: self.link.clone(),
                 entity: child,
                 tracestate: self.tracestate.clone(),
             },
-        }
+        };
+        (sub, recording)
     }
 
     /// Adds an annotation (indexed, filterable; keys `[A-Za-z0-9_]`): strings, integers,
@@ -404,14 +418,14 @@ impl TraceContext {
             return;
         }
         self.locked(|st, inner| {
-            if st.rec.segment_id(entity).is_none() {
-                return;
-            }
             let ended = catch_unwind(AssertUnwindSafe(|| {
                 st.rec
                     .end(entity, &inner.clock, &mut ByRef(&*inner.transport))
             }));
             match ended {
+                // Ended already (by `end`, or with its segment): nothing was done, and the
+                // last outcome stays what it was.
+                Ok(Outcome::NoEntity) => {}
                 Ok(out) => st.last = Ok(out),
                 Err(_) => crate::tracer::abandon(st, &inner.counters),
             }
@@ -497,6 +511,87 @@ impl TraceContext {
         f: impl FnOnce(&mut PooledRecorder, EntityId) -> R,
     ) -> Option<R> {
         self.locked(|st, _| f(&mut st.rec, self.entity))
+    }
+}
+
+/// Keeps what a recording call did, for [`TraceContext::last_outcome`].
+fn keep_outcome(st: &mut State, inner: &Inner, what: &'static str, out: Outcome) {
+    st.last = match out {
+        Outcome::NoEntity => missing(inner, what),
+        out => Ok(out),
+    };
+}
+
+/// Several recording calls on one handle's entity under one lock (a span's fields, say),
+/// each doing what the handle's own call does. The lock is taken at the first call and
+/// held until [`Held::release`] or drop: release it before running code that may record on
+/// the same trace (a `Debug` impl), which would otherwise find it held and do nothing.
+#[cfg(feature = "tracing")]
+pub(crate) struct Held<'a> {
+    ctx: &'a TraceContext,
+    guard: Option<(crate::tracer::Locked<'a>, &'a Inner)>,
+}
+
+#[cfg(feature = "tracing")]
+impl<'a> Held<'a> {
+    /// The locked state, locking it first if needed; `None` as [`TraceContext::locked`].
+    fn state(&mut self) -> Option<(&mut State, &'a Inner)> {
+        if self.guard.is_none() {
+            let ctx: &'a TraceContext = self.ctx;
+            let Link::Recording(lease) = &ctx.link else {
+                return None;
+            };
+            let inner = &*lease.tracer.inner;
+            self.guard = Some((lease.entry.lock(&inner.counters)?, inner));
+        }
+        let (guard, inner) = self.guard.as_mut()?;
+        if guard.broken {
+            return None;
+        }
+        Some((&mut **guard, *inner))
+    }
+
+    /// Unlocks the recorder (the next call locks it again).
+    pub(crate) fn release(&mut self) {
+        self.guard = None;
+    }
+
+    /// [`TraceContext::with_recorder`].
+    pub(crate) fn with_recorder<R>(
+        &mut self,
+        f: impl FnOnce(&mut PooledRecorder, EntityId) -> R,
+    ) -> Option<R> {
+        let entity = self.ctx.entity;
+        self.state().map(|(st, _)| f(&mut st.rec, entity))
+    }
+
+    /// A recording call as [`TraceContext`]'s own (`what` names it for a missing context).
+    fn record(&mut self, what: &'static str, f: impl FnOnce(&mut State, EntityId) -> Outcome) {
+        let entity = self.ctx.entity;
+        if entity.is_none() {
+            return;
+        }
+        if let Some((st, inner)) = self.state() {
+            let out = f(st, entity);
+            keep_outcome(st, inner, what, out);
+        }
+    }
+
+    /// [`TraceContext::metadata`].
+    pub(crate) fn metadata<T: serde::Serialize + ?Sized>(&mut self, key: &str, value: &T) {
+        self.record("metadata", |st, id| {
+            st.rec.add_metadata(id, "default", key, value)
+        });
+    }
+
+    /// [`TraceContext::namespace`].
+    pub(crate) fn namespace(&mut self, namespace: &str) {
+        self.record("namespace", |st, id| st.rec.set_namespace(id, namespace));
+    }
+
+    /// [`TraceContext::fault`].
+    pub(crate) fn fault(&mut self) {
+        self.record("fault", |st, id| st.rec.set_fault(id));
     }
 }
 

@@ -40,7 +40,8 @@ thread_local! {
 }
 
 /// Swaps `slot` with the thread's current handle (never while a borrow is held: every borrow
-/// of `CURRENT` in this module ends before user code runs).
+/// of `CURRENT` in this module ends before user code runs, `with_current`'s once its call
+/// into the recorder returns).
 fn swap(slot: &mut Option<TraceContext>) {
     let _ = CURRENT.try_with(|c| {
         if let Ok(mut cur) = c.try_borrow_mut() {
@@ -72,6 +73,27 @@ impl Drop for Entered<'_> {
 pub(crate) fn get() -> Option<TraceContext> {
     CURRENT
         .try_with(|c| c.try_borrow().ok().and_then(|c| c.clone()))
+        .ok()
+        .flatten()
+}
+
+/// Whether there is a current handle.
+#[cfg(feature = "tracing")]
+pub(crate) fn is_set() -> bool {
+    CURRENT
+        .try_with(|c| c.try_borrow().is_ok_and(|c| c.is_some()))
+        .unwrap_or(false)
+}
+
+/// Runs `f` on the current handle, borrowed (no clone); `None` outside a request. The slot
+/// stays borrowed while `f` runs, so `f` must not run user code (a scope entered meanwhile
+/// would find the slot borrowed and leave it as it is): the tracing layer begins a
+/// subsegment in it, which calls nothing but the recorder, the clock and (for a parent that
+/// has ended) the logger.
+#[cfg(feature = "tracing")]
+pub(crate) fn with_current<R>(f: impl FnOnce(&TraceContext) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|c| c.try_borrow().ok().and_then(|c| c.as_ref().map(f)))
         .ok()
         .flatten()
 }

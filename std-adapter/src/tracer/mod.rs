@@ -55,6 +55,8 @@ use std::sync::Arc;
 
 pub use self::builder::{DEFAULT_MAX_POOL_SIZE, DEFAULT_POOL_SIZE, TracerBuilder};
 pub use self::errors::TraceError;
+#[cfg(feature = "tracing")]
+pub(crate) use self::pool::Locked;
 pub use self::pool::PooledRecorder;
 pub(crate) use self::pool::{Entry, State, abandon};
 pub use self::stats::TracerStats;

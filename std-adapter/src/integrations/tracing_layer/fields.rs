@@ -30,11 +30,14 @@ use xray_core::model::{AnnotationValue, valid_annotation_key};
 use xray_core::recorder::Rejection;
 
 use super::semconv::{self, Collected};
-use crate::context::{TraceContext, format_into};
+use crate::context::{Held, format_into};
 
-/// Records the fields of a span on `ctx`, keeping semantic-convention values in `collected`.
+/// Records the fields of a span on a handle, keeping semantic-convention values in
+/// `collected`. The recorder stays locked from one field to the next (one lock for a span's
+/// fields, not one per field), except while a `Debug` value is formatted: that is the
+/// user's code, which may record on the same trace.
 pub(crate) struct SpanFields<'a> {
-    pub(crate) ctx: &'a TraceContext,
+    pub(crate) held: Held<'a>,
     pub(crate) collected: &'a mut Option<Box<Collected>>,
     /// A semantic-convention value arrived: the blocks must be (re)applied.
     pub(crate) blocks_changed: bool,
@@ -59,6 +62,10 @@ pub(crate) enum Route<'n> {
 
 /// The route of a field name (steps 1 to 7 of the module docs, the value aside).
 pub(crate) fn route(name: &str) -> Route<'_> {
+    // Most fields are plain keys: a valid key has no dot, so none of the names below.
+    if valid_annotation_key(name) {
+        return Route::Annotation(name);
+    }
     match name {
         "otel.name" => return Route::Skip,
         "otel.kind" => return Route::Kind,
@@ -74,27 +81,23 @@ pub(crate) fn route(name: &str) -> Route<'_> {
     if name.starts_with("xray.") {
         return Route::Skip;
     }
-    if valid_annotation_key(name) {
-        Route::Annotation(name)
-    } else {
-        Route::Metadata(name)
-    }
+    Route::Metadata(name)
 }
 
 impl SpanFields<'_> {
     /// An annotation, or metadata once the trace has as many annotations as it may hold.
-    fn annotate(&self, key: &str, value: AnnotationValue<'_>) {
+    fn annotate(&mut self, key: &str, value: AnnotationValue<'_>) {
         let out = self
-            .ctx
+            .held
             .with_recorder(|rec, id| rec.annotate(id, key, value));
         if !matches!(out, Some(Outcome::Rejected(Rejection::TooManyAnnotations))) {
             return;
         }
         match value {
-            AnnotationValue::Str(v) => self.ctx.metadata(key, v),
-            AnnotationValue::Int(v) => self.ctx.metadata(key, &v),
-            AnnotationValue::Float(v) => self.ctx.metadata(key, &v),
-            AnnotationValue::Bool(v) => self.ctx.metadata(key, &v),
+            AnnotationValue::Str(v) => self.held.metadata(key, v),
+            AnnotationValue::Int(v) => self.held.metadata(key, &v),
+            AnnotationValue::Float(v) => self.held.metadata(key, &v),
+            AnnotationValue::Bool(v) => self.held.metadata(key, &v),
         }
     }
 
@@ -111,17 +114,17 @@ impl SpanFields<'_> {
             Route::Skip => {}
             Route::Kind => {
                 if value.eq_ignore_ascii_case("client") || value.eq_ignore_ascii_case("producer") {
-                    self.ctx.namespace("remote");
+                    self.held.namespace("remote");
                 }
             }
             Route::Status => {
                 if value.eq_ignore_ascii_case("error") {
-                    self.ctx.fault();
+                    self.held.fault();
                 }
             }
             Route::Semconv(slot) => self.semconv(slot, value.to_owned()),
             Route::Annotation(key) if scalar => self.annotate(key, value.into()),
-            Route::Annotation(key) | Route::Metadata(key) => self.ctx.metadata(key, value),
+            Route::Annotation(key) | Route::Metadata(key) => self.held.metadata(key, value),
         }
     }
 
@@ -137,7 +140,7 @@ impl SpanFields<'_> {
                     self.annotate(key, v);
                 }
             }
-            Route::Annotation(key) | Route::Metadata(key) => self.ctx.metadata(key, &value),
+            Route::Annotation(key) | Route::Metadata(key) => self.held.metadata(key, &value),
             Route::Skip | Route::Kind | Route::Status => {}
         }
     }
@@ -151,7 +154,7 @@ impl Visit for SpanFields<'_> {
     fn record_bool(&mut self, field: &Field, value: bool) {
         match route(field.name()) {
             Route::Annotation(key) => self.annotate(key, value.into()),
-            Route::Metadata(key) => self.ctx.metadata(key, &value),
+            Route::Metadata(key) => self.held.metadata(key, &value),
             Route::Semconv(slot) => self.semconv(slot, value.to_string()),
             Route::Skip | Route::Kind | Route::Status => {}
         }
@@ -181,6 +184,8 @@ impl Visit for SpanFields<'_> {
         if route(field.name()) == Route::Skip {
             return;
         }
+        // The user's `Debug` runs with the recorder unlocked.
+        self.held.release();
         let mut buf = [0u8; 1024];
         self.text(
             field,

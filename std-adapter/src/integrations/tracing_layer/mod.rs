@@ -88,6 +88,7 @@ use tracing_subscriber::registry::{LookupSpan, SpanRef};
 use xray_core::model::Exception;
 
 use crate::context::{Subsegment, TraceContext, format_into};
+use crate::current;
 use fields::SpanFields;
 use semconv::Collected;
 
@@ -122,14 +123,15 @@ fn record_fields(
     values: &dyn RecordFields,
 ) {
     let mut visitor = SpanFields {
-        ctx: sub,
+        held: sub.hold(),
         collected,
         blocks_changed: false,
     };
     values.record_into(&mut visitor);
-    if visitor.blocks_changed
-        && let Some(c) = collected
-    {
+    let blocks_changed = visitor.blocks_changed;
+    // Unlocks the recorder, which `apply` locks again.
+    drop(visitor);
+    if blocks_changed && let Some(c) = collected {
         c.apply(sub);
     }
 }
@@ -198,9 +200,10 @@ where
         if span.metadata().target() == super::log_correlation::TARGET {
             return;
         }
-        let Some(parent) = traced_ancestor(span.parent()).or_else(TraceContext::current) else {
+        let ancestor = traced_ancestor(span.parent());
+        if ancestor.is_none() && !current::is_set() {
             return;
-        };
+        }
         let mut name_buf = [0u8; 200];
         let mut name = span.name();
         if attrs.fields().field("otel.name").is_some() {
@@ -215,8 +218,15 @@ where
                 name = std::str::from_utf8(&name_buf[..len]).unwrap_or(name);
             }
         }
-        let sub = parent.subsegment(name);
-        let recording = sub.is_recording();
+        let begun = match &ancestor {
+            Some(parent) => Some(parent.subsegment_recording(name)),
+            // The current request's handle, borrowed rather than cloned (beginning a
+            // subsegment runs no user code that could enter a scope).
+            None => current::with_current(|parent| parent.subsegment_recording(name)),
+        };
+        let Some((sub, recording)) = begun else {
+            return;
+        };
         let mut collected = None;
         if recording {
             record_fields(&sub, &mut collected, attrs);

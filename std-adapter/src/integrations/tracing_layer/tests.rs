@@ -253,3 +253,25 @@ fn an_event_logged_while_a_field_is_recorded_does_not_deadlock() {
         "logged while formatting"
     );
 }
+
+#[test]
+fn a_debug_field_that_records_on_the_request_is_formatted_with_the_recorder_unlocked() {
+    // The span's fields are recorded under one lock, released while a `Debug` value is
+    // formatted: a call it makes on the same trace is recorded, not skipped as re-entrant.
+    struct Records;
+    impl std::fmt::Debug for Records {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            crate::current::annotate("from_debug", 1_i64);
+            f.write_str("records")
+        }
+    }
+    let doc = traced(|| {
+        let span = tracing::info_span!("work", before = 1_i64, value = ?Records, after = 2_i64);
+        drop(span);
+    });
+    assert_eq!(doc["annotations"]["from_debug"], 1, "{doc}");
+    let sub = only_child(&doc);
+    assert_eq!(sub["annotations"]["before"], 1, "{sub}");
+    assert_eq!(sub["annotations"]["after"], 2, "{sub}");
+    assert_eq!(sub["metadata"]["default"]["value"], "records", "{sub}");
+}
