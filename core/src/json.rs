@@ -15,11 +15,19 @@ pub const FALLBACK_NAME: &str = "unnamed";
 
 /// Cuts `text` to at most `max_chars` characters (at a char boundary). Returns the kept part
 /// and whether anything was cut.
+#[inline]
 pub(crate) fn cut_chars(text: &str, max_chars: usize) -> (&str, bool) {
-    // A string has at most as many characters as bytes.
+    // A string has at most as many characters as bytes: no counting when the byte length
+    // already proves it short enough (inlined, so that callers skip the call too).
     if text.len() <= max_chars {
         return (text, false);
     }
+    cut_long(text, max_chars)
+}
+
+/// [`cut_chars`] for text of more bytes than `max_chars`.
+#[inline(never)]
+fn cut_long(text: &str, max_chars: usize) -> (&str, bool) {
     // A character starts at every byte that is not a UTF-8 continuation byte (0b10xx_xxxx).
     let mut chars = 0;
     for (at, &b) in text.as_bytes().iter().enumerate() {
@@ -677,6 +685,23 @@ mod tests {
 
     #[test]
     fn numbers() {
+        for v in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            200,
+            9_999,
+            10_000,
+            99_999_999,
+            100_000_000,
+            4_294_967_295,
+            4_294_967_296,
+        ] {
+            assert_eq!(out(|s| u64(s, v).unwrap()), std::format!("{v}"));
+        }
         assert_eq!(out(|s| u64(s, 0).unwrap()), "0");
         assert_eq!(out(|s| u64(s, u64::MAX).unwrap()), "18446744073709551615");
         assert_eq!(out(|s| i64(s, i64::MIN).unwrap()), "-9223372036854775808");
@@ -852,6 +877,11 @@ mod tests {
                     "{:?}", b
                 );
             }
+        }
+
+        #[test]
+        fn integers_below_10_pow_9_are_written_as_std_formats_them(v in 0u64..1_000_000_000) {
+            prop_assert_eq!(out(|s| u64(s, v).unwrap()), std::format!("{v}"));
         }
 
         #[test]
