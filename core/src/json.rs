@@ -77,8 +77,14 @@ mod fast {
     /// Whether all eight bytes are ASCII that JSON strings take as is: no control character,
     /// no `"`, no `\`, nothing above 0x7f (checked byte by byte instead).
     pub(super) fn plain_ascii8(x: u64) -> bool {
-        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
-        below_space | (x & HIGHS) == 0 && !has_byte(x, b'"') && !has_byte(x, b'\\')
+        // The high bit of a byte's lane is set where the byte is below 0x20, is 0x80 or
+        // above, or equals `"` or `\` (the zero-byte test on x XOR the byte): one test, one
+        // branch.
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x;
+        let zero = |y: u64| y.wrapping_sub(ONES) & !y;
+        let quote = zero(x ^ (ONES * u64::from(b'"')));
+        let backslash = zero(x ^ (ONES * u64::from(b'\\')));
+        (below_space | x | quote | backslash) & HIGHS == 0
     }
 
     /// Bytes a JSON string takes as is without a look: printable ASCII except `"` and `\`
