@@ -69,9 +69,15 @@ mod fast {
     }
 
     /// Whether some byte of `x` equals `byte` (may also report a byte right after a match).
+    #[cfg(test)]
     pub(super) fn has_byte(x: u64, byte: u8) -> bool {
-        let y = x ^ (ONES * u64::from(byte));
-        y.wrapping_sub(ONES) & !y & HIGHS != 0
+        zero_bytes(x ^ (ONES * u64::from(byte))) & HIGHS != 0
+    }
+
+    /// The high bit of each byte lane of `y` that is zero (and maybe of lanes above one that
+    /// is: exact as to whether any is).
+    fn zero_bytes(y: u64) -> u64 {
+        y.wrapping_sub(ONES) & !y
     }
 
     /// Whether all eight bytes are ASCII that JSON strings take as is: no control character,
@@ -81,9 +87,8 @@ mod fast {
         // above, or equals `"` or `\` (the zero-byte test on x XOR the byte): one test, one
         // branch.
         let below_space = x.wrapping_sub(ONES * 0x20) & !x;
-        let zero = |y: u64| y.wrapping_sub(ONES) & !y;
-        let quote = zero(x ^ (ONES * u64::from(b'"')));
-        let backslash = zero(x ^ (ONES * u64::from(b'\\')));
+        let quote = zero_bytes(x ^ (ONES * u64::from(b'"')));
+        let backslash = zero_bytes(x ^ (ONES * u64::from(b'\\')));
         (below_space | x | quote | backslash) & HIGHS == 0
     }
 
