@@ -15,7 +15,7 @@ pub const FALLBACK_NAME: &str = "unnamed";
 
 /// Cuts `text` to at most `max_chars` characters (at a char boundary). Returns the kept part
 /// and whether anything was cut.
-#[inline]
+#[cfg_attr(not(feature = "small"), inline)]
 pub(crate) fn cut_chars(text: &str, max_chars: usize) -> (&str, bool) {
     // A string has at most as many characters as bytes: no counting when the byte length
     // already proves it short enough (inlined, so that callers skip the call too).
@@ -26,7 +26,7 @@ pub(crate) fn cut_chars(text: &str, max_chars: usize) -> (&str, bool) {
 }
 
 /// [`cut_chars`] for text of more bytes than `max_chars`.
-#[inline(never)]
+#[cfg_attr(not(feature = "small"), inline(never))]
 fn cut_long(text: &str, max_chars: usize) -> (&str, bool) {
     // A character starts at every byte that is not a UTF-8 continuation byte (0b10xx_xxxx).
     let mut chars = 0;
@@ -350,18 +350,7 @@ mod small {
 
     /// Writes a timestamp as the default version does, one digit at a time with no table of
     /// digit pairs.
-    #[inline]
     pub(crate) fn timestamp<S: Sink + ?Sized>(s: &mut S, t: Timestamp) -> Result<(), Full> {
-        // Every clock reading from 2001 to 2286: seventeen bytes in one fixed-size write.
-        match t.ten_digit_decimal() {
-            Some(text) => s.write(&text),
-            None => any_timestamp(s, t),
-        }
-    }
-
-    /// [`timestamp`] for any time.
-    #[inline(never)]
-    pub(super) fn any_timestamp<S: Sink + ?Sized>(s: &mut S, t: Timestamp) -> Result<(), Full> {
         let mut buf = TIMESTAMP_TEMPLATE;
         let at = t.write_decimal_right(&mut buf);
         s.write(&buf[at..])
