@@ -51,13 +51,36 @@ fn decode_hex(text: &[u8], out: &mut [u8]) -> Result<(), IdError> {
 }
 
 /// Writes `bytes` as lowercase hex into `out` (which is twice as long).
-#[cfg_attr(feature = "small", inline(never))]
+#[cfg(feature = "small")]
+#[inline(never)]
 pub(crate) fn encode_hex(bytes: &[u8], out: &mut [u8]) {
     for (b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
         pair[0] = HEX[(b >> 4) as usize];
         pair[1] = HEX[(b & 0xf) as usize];
     }
 }
+
+/// Writes `bytes` as lowercase hex into `out` (which is twice as long): one load of both
+/// digits per byte from a 512-byte table. Inlined, so that each id's fixed length unrolls.
+#[cfg(not(feature = "small"))]
+#[inline]
+pub(crate) fn encode_hex(bytes: &[u8], out: &mut [u8]) {
+    for (&b, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
+    }
+}
+
+/// The two lowercase hex digits of every byte.
+#[cfg(any(test, not(feature = "small")))]
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut pairs = [[0u8; 2]; 256];
+    let mut b = 0;
+    while b < 256 {
+        pairs[b] = [HEX[b >> 4], HEX[b & 0xf]];
+        b += 1;
+    }
+    pairs
+};
 
 /// An X-Ray trace id: version 1, the epoch second the trace began, 96 random bits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -135,6 +158,14 @@ impl TraceId {
         encode_hex(&self.random, &mut out[11..35]);
         out
     }
+
+    /// The text form in JSON quotes, for the encoder to write at once.
+    pub(crate) fn to_quoted_bytes(self) -> [u8; Self::LEN + 2] {
+        let mut out = *b"\"1-00000000-000000000000000000000000\"";
+        encode_hex(&self.epoch_secs.to_be_bytes(), &mut out[3..11]);
+        encode_hex(&self.random, &mut out[12..36]);
+        out
+    }
 }
 
 impl fmt::Display for TraceId {
@@ -205,6 +236,13 @@ impl SegmentId {
         encode_hex(&self.0, &mut out);
         out
     }
+
+    /// The text form in JSON quotes, for the encoder to write at once.
+    pub(crate) fn to_quoted_bytes(self) -> [u8; Self::LEN + 2] {
+        let mut out = *b"\"0000000000000000\"";
+        encode_hex(&self.0, &mut out[1..17]);
+        out
+    }
 }
 
 impl fmt::Display for SegmentId {
@@ -247,6 +285,11 @@ mod tests {
         assert_eq!(&id.to_bytes()[..], b"1-5759e988-bd862e3fe1be46a994272793");
         let seg = SegmentId::parse("53995c3f42cd8ad8").unwrap();
         assert_eq!(&seg.to_bytes(), b"53995c3f42cd8ad8");
+        assert_eq!(&seg.to_quoted_bytes(), b"\"53995c3f42cd8ad8\"");
+        assert_eq!(
+            &id.to_quoted_bytes()[..],
+            b"\"1-5759e988-bd862e3fe1be46a994272793\""
+        );
     }
 
     #[test]
@@ -290,7 +333,22 @@ mod tests {
         assert_ne!(a, SegmentId::ZERO);
     }
 
+    #[test]
+    fn hex_table_agrees_with_fmt() {
+        for (b, pair) in HEX_PAIRS.iter().enumerate() {
+            assert_eq!(pair, std::format!("{b:02x}").as_bytes());
+        }
+    }
+
     proptest! {
+        #[test]
+        fn encode_hex_agrees_with_fmt(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let mut out = std::vec![b'?'; bytes.len() * 2];
+            encode_hex(&bytes, &mut out);
+            let want: std::string::String = bytes.iter().map(|b| std::format!("{b:02x}")).collect();
+            prop_assert_eq!(out, want.into_bytes());
+        }
+
         #[test]
         fn trace_id_round_trips(epoch in any::<u32>(), random in any::<[u8; 12]>()) {
             let id = TraceId::from_parts(epoch, random);

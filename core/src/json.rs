@@ -15,11 +15,19 @@ pub const FALLBACK_NAME: &str = "unnamed";
 
 /// Cuts `text` to at most `max_chars` characters (at a char boundary). Returns the kept part
 /// and whether anything was cut.
+#[cfg_attr(not(feature = "small"), inline)]
 pub(crate) fn cut_chars(text: &str, max_chars: usize) -> (&str, bool) {
-    // A string has at most as many characters as bytes.
+    // A string has at most as many characters as bytes: no counting when the byte length
+    // already proves it short enough (inlined, so that callers skip the call too).
     if text.len() <= max_chars {
         return (text, false);
     }
+    cut_long(text, max_chars)
+}
+
+/// [`cut_chars`] for text of more bytes than `max_chars`.
+#[cfg_attr(not(feature = "small"), inline(never))]
+fn cut_long(text: &str, max_chars: usize) -> (&str, bool) {
     // A character starts at every byte that is not a UTF-8 continuation byte (0b10xx_xxxx).
     let mut chars = 0;
     for (at, &b) in text.as_bytes().iter().enumerate() {
@@ -61,45 +69,89 @@ mod fast {
     }
 
     /// Whether some byte of `x` equals `byte` (may also report a byte right after a match).
+    #[cfg(test)]
     pub(super) fn has_byte(x: u64, byte: u8) -> bool {
-        let y = x ^ (ONES * u64::from(byte));
-        y.wrapping_sub(ONES) & !y & HIGHS != 0
+        zero_bytes(x ^ (ONES * u64::from(byte))) & HIGHS != 0
+    }
+
+    /// The high bit of each byte lane of `y` that is zero (and maybe of lanes above one that
+    /// is: exact as to whether any is).
+    fn zero_bytes(y: u64) -> u64 {
+        y.wrapping_sub(ONES) & !y
     }
 
     /// Whether all eight bytes are ASCII that JSON strings take as is: no control character,
     /// no `"`, no `\`, nothing above 0x7f (checked byte by byte instead).
     pub(super) fn plain_ascii8(x: u64) -> bool {
-        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGHS;
-        below_space | (x & HIGHS) == 0 && !has_byte(x, b'"') && !has_byte(x, b'\\')
+        // The high bit of a byte's lane is set where the byte is below 0x20, is 0x80 or
+        // above, or equals `"` or `\` (the zero-byte test on x XOR the byte): one test, one
+        // branch.
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x;
+        let quote = zero_bytes(x ^ (ONES * u64::from(b'"')));
+        let backslash = zero_bytes(x ^ (ONES * u64::from(b'\\')));
+        (below_space | x | quote | backslash) & HIGHS == 0
     }
 
-    /// Whether every byte is ASCII that a JSON string takes as is.
-    fn all_plain_ascii(bytes: &[u8]) -> bool {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            if !plain_ascii8(load8(chunk)) {
-                return false;
-            }
+    /// Bytes a JSON string takes as is without a look: printable ASCII except `"` and `\`
+    /// (`plain_ascii8` for one byte, as a table).
+    const PLAIN: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0x20;
+        while b < 0x80 {
+            table[b] = b != b'"' as usize && b != b'\\' as usize;
+            b += 1;
         }
-        let tail = chunks.remainder();
-        let mut word = [b' '; 8];
-        word[..tail.len()].copy_from_slice(tail);
-        plain_ascii8(u64::from_le_bytes(word))
+        table
+    };
+
+    /// Four bytes as a little-endian word (`chunk` has exactly four).
+    fn load4(chunk: &[u8]) -> u32 {
+        let mut word = [0u8; 4];
+        word.copy_from_slice(chunk);
+        u32::from_le_bytes(word)
+    }
+
+    /// Whether every byte is plain ASCII (see [`PLAIN`]): eight bytes at a time, the last
+    /// eight (or, below eight, the first and the last four) overlapping what came before,
+    /// so that no tail is copied or looked at byte by byte.
+    pub(super) fn all_plain(bytes: &[u8]) -> bool {
+        let n = bytes.len();
+        if n >= 8 {
+            let mut i = 0;
+            while i + 8 < n {
+                if !plain_ascii8(load8(&bytes[i..i + 8])) {
+                    return false;
+                }
+                i += 8;
+            }
+            return plain_ascii8(load8(&bytes[n - 8..]));
+        }
+        if n >= 4 {
+            let word = u64::from(load4(&bytes[..4])) | (u64::from(load4(&bytes[n - 4..])) << 32);
+            return plain_ascii8(word);
+        }
+        bytes.iter().all(|&b| PLAIN[usize::from(b)])
     }
 
     /// Writes the escaped contents of a JSON string (without quotes).
     ///
     /// Escapes `"`, `\`, every control character below U+0020 and U+2028/U+2029 (valid JSON,
     /// but line breaks to JavaScript and to some log pipelines).
+    #[inline]
     pub(crate) fn escaped<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Full> {
-        let bytes = text.as_bytes();
-        // The common case, plain ASCII throughout: checked eight bytes at a time (the tail
-        // padded with spaces) and written at once.
-        if all_plain_ascii(bytes) {
-            return s.write(bytes);
+        // The common case, plain ASCII throughout, is written at once, inlined at the caller.
+        if all_plain(text.as_bytes()) {
+            return s.write(text.as_bytes());
         }
-        let mut run = 0;
+        escaped_any(s, text)
+    }
+
+    /// [`escaped`] for any text.
+    #[inline(never)]
+    pub(super) fn escaped_any<S: Sink + ?Sized>(s: &mut S, text: &str) -> Result<(), Full> {
+        let bytes = text.as_bytes();
         let mut i = 0;
+        let mut run = 0;
         while i < bytes.len() {
             // Eight bytes at a time while none needs a look.
             if let Some(chunk) = bytes.get(i..i + 8)
@@ -129,9 +181,10 @@ mod fast {
         s.write(&bytes[run..])
     }
 
-    /// [`is_name_ascii`] as a table: one load per byte instead of a chain of comparisons.
-    const NAME_ASCII: [bool; 128] = {
-        let mut table = [false; 128];
+    /// [`is_name_ascii`] as a table over every byte: one load per byte instead of a chain
+    /// of comparisons (false for every byte of a multi-byte character).
+    const NAME_ASCII: [bool; 256] = {
+        let mut table = [false; 256];
         let mut b = 0u8;
         while b < 128 {
             table[b as usize] = is_name_ascii(b);
@@ -140,12 +193,40 @@ mod fast {
         table
     };
 
+    /// Whether every byte is ASCII allowed in a name: eight table loads and'ed per branch.
+    pub(super) fn all_name_ascii(bytes: &[u8]) -> bool {
+        let allowed = |ok: bool, &b: &u8| ok & NAME_ASCII[usize::from(b)];
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            if !chunk.iter().fold(true, allowed) {
+                return false;
+            }
+        }
+        chunks.remainder().iter().fold(true, allowed)
+    }
+
     /// Writes `name` as a JSON string, keeping only characters of the schema's name set and
     /// at most [`MAX_NAME_CHARS`] of them; [`FALLBACK_NAME`] if none is left. Returns whether
     /// the name was changed.
+    #[inline]
     pub(crate) fn name<S: Sink + ?Sized>(s: &mut S, name: &str) -> Result<bool, Full> {
-        s.byte(b'"')?;
         let bytes = name.as_bytes();
+        // The common case, inlined at the caller: allowed ASCII throughout and short enough,
+        // kept as it is (with the writes `filtered_name` makes for it, in the same order).
+        if (1..=MAX_NAME_CHARS).contains(&bytes.len()) && all_name_ascii(bytes) {
+            s.byte(b'"')?;
+            s.write(bytes)?;
+            s.byte(b'"')?;
+            return Ok(false);
+        }
+        filtered_name(s, name)
+    }
+
+    /// [`name`] for any name: the characters outside the name set left out.
+    #[inline(never)]
+    pub(super) fn filtered_name<S: Sink + ?Sized>(s: &mut S, name: &str) -> Result<bool, Full> {
+        let bytes = name.as_bytes();
+        s.byte(b'"')?;
         let mut kept = 0;
         let mut changed = false;
         let mut run = 0;
@@ -153,7 +234,7 @@ mod fast {
         // Runs of allowed ASCII are written at once; other characters one by one.
         while i < bytes.len() && kept < MAX_NAME_CHARS {
             let b = bytes[i];
-            if NAME_ASCII.get(usize::from(b)) == Some(&true) {
+            if NAME_ASCII[usize::from(b)] {
                 i += 1;
                 kept += 1;
                 continue;
@@ -188,7 +269,18 @@ mod fast {
 
     /// Writes a timestamp as fixed-point epoch seconds (`1700000000.123456`), two digits at
     /// a time.
+    #[inline]
     pub(crate) fn timestamp<S: Sink + ?Sized>(s: &mut S, t: Timestamp) -> Result<(), Full> {
+        // Every clock reading from 2001 to 2286: seventeen bytes in one fixed-size write.
+        match t.ten_digit_decimal() {
+            Some(text) => s.write(&text),
+            None => any_timestamp(s, t),
+        }
+    }
+
+    /// [`timestamp`] for any time.
+    #[inline(never)]
+    pub(super) fn any_timestamp<S: Sink + ?Sized>(s: &mut S, t: Timestamp) -> Result<(), Full> {
         let mut buf = TIMESTAMP_TEMPLATE;
         let n = t.write_decimal(&mut buf);
         s.write(&buf[..n])
@@ -528,16 +620,12 @@ pub(crate) fn bool<S: Sink + ?Sized>(s: &mut S, v: bool) -> Result<(), Full> {
 
 /// Writes `"0123456789abcdef"`.
 pub(crate) fn segment_id<S: Sink + ?Sized>(s: &mut S, id: SegmentId) -> Result<(), Full> {
-    s.byte(b'"')?;
-    s.write(&id.to_bytes())?;
-    s.byte(b'"')
+    s.write(&id.to_quoted_bytes())
 }
 
 /// Writes `"1-xxxxxxxx-xxxxxxxxxxxxxxxxxxxxxxxx"`.
 pub(crate) fn trace_id<S: Sink + ?Sized>(s: &mut S, id: TraceId) -> Result<(), Full> {
-    s.byte(b'"')?;
-    s.write(&id.to_bytes())?;
-    s.byte(b'"')
+    s.write(&id.to_quoted_bytes())
 }
 
 #[cfg(test)]
@@ -597,6 +685,23 @@ mod tests {
 
     #[test]
     fn numbers() {
+        for v in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            200,
+            9_999,
+            10_000,
+            99_999_999,
+            100_000_000,
+            4_294_967_295,
+            4_294_967_296,
+        ] {
+            assert_eq!(out(|s| u64(s, v).unwrap()), std::format!("{v}"));
+        }
         assert_eq!(out(|s| u64(s, 0).unwrap()), "0");
         assert_eq!(out(|s| u64(s, u64::MAX).unwrap()), "18446744073709551615");
         assert_eq!(out(|s| i64(s, i64::MIN).unwrap()), "-9223372036854775808");
@@ -669,6 +774,32 @@ mod tests {
         }
     }
 
+    #[test]
+    fn plain_and_name_scans_find_one_odd_byte_anywhere() {
+        for len in 0..=24 {
+            let base = std::vec![b'a'; len];
+            assert!(
+                fast::all_plain(&base) && fast::all_name_ascii(&base),
+                "{len}"
+            );
+            for pos in 0..len {
+                for b in [
+                    0u8, 0x1f, b'"', b'\\', 0x80, 0xe2, 0xff, b'?', b'~', 0x7f, b' ',
+                ] {
+                    let mut w = base.clone();
+                    w[pos] = b;
+                    let plain = (0x20..0x80).contains(&b) && b != b'"' && b != b'\\';
+                    assert_eq!(fast::all_plain(&w), plain, "{w:?}");
+                    assert_eq!(
+                        fast::all_name_ascii(&w),
+                        is_name_ascii(b) && b < 0x80,
+                        "{w:?}"
+                    );
+                }
+            }
+        }
+    }
+
     /// What `write` leaves in a sink of `capacity` bytes: the bytes if it fits, `None` if not.
     fn written(
         capacity: usize,
@@ -696,6 +827,12 @@ mod tests {
                     written(room, |s| small::escaped(s, &text)),
                     "escaped {:?} in {} bytes", text, room
                 );
+                // The slow path of the fast version, also for text the fast path takes.
+                prop_assert_eq!(
+                    written(room, |s| fast::escaped_any(s, &text)),
+                    written(room, |s| small::escaped(s, &text)),
+                    "escaped_any {:?} in {} bytes", text, room
+                );
                 let (mut fast_changed, mut small_changed) = (None, None);
                 prop_assert_eq!(
                     written(room, |s| fast::name(s, &text).map(|c| fast_changed = Some(c))),
@@ -703,12 +840,48 @@ mod tests {
                     "name {:?} in {} bytes", text, room
                 );
                 prop_assert_eq!(fast_changed, small_changed, "name {:?} changed", text);
-                let t = Timestamp::from_micros(micros);
+                // The slow path of the fast version, also for names the fast path takes.
                 prop_assert_eq!(
-                    written(room, |s| fast::timestamp(s, t)),
-                    written(room, |s| small::timestamp(s, t))
+                    written(room, |s| fast::filtered_name(s, &text).map(drop)),
+                    written(room, |s| small::name(s, &text).map(drop)),
+                    "filtered name {:?} in {} bytes", text, room
+                );
+                let t = Timestamp::from_micros(micros);
+                // Times of the ten-digit path (2001 to 2286) as well as any.
+                let recent = Timestamp::from_micros(micros % 9_000_000_000_000_000 + 1_000_000_000_000_000);
+                for t in [t, recent] {
+                    prop_assert_eq!(
+                        written(room, |s| fast::timestamp(s, t)),
+                        written(room, |s| small::timestamp(s, t))
+                    );
+                    prop_assert_eq!(
+                        written(room, |s| fast::any_timestamp(s, t)),
+                        written(room, |s| small::timestamp(s, t))
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn byte_scans_agree_with_byte_by_byte_checks(
+            text in NASTY,
+            bytes in proptest::collection::vec(any::<u8>(), 0..40),
+            ascii in "[ -~]{0,40}",
+        ) {
+            let plain = |b: &u8| (0x20..0x80).contains(b) && *b != b'"' && *b != b'\\';
+            for b in [text.as_bytes(), &bytes[..], ascii.as_bytes()] {
+                prop_assert_eq!(fast::all_plain(b), b.iter().all(plain), "{:?}", b);
+                prop_assert_eq!(
+                    fast::all_name_ascii(b),
+                    b.iter().all(|&c| c.is_ascii() && is_name_ascii(c)),
+                    "{:?}", b
                 );
             }
+        }
+
+        #[test]
+        fn integers_below_10_pow_9_are_written_as_std_formats_them(v in 0u64..1_000_000_000) {
+            prop_assert_eq!(out(|s| u64(s, v).unwrap()), std::format!("{v}"));
         }
 
         #[test]

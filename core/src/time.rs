@@ -2,6 +2,34 @@
 
 use crate::divide::{by, div_rem};
 
+/// The two ASCII digits of every number below 100.
+const PAIRS: [[u8; 2]; 100] = {
+    let mut pairs = [[0u8; 2]; 100];
+    let mut n = 0;
+    while n < 100 {
+        pairs[n] = [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
+        n += 1;
+    }
+    pairs
+};
+
+/// The eight ASCII digits of `high` and `low` (each below 10,000, four digits with leading
+/// zeros), as the bytes of a little-endian `u64`, computed in the lanes of one `u64` (SWAR): each lane is split in two by a
+/// multiplication with a reciprocal, twice, instead of eight divisions.
+fn digits8(high: u32, low: u32) -> u64 {
+    // Little-endian: the first digit printed is the lowest byte. Two 32-bit lanes of < 10^4.
+    let x = u64::from(high) | (u64::from(low) << 32);
+    // lane / 100 is (lane * 10486) >> 20 for every lane below 10^4; the products stay below
+    // 2^27, so they do not reach the next lane. Result: four 16-bit lanes of < 100.
+    let q = ((x * 10_486) >> 20) & 0x0000_007f_0000_007f;
+    let x = q | ((x - q * 100) << 16);
+    // lane / 10 is (lane * 103) >> 10 for every lane below 100 (products below 2^14).
+    // Result: eight byte lanes of one digit each.
+    let q = ((x * 103) >> 10) & 0x000f_000f_000f_000f;
+    let x = q | ((x - q * 10) << 8);
+    x | 0x3030_3030_3030_3030
+}
+
 /// A point in time: microseconds since the Unix epoch.
 ///
 /// X-Ray documents carry times as JSON numbers in epoch seconds. Keeping them as an integer
@@ -45,11 +73,10 @@ impl Timestamp {
     /// Writes the time as a JSON number `secs.micros` (always six fraction digits) into
     /// `out` and returns the number of bytes written (at most 27).
     pub fn write_decimal(self, out: &mut [u8; 27]) -> usize {
-        const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-            2021222324252627282930313233343536373839\
-            4041424344454647484950515253545556575859\
-            6061626364656667686970717273747576777879\
-            8081828384858687888990919293949596979899";
+        if let Some(text) = self.ten_digit_decimal() {
+            out[..17].copy_from_slice(&text);
+            return 17;
+        }
         // 64-bit division by constants (see `divide`): seconds and fraction, then the seconds'
         // digits right to left, two at a time.
         let (ten_thousandths, low) = div_rem(self.micros, by(10_000));
@@ -61,13 +88,11 @@ impl Timestamp {
             let (rest, pair) = div_rem(secs, by(100));
             secs = rest;
             at -= 2;
-            let pair = pair as usize * 2;
-            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+            digits[at..at + 2].copy_from_slice(&PAIRS[pair as usize]);
         }
         if secs >= 10 {
             at -= 2;
-            let pair = secs as usize * 2;
-            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+            digits[at..at + 2].copy_from_slice(&PAIRS[secs as usize]);
         } else {
             at -= 1;
             digits[at] = b'0' + secs as u8;
@@ -79,10 +104,51 @@ impl Timestamp {
             .into_iter()
             .enumerate()
         {
-            let pair = part as usize * 2;
-            out[n + 1 + 2 * i..n + 3 + 2 * i].copy_from_slice(&PAIRS[pair..pair + 2]);
+            out[n + 1 + 2 * i..n + 3 + 2 * i].copy_from_slice(&PAIRS[part as usize]);
         }
         n + 7
+    }
+
+    /// [`Timestamp::write_decimal`]'s text when the seconds have exactly ten digits (from
+    /// 2001-09-09 to 2286-11-20, so every clock reading in practice): seventeen bytes of fixed
+    /// layout from a few divisions by constants and two [`digits8`], with no loop and no
+    /// table.
+    #[inline]
+    pub(crate) fn ten_digit_decimal(self) -> Option<[u8; 17]> {
+        let (secs, frac) = self.secs_and_subsec();
+        if !(1_000_000_000..10_000_000_000).contains(&secs) {
+            return None;
+        }
+        // The first eight digits of the seconds, then the last two with the six of the
+        // fraction: two groups of eight digits. secs < 10^10, so secs / 100 < 10^8.
+        let (first8, last2) = div_rem(secs, by(100));
+        let first8 = first8 as u32;
+        let head = digits8(first8 / 10_000, first8 % 10_000);
+        let tail = digits8(last2 * 100 + frac / 10_000, frac % 10_000);
+        // The point goes after the tail's second digit: its first digit alone, then the
+        // second, the point and the six fraction digits as one word.
+        let [tail0, ..] = tail.to_le_bytes();
+        let rest = (tail & !0xffff) | (u64::from(b'.') << 8) | ((tail >> 8) & 0xff);
+        let mut text = [0u8; 17];
+        text[..8].copy_from_slice(&head.to_le_bytes());
+        text[8] = tail0;
+        text[9..].copy_from_slice(&rest.to_le_bytes());
+        Some(text)
+    }
+
+    /// `(secs, subsec_micros)`: with a native 64-bit division where there is one (divisions
+    /// by a constant, which compile to multiplications), through `divide` where there is not.
+    fn secs_and_subsec(self) -> (u64, u32) {
+        #[cfg(target_pointer_width = "64")]
+        {
+            (self.secs(), self.subsec_micros())
+        }
+        #[cfg(not(target_pointer_width = "64"))]
+        {
+            let (ten_thousandths, low) = div_rem(self.micros, by(10_000));
+            let (secs, high) = div_rem(ten_thousandths, by(100));
+            (secs, high * 10_000 + low)
+        }
     }
 
     /// Writes what [`Timestamp::write_decimal`] does at the end of `out`, one digit at a
@@ -179,6 +245,83 @@ mod tests {
             let mut buf = [0u8; 27];
             let at = t.write_decimal_right(&mut buf);
             proptest::prop_assert_eq!(&buf[at..], want.as_bytes());
+        }
+    }
+
+    /// What `write_decimal` wrote before its ten-digit path: `secs.micros` by `core::fmt`.
+    fn reference(micros: u64) -> std::string::String {
+        std::format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000)
+    }
+
+    #[test]
+    fn digits8_agrees_with_fmt_on_every_four_digit_lane() {
+        for n in 0..10_000u32 {
+            for m in [
+                0,
+                1,
+                9,
+                10,
+                99,
+                100,
+                999,
+                1_000,
+                9_999,
+                (n * 7_919) % 10_000,
+                n,
+            ] {
+                let want = std::format!("{n:04}{m:04}");
+                assert_eq!(&digits8(n, m).to_le_bytes(), want.as_bytes(), "{n} {m}");
+            }
+        }
+    }
+
+    #[test]
+    fn ten_digit_path_edges() {
+        let first = 1_000_000_000 * 1_000_000;
+        let past = 10_000_000_000 * 1_000_000;
+        for micros in [
+            0,
+            1,
+            999_999,
+            first - 1,
+            first,
+            first + 1,
+            first + 999_999,
+            1_700_000_000_123_456,
+            1_700_000_000_000_005,
+            1_799_999_999_999_999,
+            past - 1,
+            past,
+            past + 1,
+            u64::MAX,
+        ] {
+            let t = Timestamp::from_micros(micros);
+            assert_eq!(decimal(t), reference(micros).as_str(), "{micros}");
+            let ten = t.ten_digit_decimal();
+            assert_eq!(ten.is_some(), (first..past).contains(&micros), "{micros}");
+            if let Some(text) = ten {
+                assert_eq!(&text[..], reference(micros).as_bytes(), "{micros}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ten_digit_path_matches_std_formatting(
+            micros in 1_000_000_000_000_000u64..10_000_000_000_000_000,
+            near in 0u64..2_000_000,
+            boundary in proptest::sample::select(&[
+                1_000_000_000_000_000u64, 10_000_000_000_000_000, 1_700_000_000_000_000,
+                2_000_000_000_000_000, 4_294_967_296_000_000,
+            ][..]),
+        ) {
+            let want = reference(micros);
+            proptest::prop_assert_eq!(decimal(Timestamp::from_micros(micros)), want.as_str());
+            // Around the ends of the ten-digit range and other round numbers, every rounding
+            // of the micros.
+            let v = boundary - 1_000_000 + near;
+            let want = reference(v);
+            proptest::prop_assert_eq!(decimal(Timestamp::from_micros(v)), want.as_str());
         }
     }
 

@@ -54,9 +54,41 @@ from_int!(i8, i16, i32, i64, u8, u16, u32);
 /// Whether `key` is a valid annotation key: 1 to 500 of `[A-Za-z0-9_]` (the schema's rule;
 /// other keys make X-Ray reject the document).
 pub fn valid_annotation_key(key: &str) -> bool {
-    !key.is_empty()
-        && key.len() <= MAX_ANNOTATION_KEY_LEN
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    (1..=MAX_ANNOTATION_KEY_LEN).contains(&key.len()) && all_key_bytes(key.as_bytes())
+}
+
+/// Whether a byte may appear in an annotation key.
+const fn is_key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Whether every byte is a key byte, checked one by one (the `small` feature).
+#[cfg(feature = "small")]
+fn all_key_bytes(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| is_key_byte(b))
+}
+
+/// Whether every byte is a key byte: [`is_key_byte`] as a table, eight loads and'ed per
+/// branch.
+#[cfg(not(feature = "small"))]
+fn all_key_bytes(bytes: &[u8]) -> bool {
+    const KEY_BYTE: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            table[b] = is_key_byte(b as u8);
+            b += 1;
+        }
+        table
+    };
+    let allowed = |ok: bool, &b: &u8| ok & KEY_BYTE[usize::from(b)];
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        if !chunk.iter().fold(true, allowed) {
+            return false;
+        }
+    }
+    chunks.remainder().iter().fold(true, allowed)
 }
 
 #[cfg(test)]
@@ -72,6 +104,21 @@ mod tests {
         assert!(!valid_annotation_key("é"));
         assert!(valid_annotation_key(&"k".repeat(500)));
         assert!(!valid_annotation_key(&"k".repeat(501)));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn keys_agree_with_a_byte_by_byte_check(
+            key in "[A-Za-z0-9_]{0,20}[^A-Za-z0-9_]?[A-Za-z0-9_]{0,20}|\\PC{0,30}",
+            long in 495usize..505,
+        ) {
+            let want = |k: &str| {
+                !k.is_empty() && k.len() <= 500 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            };
+            proptest::prop_assert_eq!(valid_annotation_key(&key), want(&key), "{:?}", key);
+            let long = std::format!("{}{key}", &"k_9".repeat(long / 3 + 1)[..long]);
+            proptest::prop_assert_eq!(valid_annotation_key(&long), want(&long));
+        }
     }
 
     #[test]
