@@ -129,16 +129,59 @@ mod fast {
         s.write(&bytes[run..])
     }
 
-    /// [`is_name_ascii`] as a table: one load per byte instead of a chain of comparisons.
-    const NAME_ASCII: [bool; 128] = {
-        let mut table = [false; 128];
+    /// [`is_name_ascii`] as a 128-bit set: bit `b` is set when ASCII byte `b` may appear in a
+    /// name. Testing a byte is a shift, with no comparison and no table load.
+    const NAME_ASCII: u128 = {
+        let mut set = 0u128;
         let mut b = 0u8;
         while b < 128 {
-            table[b as usize] = is_name_ascii(b);
+            if is_name_ascii(b) {
+                set |= 1 << b;
+            }
             b += 1;
         }
-        table
+        set
     };
+
+    /// Up to eight bytes from `at` as a little-endian word, zero-padded, and how many there
+    /// were.
+    fn load_upto8(bytes: &[u8], at: usize) -> (u64, usize) {
+        let rest = bytes.get(at..).unwrap_or_default();
+        let n = rest.len().min(8);
+        let mut word = [0u8; 8];
+        word[..n].copy_from_slice(&rest[..n]);
+        (u64::from_le_bytes(word), n)
+    }
+
+    /// Bit `j` set when byte `j` of `word` (taken as ASCII) may appear in a name.
+    fn name_ascii_mask(word: u64) -> u32 {
+        let mut mask = 0;
+        let mut j = 0;
+        while j < 8 {
+            let b = (word >> (8 * j)) & 0x7f;
+            mask |= ((NAME_ASCII >> b) as u32 & 1) << j;
+            j += 1;
+        }
+        mask
+    }
+
+    /// Non-ASCII characters found outside the name set, by their low four bits: a long name
+    /// of the same few rejected characters looks each up in the packed table once.
+    struct Rejected([u32; 16]);
+
+    impl Rejected {
+        fn is_name_char(&mut self, c: char) -> bool {
+            let slot = &mut self.0[c as usize % 16];
+            if *slot == c as u32 {
+                return false;
+            }
+            let ok = is_name_char(c);
+            if !ok {
+                *slot = c as u32;
+            }
+            ok
+        }
+    }
 
     /// Writes `name` as a JSON string, keeping only characters of the schema's name set and
     /// at most [`MAX_NAME_CHARS`] of them; [`FALLBACK_NAME`] if none is left. Returns whether
@@ -148,33 +191,65 @@ mod fast {
         let bytes = name.as_bytes();
         let mut kept = 0;
         let mut changed = false;
+        // Kept bytes not yet written: `run..i`.
         let mut run = 0;
         let mut i = 0;
-        // Runs of allowed ASCII are written at once; other characters one by one.
+        // Empty slots hold 0, an ASCII character, which never reaches the cache.
+        let mut rejected = Rejected([0; 16]);
+        // ASCII up to eight bytes at a time, tested against a bit set: kept whole, or skipped
+        // whole, or byte by byte when mixed. Other characters one by one.
         while i < bytes.len() && kept < MAX_NAME_CHARS {
-            let b = bytes[i];
-            if NAME_ASCII.get(usize::from(b)) == Some(&true) {
-                i += 1;
-                kept += 1;
+            let (word, n) = load_upto8(bytes, i);
+            let ascii = ((word & HIGHS).trailing_zeros() / 8) as usize;
+            let ascii = ascii.min(n);
+            if ascii > 0 {
+                let all = (1u32 << ascii) - 1;
+                let mask = name_ascii_mask(word) & all;
+                if mask == all && kept + ascii <= MAX_NAME_CHARS {
+                    kept += ascii;
+                    i += ascii;
+                } else if mask == 0 {
+                    s.write(&bytes[run..i])?;
+                    changed = true;
+                    i += ascii;
+                    run = i;
+                } else {
+                    let mut j = 0;
+                    while j < ascii && kept < MAX_NAME_CHARS {
+                        if mask >> j & 1 == 1 {
+                            kept += 1;
+                        } else {
+                            s.write(&bytes[run..i + j])?;
+                            changed = true;
+                            run = i + j + 1;
+                        }
+                        j += 1;
+                    }
+                    i += j;
+                }
                 continue;
             }
-            s.write(&bytes[run..i])?;
             let Some(c) = name.get(i..).and_then(|rest| rest.chars().next()) else {
                 break;
             };
             let len = c.len_utf8();
-            if b.is_ascii() || !is_name_char(c) {
+            if !rejected.is_name_char(c) {
+                s.write(&bytes[run..i])?;
                 changed = true;
+                run = i + len;
+            } else if matches!(c, '\u{2028}' | '\u{2029}') {
+                s.write(&bytes[run..i])?;
+                s.write(if c == '\u{2028}' {
+                    b"\\u2028"
+                } else {
+                    b"\\u2029"
+                })?;
+                run = i + len;
+                kept += 1;
             } else {
-                match c {
-                    '\u{2028}' => s.write(b"\\u2028")?,
-                    '\u{2029}' => s.write(b"\\u2029")?,
-                    _ => s.write(&bytes[i..i + len])?,
-                }
                 kept += 1;
             }
             i += len;
-            run = i;
         }
         s.write(&bytes[run..i])?;
         changed |= i < bytes.len();
