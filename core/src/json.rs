@@ -165,6 +165,26 @@ mod fast {
         mask
     }
 
+    /// How many bytes at the start of `bytes` are, 32 at a time, ASCII outside the name set
+    /// (a multiple of 32): a long name of rejected ASCII costs a few comparisons per 32 bytes.
+    fn rejected_ascii_run(bytes: &[u8]) -> usize {
+        let mut blocks = bytes.chunks_exact(32);
+        let mut skipped = 0;
+        for block in &mut blocks {
+            let (mut high, mut mask) = (0, 0);
+            for word in block.chunks_exact(8) {
+                let word = load8(word);
+                high |= word & HIGHS;
+                mask |= name_ascii_mask(word);
+            }
+            if high | u64::from(mask) != 0 {
+                break;
+            }
+            skipped += 32;
+        }
+        skipped
+    }
+
     /// Non-ASCII characters found outside the name set, by their low four bits: a long name
     /// of the same few rejected characters looks each up in the packed table once.
     struct Rejected([u32; 16]);
@@ -211,7 +231,7 @@ mod fast {
                 } else if mask == 0 {
                     s.write(&bytes[run..i])?;
                     changed = true;
-                    i += ascii;
+                    i += ascii + rejected_ascii_run(bytes.get(i + ascii..).unwrap_or_default());
                     run = i;
                 } else {
                     let mut j = 0;
