@@ -163,6 +163,140 @@ impl Key {
     }
 }
 
+/// A parameter of an AWS call (`Aws::params`).
+#[derive(Arbitrary, Debug, Clone)]
+struct Param {
+    key: ParamKey,
+    value: ParamValue,
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+enum ParamKey {
+    /// Mapped onto `[a-z0-9_]`, 1 to ~80 characters (valid up to 64).
+    Valid(Vec<u8>, u8),
+    /// A member the `aws` object has anyway ([`TAKEN_KEYS`]).
+    Taken(u8),
+    /// The key of an earlier parameter of the same call (a duplicate).
+    Earlier(u8),
+    Any(Text),
+}
+
+/// `Aws`'s own fields, which a parameter may not name, and the recorder's `aws.xray`.
+const TAKEN_KEYS: &[&str] = &[
+    "account_id",
+    "operation",
+    "region",
+    "request_id",
+    "id_2",
+    "retries",
+    "queue_url",
+    "table_name",
+    "bucket_name",
+    "ec2",
+    "ecs",
+    "eks",
+    "elastic_beanstalk",
+    "xray",
+];
+
+#[derive(Arbitrary, Debug, Clone)]
+enum ParamValue {
+    Str(Text),
+    Count(u64),
+    /// What serde_json writes for a metadata value: valid JSON (past 64 levels too deep for
+    /// the core, which then leaves it out).
+    Json(Meta),
+    /// That text cut after some bytes (at a character boundary): mostly not JSON.
+    JsonCut(Meta, u16),
+    /// Any text given as JSON: mostly not JSON.
+    JsonText(Text),
+}
+
+/// A parameter's value, rendered.
+#[derive(Debug)]
+enum ParamText {
+    Str(String),
+    Count(u64),
+    Json(String),
+}
+
+/// The parameters as the driver passes them: keys and values rendered, with what the core
+/// must write for each: `None` when it must leave the parameter out (a key that is not
+/// `[a-z0-9_]{1,64}`, is taken or repeats an earlier one; JSON that is not a JSON value of
+/// at most 64 levels, or longer than `max_chars` bytes). Parameters whose JSON text the
+/// oracle cannot judge as the core does are not passed at all: numbers serde_json finds out
+/// of range (`1e999`: valid JSON that serde_json refuses, so the document could not be
+/// checked), unpaired surrogate escapes, and objects with a duplicate key inside (the
+/// caller's business, as in metadata).
+fn render_params(params: &[Param], max_chars: usize) -> Vec<(String, ParamText, Option<Value>)> {
+    let mut out: Vec<(String, ParamText, Option<Value>)> = Vec::new();
+    for p in params.iter().take(40) {
+        let key = match &p.key {
+            ParamKey::Valid(bytes, rep) => {
+                const SET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789_";
+                let mut k: String = bytes.iter().map(|b| char::from(SET[usize::from(*b) % SET.len()])).collect();
+                if k.is_empty() {
+                    k.push('p');
+                }
+                k.repeat(usize::from(*rep % 4) + 1).chars().take(80).collect()
+            }
+            ParamKey::Taken(i) => TAKEN_KEYS[usize::from(*i) % TAKEN_KEYS.len()].to_owned(),
+            ParamKey::Earlier(i) if !out.is_empty() => out[usize::from(*i) % out.len()].0.clone(),
+            ParamKey::Earlier(_) => "p".to_owned(),
+            ParamKey::Any(t) => t.render(),
+        };
+        let valid_key = (1..=64).contains(&key.len())
+            && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && !TAKEN_KEYS[..TAKEN_KEYS.len() - 1].contains(&key.as_str())
+            && out.iter().all(|(k, _, _)| *k != key);
+        let (text, want) = match &p.value {
+            ParamValue::Str(t) => {
+                let v = t.render();
+                let want = Value::String(cut_chars(&v, max_chars.min(250)));
+                (ParamText::Str(v), Some(want))
+            }
+            ParamValue::Count(n) => (ParamText::Count(*n), Some(Value::from(*n))),
+            ParamValue::Json(_) | ParamValue::JsonCut(..) | ParamValue::JsonText(_) => {
+                let text = match &p.value {
+                    ParamValue::Json(m) => serde_json::to_string(m).unwrap_or_default(),
+                    ParamValue::JsonCut(m, at) => {
+                        let full = serde_json::to_string(m).unwrap_or_default();
+                        let mut at = usize::from(*at).min(full.len());
+                        while !full.is_char_boundary(at) {
+                            at -= 1;
+                        }
+                        full[..at].to_owned()
+                    }
+                    ParamValue::JsonText(t) => t.render(),
+                    _ => unreachable!(),
+                };
+                let want = match xray_fuzz_oracle::strict_json(&text) {
+                    Ok(v) => (json_depth(&v) <= 64 && text.len() <= max_chars).then_some(v),
+                    Err(e) => {
+                        let e = e.to_string();
+                        if ["out of range", "surrogate", "duplicate", "non-finite"].iter().any(|m| e.contains(m)) {
+                            continue;
+                        }
+                        None
+                    }
+                };
+                (ParamText::Json(text), want)
+            }
+        };
+        out.push((key, text, want.filter(|_| valid_key)));
+    }
+    out
+}
+
+/// Nesting depth of a JSON value: 0 for a scalar, 1 for `[]`.
+fn json_depth(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(json_depth).max().unwrap_or(0),
+        Value::Object(o) => 1 + o.values().map(json_depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 #[derive(Arbitrary, Debug, Clone)]
 enum AnnValue {
     Str(Text),
@@ -321,7 +455,8 @@ enum Op {
     Metadata { which: u8, namespace: Text, key: Text, value: Meta },
     HttpRequest { which: u8, method: Option<Text>, url: Option<Text>, user_agent: Option<Text>, client_ip: Option<Text>, xff: bool },
     HttpResponse { which: u8, status: Option<u16>, content_length: Option<u64> },
-    Aws { which: u8, fields: [Option<Text>; 8], retries: Option<u32>, ec2: Option<[Option<Text>; 4]>, ecs: Option<[Option<Text>; 3]>, eks: Option<[Option<Text>; 3]>, eb: Option<(Option<Text>, Option<Text>, Option<u64>)> },
+    /// `params` last: inputs without an `Aws` operation decode as before it was added.
+    Aws { which: u8, fields: [Option<Text>; 8], retries: Option<u32>, ec2: Option<[Option<Text>; 4]>, ecs: Option<[Option<Text>; 3]>, eks: Option<[Option<Text>; 3]>, eb: Option<(Option<Text>, Option<Text>, Option<u64>)>, params: Vec<Param> },
     Sql { which: u8, fields: [Option<Text>; 7], preparation: Option<bool> },
     Exception { which: u8, type_name: Option<Text>, message: Option<Text>, remote: bool, frames: Vec<Frame>, repeat: u16, truncated: u32, skipped: u32, cause: Option<u64>, id: Option<u64> },
     CauseId { which: u8, id: u64 },
@@ -432,11 +567,14 @@ struct Entity {
     annotations: HashMap<String, AnnValue>,
     /// Last recorded value per (namespace, key), both already cut as the recorder cuts them.
     metadata: HashMap<(String, String), Value>,
+    /// The parameters the `aws` object must hold (key and value as written), since the last
+    /// recorded `set_aws`; `None` when unknown (a `set_aws` that found no room).
+    aws_params: Option<Vec<(String, Value)>>,
 }
 
 impl Entity {
     fn new(id: [u8; 16], parent: Option<usize>, name: String, facade: bool) -> Self {
-        Self { id, parent, name, facade, annotations: HashMap::new(), metadata: HashMap::new() }
+        Self { id, parent, name, facade, annotations: HashMap::new(), metadata: HashMap::new(), aws_params: Some(Vec::new()) }
     }
 
     fn id(&self) -> &str {
@@ -465,6 +603,7 @@ struct Stats {
     metadata_dropped: u32,
     stacks_dropped: u32,
     minimal_documents: u32,
+    fields_dropped: u32,
 }
 
 /// Everything one recorder sent for an input, and what the model knows of it.
@@ -478,6 +617,8 @@ struct Recording {
     budget: usize,
     max_string_chars: usize,
     max_annotations: u16,
+    /// `RecorderConfig::sdk_block`: every sampled segment carries `aws.xray`.
+    sdk_block: bool,
 }
 
 fn cut_chars(s: &str, n: usize) -> String {
@@ -639,6 +780,16 @@ fn check_trace(trace: &TraceModel, sent: &[Vec<u8>], budget: usize, abandoned: b
                 assert!(ann_matches(v, got, max), "annotation {k}: recorded {v:?}, sent {got}");
             }
         }
+        // The segment's SDK block (`aws.xray`, an object) stays whatever else is recorded,
+        // unless the document had to be cut down or a field found no room. Finding R6
+        // (fuzz/README.md): `set_aws` removes it; `XRAY_FUZZ_SKIP_KNOWN=1` looks past that.
+        let fields_dropped = stats.fields_dropped != trace.stats_before.fields_dropped;
+        if e.parent.is_none() && rec.sdk_block && !degraded && !fields_dropped && !skip_known() {
+            assert!(doc["aws"]["xray"].is_object(), "segment without its SDK block (aws.xray): {doc:.2000}");
+        }
+        if let (false, Some(want)) = (degraded, &e.aws_params) {
+            check_aws_params(doc, want);
+        }
         if !meta_dropped {
             for ((ns, k), v) in &e.metadata {
                 let got = &doc["metadata"][ns][k];
@@ -649,6 +800,20 @@ fn check_trace(trace: &TraceModel, sent: &[Vec<u8>], budget: usize, abandoned: b
     assert!(annotation_keys.len() <= usize::from(rec.max_annotations) || annotation_keys.len() <= 50 && rec.max_annotations >= 50);
     if !abandoned {
         assert_eq!(found.len(), trace.entities.iter().filter(|e| !e.facade).count(), "entities sent that were never begun");
+    }
+}
+
+/// The `aws` object holds exactly the parameters recorded last (besides `Aws`'s own fields
+/// and `xray`, which the recorder's `set_sampling_rule_name` replaces), with their values.
+fn check_aws_params(doc: &Value, want: &[(String, Value)]) {
+    let empty = serde_json::Map::new();
+    let aws = doc.get("aws").map_or(&empty, |a| a.as_object().expect("aws is an object"));
+    let own = |k: &str| TAKEN_KEYS.contains(&k);
+    let got: HashSet<&str> = aws.keys().map(String::as_str).filter(|k| !own(k)).collect();
+    let wanted: HashSet<&str> = want.iter().map(|(k, _)| k.as_str()).filter(|k| !own(k)).collect();
+    assert_eq!(got, wanted, "aws parameters written (left: sent, right: recorded) in {doc:.2000}");
+    for (k, v) in want.iter().filter(|(k, _)| !own(k)) {
+        assert!(aws[k] == *v || numbers_close(&aws[k], v), "aws parameter {k}: recorded {v}, sent {}", aws[k]);
     }
 }
 

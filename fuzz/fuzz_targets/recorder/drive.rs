@@ -3,7 +3,7 @@
 
 use super::*;
 use xr::model::{
-    AnnotationValue, Aws, Ec2, Ecs, Eks, ElasticBeanstalk, Exception, HttpRequest, HttpResponse, Preparation, Sql,
+    AnnotationValue, Aws, AwsParam, Ec2, Ecs, Eks, ElasticBeanstalk, Exception, HttpRequest, HttpResponse, Preparation, Sql,
     StackFrame,
 };
 use xr::recorder::{MIN_BUDGET, Sampling};
@@ -22,6 +22,7 @@ fn stats(s: &xr::RecorderStats) -> Stats {
         metadata_dropped: s.metadata_dropped,
         stacks_dropped: s.stacks_dropped,
         minimal_documents: s.minimal_documents,
+        fields_dropped: s.fields_dropped,
     }
 }
 
@@ -274,8 +275,20 @@ pub(super) fn run(input: &Input) -> Recording {
                 let (h, _) = pick(*which, &current);
                 let _ = rec.set_http_response(h, &HttpResponse { status: *status, content_length: *content_length });
             }
-            Op::Aws { which, fields, retries, ec2, ecs, eks, eb } => {
-                let (h, _) = pick(*which, &current);
+            Op::Aws { which, fields, retries, ec2, ecs, eks, eb, params } => {
+                let (h, e) = pick(*which, &current);
+                let rendered = render_params(params, max);
+                let params: Vec<(&str, AwsParam)> = rendered
+                    .iter()
+                    .map(|(k, v, _)| {
+                        let v = match v {
+                            ParamText::Str(s) => AwsParam::Str(s),
+                            ParamText::Count(n) => AwsParam::Count(*n),
+                            ParamText::Json(s) => AwsParam::Json(s),
+                        };
+                        (k.as_str(), v)
+                    })
+                    .collect();
                 let f: Vec<Option<String>> = fields.iter().map(|t| t.as_ref().map(Text::render)).collect();
                 let ec2s: Option<Vec<Option<String>>> = ec2.as_ref().map(|a| a.iter().map(|t| t.as_ref().map(Text::render)).collect());
                 let ecss: Option<Vec<Option<String>>> = ecs.as_ref().map(|a| a.iter().map(|t| t.as_ref().map(Text::render)).collect());
@@ -291,13 +304,25 @@ pub(super) fn run(input: &Input) -> Recording {
                     queue_url: f[5].as_deref(),
                     table_name: f[6].as_deref(),
                     bucket_name: f[7].as_deref(),
-                    params: &[],
+                    params: &params,
                     ec2: ec2s.as_ref().map(|v| Ec2 { instance_id: v[0].as_deref(), availability_zone: v[1].as_deref(), instance_size: v[2].as_deref(), ami_id: v[3].as_deref() }),
                     ecs: ecss.as_ref().map(|v| Ecs { container: v[0].as_deref(), container_id: v[1].as_deref(), container_arn: v[2].as_deref() }),
                     eks: ekss.as_ref().map(|v| Eks { cluster_name: v[0].as_deref(), pod: v[1].as_deref(), container_id: v[2].as_deref() }),
                     elastic_beanstalk: ebs.as_ref().map(|(a, b, c)| ElasticBeanstalk { environment_name: a.as_deref(), version_label: b.as_deref(), deployment_id: *c }),
                 };
-                let _ = rec.set_aws(h, &aws);
+                let o = rec.set_aws(h, &aws);
+                // Every parameter left out is reported: the call's outcome says shortened.
+                if o.is_recorded() && rendered.iter().any(|(_, _, want)| want.is_none()) {
+                    assert_eq!(o, Outcome::Shortened, "aws parameters left out, outcome {o:?}");
+                }
+                if let (Some(t), Some(e)) = (current.as_mut(), e) {
+                    let entity = &mut t.m.entities[e];
+                    if o.is_recorded() {
+                        entity.aws_params = Some(rendered.into_iter().filter_map(|(k, _, want)| Some((k, want?))).collect());
+                    } else if o == Outcome::NoRoom {
+                        entity.aws_params = None;
+                    }
+                }
             }
             Op::Sql { which, fields, preparation } => {
                 let (h, _) = pick(*which, &current);
@@ -403,7 +428,7 @@ pub(super) fn run(input: &Input) -> Recording {
     }
 
     let traces = traces.into_iter().map(|(t, abandoned)| (t.m, abandoned)).collect();
-    let recording = Recording { datagrams: out.0, stats: stats(rec.stats()), stats_text: format!("{:?}", rec.stats()), traces, budget: eff, max_string_chars: cfg.max_string_chars, max_annotations: cfg.max_annotations };
+    let recording = Recording { datagrams: out.0, stats: stats(rec.stats()), stats_text: format!("{:?}", rec.stats()), traces, budget: eff, max_string_chars: cfg.max_string_chars, max_annotations: cfg.max_annotations, sdk_block: cfg.sdk_block };
     drop(rec);
     BUF.set(buf);
     recording
