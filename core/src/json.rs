@@ -129,38 +129,24 @@ mod fast {
         s.write(&bytes[run..])
     }
 
-    /// [`is_name_ascii`] as a 128-bit set: bit `b` is set when ASCII byte `b` may appear in a
-    /// name. Testing a byte is a shift, with no comparison and no table load.
-    const NAME_ASCII: u128 = {
-        let mut set = 0u128;
+    /// [`is_name_ascii`] as a table over every byte value: 1 for an ASCII byte that may appear
+    /// in a name, 0 for any other (bytes above 0x7f included). One load per byte, no
+    /// comparison.
+    const NAME_BYTES: [u8; 256] = {
+        let mut table = [0u8; 256];
         let mut b = 0u8;
         while b < 128 {
-            if is_name_ascii(b) {
-                set |= 1 << b;
-            }
+            table[b as usize] = is_name_ascii(b) as u8;
             b += 1;
         }
-        set
+        table
     };
 
-    /// Up to eight bytes from `at` as a little-endian word, zero-padded, and how many there
-    /// were.
-    fn load_upto8(bytes: &[u8], at: usize) -> (u64, usize) {
-        let rest = bytes.get(at..).unwrap_or_default();
-        let n = rest.len().min(8);
-        let mut word = [0u8; 8];
-        word[..n].copy_from_slice(&rest[..n]);
-        (u64::from_le_bytes(word), n)
-    }
-
-    /// Bit `j` set when byte `j` of `word` (taken as ASCII) may appear in a name.
-    fn name_ascii_mask(word: u64) -> u32 {
+    /// Bit `j` set when byte `j` of `chunk` is ASCII that may appear in a name.
+    fn name_mask(chunk: &[u8; 8]) -> u32 {
         let mut mask = 0;
-        let mut j = 0;
-        while j < 8 {
-            let b = (word >> (8 * j)) & 0x7f;
-            mask |= ((NAME_ASCII >> b) as u32 & 1) << j;
-            j += 1;
+        for (j, &b) in chunk.iter().enumerate() {
+            mask |= u32::from(NAME_BYTES[usize::from(b)]) << j;
         }
         mask
     }
@@ -173,9 +159,10 @@ mod fast {
         for block in &mut blocks {
             let (mut high, mut mask) = (0, 0);
             for word in block.chunks_exact(8) {
-                let word = load8(word);
-                high |= word & HIGHS;
-                mask |= name_ascii_mask(word);
+                high |= load8(word) & HIGHS;
+                for &b in word {
+                    mask |= NAME_BYTES[usize::from(b)];
+                }
             }
             if high | u64::from(mask) != 0 {
                 break;
@@ -216,24 +203,25 @@ mod fast {
         let mut i = 0;
         // Empty slots hold 0, an ASCII character, which never reaches the cache.
         let mut rejected = Rejected([0; 16]);
-        // ASCII up to eight bytes at a time, tested against a bit set: kept whole, or skipped
-        // whole, or byte by byte when mixed. Other characters one by one.
         while i < bytes.len() && kept < MAX_NAME_CHARS {
-            let (word, n) = load_upto8(bytes, i);
-            let ascii = ((word & HIGHS).trailing_zeros() / 8) as usize;
-            let ascii = ascii.min(n);
-            if ascii > 0 {
-                let all = (1u32 << ascii) - 1;
-                let mask = name_ascii_mask(word) & all;
-                if mask == all && kept + ascii <= MAX_NAME_CHARS {
-                    kept += ascii;
-                    i += ascii;
-                } else if mask == 0 {
-                    s.write(&bytes[run..i])?;
-                    changed = true;
-                    i += ascii + rejected_ascii_run(bytes.get(i + ascii..).unwrap_or_default());
-                    run = i;
-                } else {
+            // Eight bytes at a time, tested against the table: kept whole, skipped whole (with
+            // the rejected ASCII after them), or their leading ASCII byte by byte when mixed.
+            if let Some((chunk, _)) = bytes[i..].split_first_chunk::<8>() {
+                let mask = name_mask(chunk);
+                if mask == 0xff && kept + 8 <= MAX_NAME_CHARS {
+                    kept += 8;
+                    i += 8;
+                    continue;
+                }
+                let ascii = ((u64::from_le_bytes(*chunk) & HIGHS).trailing_zeros() / 8) as usize;
+                if ascii > 0 {
+                    if mask & ((1 << ascii) - 1) == 0 {
+                        s.write(&bytes[run..i])?;
+                        changed = true;
+                        i += ascii + rejected_ascii_run(&bytes[i + ascii..]);
+                        run = i;
+                        continue;
+                    }
                     let mut j = 0;
                     while j < ascii && kept < MAX_NAME_CHARS {
                         if mask >> j & 1 == 1 {
@@ -246,14 +234,21 @@ mod fast {
                         j += 1;
                     }
                     i += j;
+                    continue;
                 }
+            }
+            // One character: the last few bytes, or a character above ASCII.
+            let b = bytes[i];
+            if NAME_BYTES[usize::from(b)] == 1 {
+                i += 1;
+                kept += 1;
                 continue;
             }
             let Some(c) = name.get(i..).and_then(|rest| rest.chars().next()) else {
                 break;
             };
             let len = c.len_utf8();
-            if !rejected.is_name_char(c) {
+            if b.is_ascii() || !rejected.is_name_char(c) {
                 s.write(&bytes[run..i])?;
                 changed = true;
                 run = i + len;

@@ -256,10 +256,11 @@ mod tests {
             piece in "([a-zA-Z0-9 _.:/%&#=+@-]|[\\x00-\\x1f\"\\\\?;*()\\x7f]|[\u{2028}\u{2029}é中😀\u{301}\u{2026}\u{6c1}\u{700}])\
                 {1,12}|(?s:.){1,6}",
             times in 0usize..400,
+            mid in "[a-z0-9]{0,210}",
             tail in "\\PC{0,20}",
             capacity in 0usize..600,
         ) {
-            let text = std::format!("{head}{}{tail}", piece.repeat(times));
+            let text = std::format!("{head}{}{mid}{tail}", piece.repeat(times));
             for room in [capacity, text.len() * 6 + 16] {
                 proptest::prop_assert_eq!(
                     written(room, |s| json::name(s, &text)),
