@@ -274,6 +274,7 @@ fn render_params(params: &[Param], max_chars: usize) -> Vec<(String, ParamText, 
                 (ParamText::Str(v), Some(want))
             }
             ParamValue::Count(n) => (ParamText::Count(*n), Some(Value::from(*n))),
+            ParamValue::Json(m) | ParamValue::JsonCut(m, _) if meta_depth(m) > 110 => continue,
             ParamValue::Json(_) | ParamValue::JsonCut(..) | ParamValue::JsonText(_) => {
                 let text = match &p.value {
                     ParamValue::Json(m) => serde_json::to_string(m).unwrap_or_default(),
@@ -288,7 +289,18 @@ fn render_params(params: &[Param], max_chars: usize) -> Vec<(String, ParamText, 
                     ParamValue::JsonText(t) => t.render(),
                     _ => unreachable!(),
                 };
-                let want = match xray_fuzz_oracle::strict_json(&text) {
+                // Past serde_json's 128 levels the core rejects the text too (at most 64);
+                // the strict parser, which has no limit, would overflow the stack on
+                // 70,000 `[`.
+                let too_deep = serde_json::from_str::<serde::de::IgnoredAny>(&text)
+                    .is_err_and(|e| e.to_string().contains("recursion limit exceeded"));
+                let checked = if too_deep {
+                    Ok(Value::Null)
+                } else {
+                    xray_fuzz_oracle::strict_json(&text)
+                };
+                let want = match checked {
+                    Ok(_) if too_deep => None,
                     Ok(v) => (json_depth(&v) <= 64 && text.len() <= max_chars).then_some(v),
                     Err(e) => {
                         let e = e.to_string();
