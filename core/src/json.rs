@@ -205,6 +205,54 @@ mod fast {
         chunks.remainder().iter().fold(true, allowed)
     }
 
+    /// Bit `j` set when byte `j` of `chunk` is ASCII that may appear in a name.
+    fn name_mask(chunk: &[u8; 8]) -> u32 {
+        let mut mask = 0;
+        for (j, &b) in chunk.iter().enumerate() {
+            mask |= u32::from(NAME_ASCII[usize::from(b)]) << j;
+        }
+        mask
+    }
+
+    /// How many bytes at the start of `bytes` are, 32 at a time, ASCII outside the name set
+    /// (a multiple of 32): a long name of rejected ASCII costs a few comparisons per 32 bytes.
+    fn rejected_ascii_run(bytes: &[u8]) -> usize {
+        let mut blocks = bytes.chunks_exact(32);
+        let mut skipped = 0;
+        for block in &mut blocks {
+            let (mut high, mut any) = (0, false);
+            for word in block.chunks_exact(8) {
+                high |= load8(word) & HIGHS;
+                for &b in word {
+                    any |= NAME_ASCII[usize::from(b)];
+                }
+            }
+            if high != 0 || any {
+                break;
+            }
+            skipped += 32;
+        }
+        skipped
+    }
+
+    /// Non-ASCII characters found outside the name set, by their low four bits: a long name
+    /// of the same few rejected characters looks each up in the packed table once.
+    struct Rejected([u32; 16]);
+
+    impl Rejected {
+        fn is_name_char(&mut self, c: char) -> bool {
+            let slot = &mut self.0[c as usize % 16];
+            if *slot == c as u32 {
+                return false;
+            }
+            let ok = is_name_char(c);
+            if !ok {
+                *slot = c as u32;
+            }
+            ok
+        }
+    }
+
     /// Writes `name` as a JSON string, keeping only characters of the schema's name set and
     /// at most [`MAX_NAME_CHARS`] of them; [`FALLBACK_NAME`] if none is left. Returns whether
     /// the name was changed.
@@ -229,33 +277,73 @@ mod fast {
         s.byte(b'"')?;
         let mut kept = 0;
         let mut changed = false;
+        // Kept bytes not yet written: `run..i`.
         let mut run = 0;
         let mut i = 0;
-        // Runs of allowed ASCII are written at once; other characters one by one.
+        // Empty slots hold 0, an ASCII character, which never reaches the cache.
+        let mut rejected = Rejected([0; 16]);
         while i < bytes.len() && kept < MAX_NAME_CHARS {
+            // Eight bytes at a time, tested against the table: kept whole, skipped whole (with
+            // the rejected ASCII after them), or their leading ASCII byte by byte when mixed.
+            if let Some((chunk, _)) = bytes[i..].split_first_chunk::<8>() {
+                let mask = name_mask(chunk);
+                if mask == 0xff && kept + 8 <= MAX_NAME_CHARS {
+                    kept += 8;
+                    i += 8;
+                    continue;
+                }
+                let ascii = ((u64::from_le_bytes(*chunk) & HIGHS).trailing_zeros() / 8) as usize;
+                if ascii > 0 {
+                    if mask & ((1 << ascii) - 1) == 0 {
+                        s.write(&bytes[run..i])?;
+                        changed = true;
+                        i += ascii + rejected_ascii_run(&bytes[i + ascii..]);
+                        run = i;
+                        continue;
+                    }
+                    let mut j = 0;
+                    while j < ascii && kept < MAX_NAME_CHARS {
+                        if mask >> j & 1 == 1 {
+                            kept += 1;
+                        } else {
+                            s.write(&bytes[run..i + j])?;
+                            changed = true;
+                            run = i + j + 1;
+                        }
+                        j += 1;
+                    }
+                    i += j;
+                    continue;
+                }
+            }
+            // One character: the last few bytes, or a character above ASCII.
             let b = bytes[i];
             if NAME_ASCII[usize::from(b)] {
                 i += 1;
                 kept += 1;
                 continue;
             }
-            s.write(&bytes[run..i])?;
             let Some(c) = name.get(i..).and_then(|rest| rest.chars().next()) else {
                 break;
             };
             let len = c.len_utf8();
-            if b.is_ascii() || !is_name_char(c) {
+            if b.is_ascii() || !rejected.is_name_char(c) {
+                s.write(&bytes[run..i])?;
                 changed = true;
+                run = i + len;
+            } else if matches!(c, '\u{2028}' | '\u{2029}') {
+                s.write(&bytes[run..i])?;
+                s.write(if c == '\u{2028}' {
+                    b"\\u2028"
+                } else {
+                    b"\\u2029"
+                })?;
+                run = i + len;
+                kept += 1;
             } else {
-                match c {
-                    '\u{2028}' => s.write(b"\\u2028")?,
-                    '\u{2029}' => s.write(b"\\u2029")?,
-                    _ => s.write(&bytes[i..i + len])?,
-                }
                 kept += 1;
             }
             i += len;
-            run = i;
         }
         s.write(&bytes[run..i])?;
         changed |= i < bytes.len();

@@ -12,8 +12,8 @@
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use xray_std::daemon_address::{Endpoint, Host};
 use xray_std::DaemonAddress;
+use xray_std::daemon_address::{Endpoint, Host};
 
 #[derive(Arbitrary, Debug, Clone)]
 enum HostPart {
@@ -35,10 +35,15 @@ impl HostPart {
                 Some((format!("[{ip}]"), Host::Ip(IpAddr::V6(ip))))
             }
             HostPart::Name(labels, trailing_dot) => {
-                const SET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
+                const SET: &[u8] =
+                    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
                 let mut parts = Vec::new();
                 for (bytes, letter_first) in labels.iter().take(8) {
-                    let mut l: String = bytes.iter().take(63).map(|b| char::from(SET[usize::from(*b) % SET.len()])).collect();
+                    let mut l: String = bytes
+                        .iter()
+                        .take(63)
+                        .map(|b| char::from(SET[usize::from(*b) % SET.len()]))
+                        .collect();
                     if l.is_empty() || *letter_first {
                         l.insert(0, 'h');
                         l.truncate(63);
@@ -84,7 +89,9 @@ struct Built {
 fn ws(n: u8, at_least_one: bool) -> String {
     let set = [" ", "\t", "\n", "\r", "\u{3000}"];
     let count = usize::from(n % 3) + usize::from(at_least_one);
-    (0..count).map(|i| set[(usize::from(n) + i) % set.len()]).collect()
+    (0..count)
+        .map(|i| set[(usize::from(n) + i) % set.len()])
+        .collect()
 }
 
 fn skip_known() -> bool {
@@ -95,7 +102,8 @@ fn skip_known() -> bool {
 /// Finding D1 (fuzz/README.md): one endpoint for both protocols whose host is named `tcp` or
 /// `udp` formats as `tcp:2000`, which does not parse back. `XRAY_FUZZ_SKIP_KNOWN=1` looks past it.
 fn known_d1(a: &DaemonAddress) -> bool {
-    a.udp() == a.tcp() && matches!(&a.udp().host, Host::Name(n) if n.eq_ignore_ascii_case("tcp") || n.eq_ignore_ascii_case("udp"))
+    a.udp() == a.tcp()
+        && matches!(&a.udp().host, Host::Name(n) if n.eq_ignore_ascii_case("tcp") || n.eq_ignore_ascii_case("udp"))
 }
 
 fn check_parsed(a: &DaemonAddress) {
@@ -107,13 +115,22 @@ fn check_parsed(a: &DaemonAddress) {
         if let Host::Name(n) = &e.host {
             let bare = n.strip_suffix('.').unwrap_or(n);
             assert!(!bare.is_empty() && bare.len() <= 253, "host name {n:?}");
-            assert!(n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'), "host name {n:?}");
+            assert!(
+                n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.'),
+                "host name {n:?}"
+            );
         }
         let shown = e.to_string();
-        assert_eq!(Endpoint::parse(&shown).as_ref(), Ok(e), "endpoint round trip via {shown:?}");
+        assert_eq!(
+            Endpoint::parse(&shown).as_ref(),
+            Ok(e),
+            "endpoint round trip via {shown:?}"
+        );
     }
     let shown = a.to_string();
-    let again = DaemonAddress::parse(&shown).unwrap_or_else(|err| panic!("formatted {shown:?} does not parse: {err}"));
+    let again = DaemonAddress::parse(&shown)
+        .unwrap_or_else(|err| panic!("formatted {shown:?} does not parse: {err}"));
     assert_eq!(&again, a, "parse(format(a)) != a for {shown:?}");
     assert_eq!(again.to_string(), shown, "format is not canonical");
     assert!(shown.matches(' ').count() <= 1 && !shown.contains(['\t', '\n', '\r']));
@@ -139,26 +156,64 @@ fuzz_target!(|data: &[u8]| {
 
     // Well-formed values built from parts must parse to those parts.
     let mut u = Unstructured::new(data);
-    let Ok(b) = Built::arbitrary(&mut u) else { return };
-    let Some((udp_text, udp_host)) = b.udp.0.build() else { return };
+    let Ok(b) = Built::arbitrary(&mut u) else {
+        return;
+    };
+    let Some((udp_text, udp_host)) = b.udp.0.build() else {
+        return;
+    };
     let udp_port = b.udp.1.max(1);
-    let (lead, mid, tail) = (ws(b.spaces[0], false), ws(b.spaces[1], true), ws(b.spaces[2], false));
+    let (lead, mid, tail) = (
+        ws(b.spaces[0], false),
+        ws(b.spaces[1], true),
+        ws(b.spaces[2], false),
+    );
     let (text, want) = match &b.tcp {
         // `udp:1` is a prefix without its pair, not host `udp` port 1: ambiguous, rejected.
-        None if matches!(&udp_host, Host::Name(n) if n.eq_ignore_ascii_case("tcp") || n.eq_ignore_ascii_case("udp")) => return,
+        None if matches!(&udp_host, Host::Name(n) if n.eq_ignore_ascii_case("tcp") || n.eq_ignore_ascii_case("udp")) =>
+        {
+            return;
+        }
         None => (
             format!("{lead}{udp_text}:{udp_port}{tail}"),
-            DaemonAddress::same(Endpoint { host: udp_host, port: udp_port }),
+            DaemonAddress::same(Endpoint {
+                host: udp_host,
+                port: udp_port,
+            }),
         ),
         Some((tcp_part, tcp_port)) => {
-            let Some((tcp_text, tcp_host)) = tcp_part.build() else { return };
+            let Some((tcp_text, tcp_host)) = tcp_part.build() else {
+                return;
+            };
             let tcp_port = (*tcp_port).max(1);
-            let p = |s: &str, bit: u8| if b.prefix_case & bit != 0 { s.to_uppercase() } else { s.to_owned() };
-            let (t, u) = (format!("{}{tcp_text}:{tcp_port}", p("tcp:", 1)), format!("{}{udp_text}:{udp_port}", p("udp:", 2)));
-            let body = if b.tcp_first { format!("{t}{mid}{u}") } else { format!("{u}{mid}{t}") };
+            let p = |s: &str, bit: u8| {
+                if b.prefix_case & bit != 0 {
+                    s.to_uppercase()
+                } else {
+                    s.to_owned()
+                }
+            };
+            let (t, u) = (
+                format!("{}{tcp_text}:{tcp_port}", p("tcp:", 1)),
+                format!("{}{udp_text}:{udp_port}", p("udp:", 2)),
+            );
+            let body = if b.tcp_first {
+                format!("{t}{mid}{u}")
+            } else {
+                format!("{u}{mid}{t}")
+            };
             (
                 format!("{lead}{body}{tail}"),
-                DaemonAddress::new(Endpoint { host: udp_host, port: udp_port }, Endpoint { host: tcp_host, port: tcp_port }),
+                DaemonAddress::new(
+                    Endpoint {
+                        host: udp_host,
+                        port: udp_port,
+                    },
+                    Endpoint {
+                        host: tcp_host,
+                        port: tcp_port,
+                    },
+                ),
             )
         }
     };

@@ -32,7 +32,9 @@ fn trim(s: &str) -> &str {
 }
 
 fn reserved(k: &str) -> bool {
-    ["root", "parent", "sampled", "self"].iter().any(|r| k.eq_ignore_ascii_case(r))
+    ["root", "parent", "sampled", "self"]
+        .iter()
+        .any(|r| k.eq_ignore_ascii_case(r))
 }
 
 /// The grammar of the module docs, written independently (with `String`, no capacity tricks).
@@ -74,10 +76,15 @@ fn model(text: &str) -> Result<Model, HeaderError> {
             }
             "self" => {}
             _ => {
-                let ok_key = k.bytes().all(|b| b.is_ascii_graphic() && b != b';' && b != b'=');
+                let ok_key = k
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b';' && b != b'=');
                 let ok_val = v.bytes().all(|b| b.is_ascii_graphic() && b != b';');
                 let sep = usize::from(!m.extra.is_empty());
-                if !ok_key || !ok_val || m.extra.len() + sep + k.len() + 1 + v.len() > EXTRA_CAPACITY {
+                if !ok_key
+                    || !ok_val
+                    || m.extra.len() + sep + k.len() + 1 + v.len() > EXTRA_CAPACITY
+                {
                     m.dropped = true;
                 } else {
                     if sep == 1 {
@@ -107,13 +114,21 @@ fn view(h: &TraceHeader) -> Model {
 fn check_ids(text: &str) {
     if let Ok(id) = TraceId::parse(text) {
         let shown = id.to_string();
-        assert_eq!(shown, text.to_ascii_lowercase(), "TraceId display is the lowercased input");
+        assert_eq!(
+            shown,
+            text.to_ascii_lowercase(),
+            "TraceId display is the lowercased input"
+        );
         assert_eq!(&id.to_bytes()[..], shown.as_bytes());
         assert_eq!(TraceId::parse(&shown), Ok(id));
     }
     if let Ok(id) = SegmentId::parse(text) {
         let shown = id.to_string();
-        assert_eq!(shown, text.to_ascii_lowercase(), "SegmentId display is the lowercased input");
+        assert_eq!(
+            shown,
+            text.to_ascii_lowercase(),
+            "SegmentId display is the lowercased input"
+        );
         assert_eq!(&id.to_bytes()[..], shown.as_bytes());
         assert_eq!(SegmentId::parse(&shown), Ok(id));
     }
@@ -122,22 +137,39 @@ fn check_ids(text: &str) {
 fn check_formatted(h: &TraceHeader) -> String {
     let heapless = h.to_heapless();
     let mut written = String::new();
-    h.write_to(&mut written).expect("write_to a String cannot fail");
+    h.write_to(&mut written)
+        .expect("write_to a String cannot fail");
     assert_eq!(heapless.as_str(), written, "to_heapless and write_to agree");
     assert_eq!(h.to_string(), written, "Display and write_to agree");
     assert!(written.len() <= MAX_FORMATTED_LEN);
-    assert!(written.bytes().all(|b| b.is_ascii_graphic()), "formatted header has only visible ASCII: {written:?}");
+    assert!(
+        written.bytes().all(|b| b.is_ascii_graphic()),
+        "formatted header has only visible ASCII: {written:?}"
+    );
     if !written.is_empty() {
         assert!(!written.ends_with(';') && !written.starts_with(';'));
-        assert!(written.split(';').all(|p| p.split_once('=').is_some_and(|(k, v)| !k.is_empty() && !v.is_empty())), "{written:?}");
+        assert!(
+            written.split(';').all(|p| p
+                .split_once('=')
+                .is_some_and(|(k, v)| !k.is_empty() && !v.is_empty())),
+            "{written:?}"
+        );
     }
     // Reserved keys come first, once each, in order; extra keys never look reserved.
-    let keys: Vec<&str> = written.split(';').filter_map(|p| p.split_once('=')).map(|(k, _)| k).collect();
-    let reserved_keys: Vec<&str> = keys.iter().copied().filter(|k| reserved(k)).collect();
-    let expected: Vec<&str> = [("Root", h.root().is_some()), ("Parent", h.parent().is_some()), ("Sampled", h.sampled() != SampledFlag::Unknown)]
-        .into_iter()
-        .filter_map(|(k, on)| on.then_some(k))
+    let keys: Vec<&str> = written
+        .split(';')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, _)| k)
         .collect();
+    let reserved_keys: Vec<&str> = keys.iter().copied().filter(|k| reserved(k)).collect();
+    let expected: Vec<&str> = [
+        ("Root", h.root().is_some()),
+        ("Parent", h.parent().is_some()),
+        ("Sampled", h.sampled() != SampledFlag::Unknown),
+    ]
+    .into_iter()
+    .filter_map(|(k, on)| on.then_some(k))
+    .collect();
     assert_eq!(reserved_keys, expected);
     assert_eq!(&keys[..expected.len()], &expected[..]);
     written
@@ -157,7 +189,11 @@ fuzz_target!(|data: &[u8]| {
     let parsed = TraceHeader::parse(text);
     let expected = model(text);
     match (&parsed, &expected) {
-        (Ok(h), Ok(m)) => assert_eq!(&view(h), m, "parse disagrees with the reference model for {text:?}"),
+        (Ok(h), Ok(m)) => assert_eq!(
+            &view(h),
+            m,
+            "parse disagrees with the reference model for {text:?}"
+        ),
         (Err(a), Err(b)) => assert_eq!(a, b, "different errors for {text:?}"),
         _ => panic!("parse {parsed:?} vs model {expected:?} for {text:?}"),
     }
@@ -168,17 +204,31 @@ fuzz_target!(|data: &[u8]| {
     let mut want = view(&h);
     want.dropped = false;
     want.malformed = Malformed::default();
-    assert_eq!(view(&again), want, "parse(format(h)) == h for {text:?} -> {once:?}");
+    assert_eq!(
+        view(&again),
+        want,
+        "parse(format(h)) == h for {text:?} -> {once:?}"
+    );
     assert_eq!(check_formatted(&again), once, "format is a fixed point");
-    assert!(again.extra_fields().eq(h.extra_fields()), "extra fields survive the round trip");
+    assert!(
+        again.extra_fields().eq(h.extra_fields()),
+        "extra fields survive the round trip"
+    );
 
     // downstream() keeps extra fields and always has Root, Parent and Sampled=0|1.
     let root = TraceId::from_parts(0x5759_e988, [0xab; 12]);
     let parent = SegmentId::from_bytes([1, 2, 3, 4, 5, 6, 7, 8]);
     let down = h.downstream(root, parent, true);
     let text = check_formatted(&down);
-    assert!(text.starts_with("Root=1-5759e988-abababababababababababab;Parent=0102030405060708;Sampled=1"));
+    assert!(
+        text.starts_with(
+            "Root=1-5759e988-abababababababababababab;Parent=0102030405060708;Sampled=1"
+        )
+    );
     assert_eq!(down.extra(), h.extra());
     assert!(!down.malformed().any());
-    assert_eq!(view(&TraceHeader::parse(&text).expect("downstream parses")), view(&down));
+    assert_eq!(
+        view(&TraceHeader::parse(&text).expect("downstream parses")),
+        view(&down)
+    );
 });

@@ -30,12 +30,12 @@ use libfuzzer_sys::fuzz_target;
 /// The core tests' deterministic RNG (SplitMix64).
 #[path = "../../core/tests/common/test_rng.rs"]
 mod test_rng;
-use test_rng::TestRng as Rng;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Value;
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
+use test_rng::TestRng as Rng;
 // ---------------------------------------------------------------- the input model
 
 /// A string: short and arbitrary, or long (a piece repeated, up to [`LONGEST`] bytes).
@@ -150,8 +150,12 @@ impl Key {
     fn render(&self) -> String {
         match self {
             Key::Valid(bytes, rep) => {
-                const SET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
-                let mut s: String = bytes.iter().map(|b| char::from(SET[usize::from(*b) % SET.len()])).collect();
+                const SET: &[u8] =
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
+                let mut s: String = bytes
+                    .iter()
+                    .map(|b| char::from(SET[usize::from(*b) % SET.len()]))
+                    .collect();
                 if s.is_empty() {
                     s.push('k');
                 }
@@ -160,6 +164,194 @@ impl Key {
             }
             Key::Any(t) => t.render(),
         }
+    }
+}
+
+/// A parameter of an AWS call (`Aws::params`).
+#[derive(Arbitrary, Debug, Clone)]
+struct Param {
+    key: ParamKey,
+    value: ParamValue,
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+enum ParamKey {
+    /// Mapped onto `[a-z0-9_]`, 1 to ~80 characters (valid up to 64).
+    Valid(Vec<u8>, u8),
+    /// A member the `aws` object has anyway ([`TAKEN_KEYS`]).
+    Taken(u8),
+    /// The key of an earlier parameter of the same call (a duplicate).
+    Earlier(u8),
+    Any(Text),
+}
+
+/// `Aws`'s own fields, which a parameter may not name, and the recorder's `aws.xray`.
+const TAKEN_KEYS: &[&str] = &[
+    "account_id",
+    "operation",
+    "region",
+    "request_id",
+    "id_2",
+    "retries",
+    "queue_url",
+    "table_name",
+    "bucket_name",
+    "ec2",
+    "ecs",
+    "eks",
+    "elastic_beanstalk",
+    "xray",
+];
+
+#[derive(Arbitrary, Debug, Clone)]
+enum ParamValue {
+    Str(Text),
+    Count(u64),
+    /// What serde_json writes for a metadata value: valid JSON (past 64 levels too deep for
+    /// the core, which then leaves it out).
+    Json(Meta),
+    /// That text cut after some bytes (at a character boundary): mostly not JSON.
+    JsonCut(Meta, u16),
+    /// Any text given as JSON: mostly not JSON.
+    JsonText(Text),
+}
+
+/// A parameter's value, rendered.
+#[derive(Debug)]
+enum ParamText {
+    Str(String),
+    Count(u64),
+    Json(String),
+}
+
+/// The parameters as the driver passes them: keys and values rendered, with what the core
+/// must write for each: `None` when it must leave the parameter out (a key that is not
+/// `[a-z0-9_]{1,64}`, is taken or repeats an earlier one; JSON that is not a JSON value of
+/// at most 64 levels, or longer than `max_chars` bytes). Parameters whose JSON text the
+/// oracle cannot judge as the core does are not passed at all: numbers serde_json finds out
+/// of range (`1e999`: valid JSON that serde_json refuses, so the document could not be
+/// checked), unpaired surrogate escapes, and objects with a duplicate key inside (the
+/// caller's business, as in metadata).
+fn render_params(params: &[Param], max_chars: usize) -> Vec<(String, ParamText, Option<Value>)> {
+    let mut out: Vec<(String, ParamText, Option<Value>)> = Vec::new();
+    for p in params.iter().take(40) {
+        let key = match &p.key {
+            ParamKey::Valid(bytes, rep) => {
+                const SET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789_";
+                let mut k: String = bytes
+                    .iter()
+                    .map(|b| char::from(SET[usize::from(*b) % SET.len()]))
+                    .collect();
+                if k.is_empty() {
+                    k.push('p');
+                }
+                k.repeat(usize::from(*rep % 4) + 1)
+                    .chars()
+                    .take(80)
+                    .collect()
+            }
+            ParamKey::Taken(i) => TAKEN_KEYS[usize::from(*i) % TAKEN_KEYS.len()].to_owned(),
+            ParamKey::Earlier(i) if !out.is_empty() => out[usize::from(*i) % out.len()].0.clone(),
+            ParamKey::Earlier(_) => "p".to_owned(),
+            ParamKey::Any(t) => t.render(),
+        };
+        // Finding R7 (fuzz/README.md): the core takes a parameter named `xray`, and
+        // `set_sampling_rule_name` then adds a second `xray` member. `XRAY_FUZZ_SKIP_KNOWN=1`
+        // does not pass such a parameter.
+        if skip_known() && key == "xray" {
+            continue;
+        }
+        let valid_key = (1..=64).contains(&key.len())
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && !TAKEN_KEYS[..TAKEN_KEYS.len() - 1].contains(&key.as_str())
+            && out.iter().all(|(k, _, _)| *k != key);
+        let (text, want) = match &p.value {
+            ParamValue::Str(t) => {
+                let v = t.render();
+                let want = Value::String(cut_chars(&v, max_chars.min(250)));
+                (ParamText::Str(v), Some(want))
+            }
+            ParamValue::Count(n) => (ParamText::Count(*n), Some(Value::from(*n))),
+            ParamValue::Json(m) | ParamValue::JsonCut(m, _) if meta_depth(m) > 110 => continue,
+            ParamValue::Json(_) | ParamValue::JsonCut(..) | ParamValue::JsonText(_) => {
+                let text = match &p.value {
+                    ParamValue::Json(m) => serde_json::to_string(m).unwrap_or_default(),
+                    ParamValue::JsonCut(m, at) => {
+                        let full = serde_json::to_string(m).unwrap_or_default();
+                        let mut at = usize::from(*at).min(full.len());
+                        while !full.is_char_boundary(at) {
+                            at -= 1;
+                        }
+                        full[..at].to_owned()
+                    }
+                    ParamValue::JsonText(t) => t.render(),
+                    _ => unreachable!(),
+                };
+                // Nested deeper than 64 levels, the text is not a value the core takes, JSON or
+                // not; and the strict parser, which has no depth limit, would overflow the
+                // stack on 70,000 `[` (a silent SIGSEGV under libFuzzer).
+                let too_deep = bracket_depth(&text) > 64;
+                let checked = if too_deep {
+                    Ok(Value::Null)
+                } else {
+                    xray_fuzz_oracle::strict_json(&text)
+                };
+                let want = match checked {
+                    Ok(_) if too_deep => None,
+                    Ok(v) => (json_depth(&v) <= 64 && text.len() <= max_chars).then_some(v),
+                    Err(e) => {
+                        let e = e.to_string();
+                        if ["out of range", "surrogate", "duplicate", "non-finite"]
+                            .iter()
+                            .any(|m| e.contains(m))
+                        {
+                            continue;
+                        }
+                        None
+                    }
+                };
+                (ParamText::Json(text), want)
+            }
+        };
+        out.push((key, text, want.filter(|_| valid_key)));
+    }
+    out
+}
+
+/// The deepest nesting of `[` and `{` outside strings in any text; for JSON, its depth.
+fn bracket_depth(text: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
+    for b in text.bytes() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Nesting depth of a JSON value: 0 for a scalar, 1 for `[]`.
+fn json_depth(v: &Value) -> usize {
+    match v {
+        Value::Array(a) => 1 + a.iter().map(json_depth).max().unwrap_or(0),
+        Value::Object(o) => 1 + o.values().map(json_depth).max().unwrap_or(0),
+        _ => 0,
     }
 }
 
@@ -275,7 +467,10 @@ fn meta_known_bug(m: &Meta) -> bool {
     match m {
         Meta::Char(_) | Meta::Bytes(_) | Meta::IntKeys(_) => true,
         Meta::Map(v) => v.iter().any(|(k, e)| {
-            k.render().chars().any(|c| c == '"' || c == '\\' || c < ' ' || c == '\u{2028}' || c == '\u{2029}') || meta_known_bug(e)
+            k.render()
+                .chars()
+                .any(|c| c == '"' || c == '\\' || c < ' ' || c == '\u{2028}' || c == '\u{2029}')
+                || meta_known_bug(e)
         }),
         Meta::Seq(v) => v.iter().any(meta_known_bug),
         Meta::Deep(_, _, inner) => meta_known_bug(inner),
@@ -314,30 +509,120 @@ struct Frame {
 
 #[derive(Arbitrary, Debug, Clone)]
 enum Op {
-    Begin { parent: u8, name: Text },
-    End { which: u8 },
-    EndAt { which: u8, micros: u64 },
-    Annotate { which: u8, key: Key, value: AnnValue },
-    Metadata { which: u8, namespace: Text, key: Text, value: Meta },
-    HttpRequest { which: u8, method: Option<Text>, url: Option<Text>, user_agent: Option<Text>, client_ip: Option<Text>, xff: bool },
-    HttpResponse { which: u8, status: Option<u16>, content_length: Option<u64> },
-    Aws { which: u8, fields: [Option<Text>; 8], retries: Option<u32>, ec2: Option<[Option<Text>; 4]>, ecs: Option<[Option<Text>; 3]>, eks: Option<[Option<Text>; 3]>, eb: Option<(Option<Text>, Option<Text>, Option<u64>)> },
-    Sql { which: u8, fields: [Option<Text>; 7], preparation: Option<bool> },
-    Exception { which: u8, type_name: Option<Text>, message: Option<Text>, remote: bool, frames: Vec<Frame>, repeat: u16, truncated: u32, skipped: u32, cause: Option<u64>, id: Option<u64> },
-    CauseId { which: u8, id: u64 },
-    WorkingDirectory { which: u8, dir: Text },
-    Fault { which: u8 },
-    Error { which: u8 },
-    Throttle { which: u8 },
-    Namespace { which: u8, value: Text },
-    User { which: u8, value: Text },
-    Origin { which: u8, value: Text },
-    ResourceArn { which: u8, value: Text },
-    ServiceVersion { which: u8, value: Text },
-    Traced { which: u8 },
-    Precursor { which: u8, id: u64 },
-    SamplingRule { which: u8, rule: Text },
-    DownstreamHeader { which: u8 },
+    Begin {
+        parent: u8,
+        name: Text,
+    },
+    End {
+        which: u8,
+    },
+    EndAt {
+        which: u8,
+        micros: u64,
+    },
+    Annotate {
+        which: u8,
+        key: Key,
+        value: AnnValue,
+    },
+    Metadata {
+        which: u8,
+        namespace: Text,
+        key: Text,
+        value: Meta,
+    },
+    HttpRequest {
+        which: u8,
+        method: Option<Text>,
+        url: Option<Text>,
+        user_agent: Option<Text>,
+        client_ip: Option<Text>,
+        xff: bool,
+    },
+    HttpResponse {
+        which: u8,
+        status: Option<u16>,
+        content_length: Option<u64>,
+    },
+    /// `params` last: inputs without an `Aws` operation decode as before it was added.
+    Aws {
+        which: u8,
+        fields: [Option<Text>; 8],
+        retries: Option<u32>,
+        ec2: Option<[Option<Text>; 4]>,
+        ecs: Option<[Option<Text>; 3]>,
+        eks: Option<[Option<Text>; 3]>,
+        eb: Option<(Option<Text>, Option<Text>, Option<u64>)>,
+        params: Vec<Param>,
+    },
+    Sql {
+        which: u8,
+        fields: [Option<Text>; 7],
+        preparation: Option<bool>,
+    },
+    Exception {
+        which: u8,
+        type_name: Option<Text>,
+        message: Option<Text>,
+        remote: bool,
+        frames: Vec<Frame>,
+        repeat: u16,
+        truncated: u32,
+        skipped: u32,
+        cause: Option<u64>,
+        id: Option<u64>,
+    },
+    CauseId {
+        which: u8,
+        id: u64,
+    },
+    WorkingDirectory {
+        which: u8,
+        dir: Text,
+    },
+    Fault {
+        which: u8,
+    },
+    Error {
+        which: u8,
+    },
+    Throttle {
+        which: u8,
+    },
+    Namespace {
+        which: u8,
+        value: Text,
+    },
+    User {
+        which: u8,
+        value: Text,
+    },
+    Origin {
+        which: u8,
+        value: Text,
+    },
+    ResourceArn {
+        which: u8,
+        value: Text,
+    },
+    ServiceVersion {
+        which: u8,
+        value: Text,
+    },
+    Traced {
+        which: u8,
+    },
+    Precursor {
+        which: u8,
+        id: u64,
+    },
+    SamplingRule {
+        which: u8,
+        rule: Text,
+    },
+    DownstreamHeader {
+        which: u8,
+    },
     /// Begin a new trace (refused while one is active).
     NewTrace(Start),
     /// Abandon the trace: nothing of it may be sent afterwards.
@@ -347,14 +632,24 @@ enum Op {
 #[derive(Arbitrary, Debug, Clone)]
 enum Start {
     /// `rule`: the sampling rule's name, passed with the decision.
-    Segment { name: Text, upstream: Option<Upstream>, sampled: bool, rule: Option<Text> },
+    Segment {
+        name: Text,
+        upstream: Option<Upstream>,
+        sampled: bool,
+        rule: Option<Text>,
+    },
     Facade(Upstream),
 }
 
 #[derive(Arbitrary, Debug, Clone)]
 enum Upstream {
     /// A well-formed header from parts.
-    Parts { root: Option<(u32, [u8; 12])>, parent: Option<u64>, sampled: u8, extra: Option<(Text, Text)> },
+    Parts {
+        root: Option<(u32, [u8; 12])>,
+        parent: Option<u64>,
+        sampled: u8,
+        extra: Option<(Text, Text)>,
+    },
     /// Any text, parsed (ignored if it does not parse).
     Raw(Text),
 }
@@ -402,7 +697,8 @@ struct Capture(Vec<Vec<u8>>);
 // ---------------------------------------------------------------- checks
 
 fn is_hex16(v: &Value) -> bool {
-    v.as_str().is_some_and(|s| s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    v.as_str()
+        .is_some_and(|s| s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
 
 fn is_trace_id(s: &str) -> bool {
@@ -411,7 +707,10 @@ fn is_trace_id(s: &str) -> bool {
         && b[0] == b'1'
         && b[1] == b'-'
         && b[10] == b'-'
-        && b[2..10].iter().chain(&b[11..]).all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+        && b[2..10]
+            .iter()
+            .chain(&b[11..])
+            .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 fn is_subsequence(small: &str, big: &str) -> bool {
@@ -432,11 +731,22 @@ struct Entity {
     annotations: HashMap<String, AnnValue>,
     /// Last recorded value per (namespace, key), both already cut as the recorder cuts them.
     metadata: HashMap<(String, String), Value>,
+    /// The parameters the `aws` object must hold (key and value as written), since the last
+    /// recorded `set_aws`; `None` when unknown (a `set_aws` that found no room).
+    aws_params: Option<Vec<(String, Value)>>,
 }
 
 impl Entity {
     fn new(id: [u8; 16], parent: Option<usize>, name: String, facade: bool) -> Self {
-        Self { id, parent, name, facade, annotations: HashMap::new(), metadata: HashMap::new() }
+        Self {
+            id,
+            parent,
+            name,
+            facade,
+            annotations: HashMap::new(),
+            metadata: HashMap::new(),
+            aws_params: Some(Vec::new()),
+        }
     }
 
     fn id(&self) -> &str {
@@ -465,6 +775,7 @@ struct Stats {
     metadata_dropped: u32,
     stacks_dropped: u32,
     minimal_documents: u32,
+    fields_dropped: u32,
 }
 
 /// Everything one recorder sent for an input, and what the model knows of it.
@@ -478,6 +789,8 @@ struct Recording {
     budget: usize,
     max_string_chars: usize,
     max_annotations: u16,
+    /// `RecorderConfig::sdk_block`: every sampled segment carries `aws.xray`.
+    sdk_block: bool,
 }
 
 fn cut_chars(s: &str, n: usize) -> String {
@@ -490,28 +803,56 @@ type Found<'a> = (&'a str, Option<&'a str>, &'a Value);
 
 /// Checks the rules of one entity document. `top`: the document itself (not embedded).
 /// Returns (id, parent_id if independent) and visits children.
-fn check_entity<'a>(doc: &'a Value, top: bool, trace_id: &str, out: &mut Vec<Found<'a>>, parent_id: Option<&'a str>, monotonic: bool) {
-    let obj = doc.as_object().unwrap_or_else(|| panic!("entity is not an object: {doc}"));
-    let name = obj.get("name").and_then(Value::as_str).unwrap_or_else(|| panic!("no name in {doc}"));
+fn check_entity<'a>(
+    doc: &'a Value,
+    top: bool,
+    trace_id: &str,
+    out: &mut Vec<Found<'a>>,
+    parent_id: Option<&'a str>,
+    monotonic: bool,
+) {
+    let obj = doc
+        .as_object()
+        .unwrap_or_else(|| panic!("entity is not an object: {doc}"));
+    let name = obj
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no name in {doc}"));
     let chars = name.chars().count();
     assert!((1..=200).contains(&chars), "name of {chars} characters");
     assert!(is_hex16(&obj["id"]), "id {:?}", obj.get("id"));
-    let start = obj.get("start_time").and_then(Value::as_f64).unwrap_or_else(|| panic!("no start_time in {doc}"));
+    let start = obj
+        .get("start_time")
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("no start_time in {doc}"));
     let end = obj.get("end_time").and_then(Value::as_f64);
-    assert!(end.is_some() || obj.get("in_progress") == Some(&Value::Bool(true)), "neither end_time nor in_progress");
+    assert!(
+        end.is_some() || obj.get("in_progress") == Some(&Value::Bool(true)),
+        "neither end_time nor in_progress"
+    );
     if monotonic {
         if let Some(end) = end {
             assert!(start <= end, "start {start} after end {end}");
         }
     }
     if top {
-        assert_eq!(obj.get("trace_id").and_then(Value::as_str), Some(trace_id), "trace_id");
+        assert_eq!(
+            obj.get("trace_id").and_then(Value::as_str),
+            Some(trace_id),
+            "trace_id"
+        );
         if obj.contains_key("type") {
             assert_eq!(obj["type"], "subsegment");
-            assert!(is_hex16(&obj["parent_id"]), "independent subsegment without parent_id");
+            assert!(
+                is_hex16(&obj["parent_id"]),
+                "independent subsegment without parent_id"
+            );
         }
     } else {
-        assert!(!obj.contains_key("type") && !obj.contains_key("trace_id"), "embedded subsegment with type/trace_id");
+        assert!(
+            !obj.contains_key("type") && !obj.contains_key("trace_id"),
+            "embedded subsegment with type/trace_id"
+        );
     }
     if let Some(p) = obj.get("parent_id") {
         assert!(is_hex16(p));
@@ -522,9 +863,18 @@ fn check_entity<'a>(doc: &'a Value, top: bool, trace_id: &str, out: &mut Vec<Fou
     if let Some(a) = obj.get("annotations") {
         let a = a.as_object().expect("annotations is an object");
         for (k, v) in a {
-            assert!(!k.is_empty() && k.len() <= 500 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'), "annotation key {k:?}");
+            assert!(
+                !k.is_empty()
+                    && k.len() <= 500
+                    && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+                "annotation key {k:?}"
+            );
             match v {
-                Value::String(s) => assert!(s.chars().count() <= 1000, "annotation string of {} chars", s.chars().count()),
+                Value::String(s) => assert!(
+                    s.chars().count() <= 1000,
+                    "annotation string of {} chars",
+                    s.chars().count()
+                ),
                 Value::Number(n) => assert!(n.as_f64().is_some_and(f64::is_finite)),
                 Value::Bool(_) => {}
                 other => panic!("annotation value {other}"),
@@ -536,7 +886,11 @@ fn check_entity<'a>(doc: &'a Value, top: bool, trace_id: &str, out: &mut Vec<Fou
             assert!(ns.is_object(), "metadata namespace is not an object");
         }
     }
-    let own_parent = if top { obj.get("parent_id").and_then(Value::as_str) } else { parent_id };
+    let own_parent = if top {
+        obj.get("parent_id").and_then(Value::as_str)
+    } else {
+        parent_id
+    };
     let id = obj["id"].as_str().unwrap_or_default();
     if let Some(subs) = obj.get("subsegments") {
         for s in subs.as_array().expect("subsegments is an array") {
@@ -547,10 +901,17 @@ fn check_entity<'a>(doc: &'a Value, top: bool, trace_id: &str, out: &mut Vec<Fou
 }
 
 fn check_datagram(dg: &[u8], budget: usize) -> Value {
-    assert!(dg.len() <= budget, "datagram of {} bytes over budget {budget}", dg.len());
+    assert!(
+        dg.len() <= budget,
+        "datagram of {} bytes over budget {budget}",
+        dg.len()
+    );
     let text = std::str::from_utf8(dg).expect("datagram is UTF-8");
-    let body = text.strip_prefix("{\"format\":\"json\",\"version\":1}\n").unwrap_or_else(|| panic!("no header line: {text:.80}"));
-    let doc = xray_fuzz_oracle::strict_json(body).unwrap_or_else(|e| panic!("invalid or non-strict JSON ({e}): {body}"));
+    let body = text
+        .strip_prefix("{\"format\":\"json\",\"version\":1}\n")
+        .unwrap_or_else(|| panic!("no header line: {text:.80}"));
+    let doc = xray_fuzz_oracle::strict_json(body)
+        .unwrap_or_else(|e| panic!("invalid or non-strict JSON ({e}): {body}"));
     assert!(doc.is_object(), "document is not an object");
     if let Some(errors) = xray_fuzz_oracle::schema_errors(&doc) {
         panic!("schema errors {errors:?} in {body:.2000}");
@@ -572,17 +933,31 @@ fn ann_matches(expected: &AnnValue, got: &Value, max_chars: usize) -> bool {
 }
 
 /// Checks everything sent for one finished (or abandoned) trace.
-fn check_trace(trace: &TraceModel, sent: &[Vec<u8>], budget: usize, abandoned: bool, stats: &Stats, rec: &Recording) {
+fn check_trace(
+    trace: &TraceModel,
+    sent: &[Vec<u8>],
+    budget: usize,
+    abandoned: bool,
+    stats: &Stats,
+    rec: &Recording,
+) {
     let datagrams = &sent[trace.first_datagram..];
     if !trace.sampled || abandoned && datagrams.is_empty() {
         assert!(!trace.sampled || abandoned);
         if !trace.sampled {
-            assert!(datagrams.is_empty(), "unsampled trace sent {} datagrams", datagrams.len());
+            assert!(
+                datagrams.is_empty(),
+                "unsampled trace sent {} datagrams",
+                datagrams.len()
+            );
         }
         return;
     }
     let trace_id = trace.id.as_deref().expect("sampled trace has an id");
-    let docs: Vec<Value> = datagrams.iter().map(|d| check_datagram(d, budget)).collect();
+    let docs: Vec<Value> = datagrams
+        .iter()
+        .map(|d| check_datagram(d, budget))
+        .collect();
     let mut found = Vec::new();
     for d in &docs {
         check_entity(d, true, trace_id, &mut found, None, trace.monotonic);
@@ -592,7 +967,8 @@ fn check_trace(trace: &TraceModel, sent: &[Vec<u8>], budget: usize, abandoned: b
     for (id, _, _) in &found {
         assert!(ids.insert(*id), "entity {id} sent twice");
     }
-    let by_id: HashMap<&str, (Option<&str>, &Value)> = found.iter().map(|&(id, p, v)| (id, (p, v))).collect();
+    let by_id: HashMap<&str, (Option<&str>, &Value)> =
+        found.iter().map(|&(id, p, v)| (id, (p, v))).collect();
     let degraded = stats.minimal_documents != trace.stats_before.minimal_documents;
     // Finding R5 (fuzz/README.md): a document written at the no-stacks level also loses its
     // metadata but counts only in `stacks_dropped`. `XRAY_FUZZ_SKIP_KNOWN=1` accepts that.
@@ -616,39 +992,105 @@ fn check_trace(trace: &TraceModel, sent: &[Vec<u8>], budget: usize, abandoned: b
         // Parent relation.
         let want_parent = match e.parent {
             Some(p) => Some(trace.entities[p].id()),
-            None => trace.upstream_parent.as_ref().map(|p| std::str::from_utf8(p).expect("hex")),
+            None => trace
+                .upstream_parent
+                .as_ref()
+                .map(|p| std::str::from_utf8(p).expect("hex")),
         };
         assert_eq!(*parent_id, want_parent, "parent of {key}");
         // Name: a filtered, cut version of the name given.
         let name = doc["name"].as_str().unwrap_or_default();
-        assert!(name == "unnamed" || is_subsequence(name, &e.name), "name {name:?} not drawn from {:?}", e.name);
-        if e.name.len() <= 200 && !e.name.is_empty() && e.name.bytes().all(|c| c.is_ascii_alphanumeric()) {
+        assert!(
+            name == "unnamed" || is_subsequence(name, &e.name),
+            "name {name:?} not drawn from {:?}",
+            e.name
+        );
+        if e.name.len() <= 200
+            && !e.name.is_empty()
+            && e.name.bytes().all(|c| c.is_ascii_alphanumeric())
+        {
             assert_eq!(name, e.name, "a plain alphanumeric name is kept as is");
         }
         // Annotations.
         if let Some(a) = doc.get("annotations").and_then(Value::as_object) {
             annotation_keys.extend(a.keys().cloned());
             for k in a.keys() {
-                assert!(e.annotations.contains_key(k), "annotation {k} was never recorded");
+                assert!(
+                    e.annotations.contains_key(k),
+                    "annotation {k} was never recorded"
+                );
             }
         }
         if !degraded {
             let max = rec.max_string_chars.min(1000);
             for (k, v) in &e.annotations {
                 let got = &doc["annotations"][k];
-                assert!(ann_matches(v, got, max), "annotation {k}: recorded {v:?}, sent {got}");
+                assert!(
+                    ann_matches(v, got, max),
+                    "annotation {k}: recorded {v:?}, sent {got}"
+                );
             }
+        }
+        // The segment's SDK block (`aws.xray`, an object) stays whatever else is recorded,
+        // unless the document had to be cut down or a field found no room. Finding R6
+        // (fuzz/README.md): `set_aws` removes it; `XRAY_FUZZ_SKIP_KNOWN=1` looks past that.
+        let fields_dropped = stats.fields_dropped != trace.stats_before.fields_dropped;
+        if e.parent.is_none() && rec.sdk_block && !degraded && !fields_dropped && !skip_known() {
+            assert!(
+                doc["aws"]["xray"].is_object(),
+                "segment without its SDK block (aws.xray): {doc:.2000}"
+            );
+        }
+        if let (false, Some(want)) = (degraded, &e.aws_params) {
+            check_aws_params(doc, want);
         }
         if !meta_dropped {
             for ((ns, k), v) in &e.metadata {
                 let got = &doc["metadata"][ns][k];
-                assert!(got == v || numbers_close(got, v), "metadata {ns}/{k}: recorded {v}, sent {got}");
+                assert!(
+                    got == v || numbers_close(got, v),
+                    "metadata {ns}/{k}: recorded {v}, sent {got}"
+                );
             }
         }
     }
-    assert!(annotation_keys.len() <= usize::from(rec.max_annotations) || annotation_keys.len() <= 50 && rec.max_annotations >= 50);
+    assert!(
+        annotation_keys.len() <= usize::from(rec.max_annotations)
+            || annotation_keys.len() <= 50 && rec.max_annotations >= 50
+    );
     if !abandoned {
-        assert_eq!(found.len(), trace.entities.iter().filter(|e| !e.facade).count(), "entities sent that were never begun");
+        assert_eq!(
+            found.len(),
+            trace.entities.iter().filter(|e| !e.facade).count(),
+            "entities sent that were never begun"
+        );
+    }
+}
+
+/// The `aws` object holds exactly the parameters recorded last (besides `Aws`'s own fields
+/// and `xray`, which the recorder's `set_sampling_rule_name` replaces), with their values.
+fn check_aws_params(doc: &Value, want: &[(String, Value)]) {
+    let empty = serde_json::Map::new();
+    let aws = doc
+        .get("aws")
+        .map_or(&empty, |a| a.as_object().expect("aws is an object"));
+    let own = |k: &str| TAKEN_KEYS.contains(&k);
+    let got: HashSet<&str> = aws.keys().map(String::as_str).filter(|k| !own(k)).collect();
+    let wanted: HashSet<&str> = want
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| !own(k))
+        .collect();
+    assert_eq!(
+        got, wanted,
+        "aws parameters written (left: sent, right: recorded) in {doc:.2000}"
+    );
+    for (k, v) in want.iter().filter(|(k, _)| !own(k)) {
+        assert!(
+            aws[k] == *v || numbers_close(&aws[k], v),
+            "aws parameter {k}: recorded {v}, sent {}",
+            aws[k]
+        );
     }
 }
 
@@ -657,12 +1099,18 @@ fn check_trace(trace: &TraceModel, sent: &[Vec<u8>], budget: usize, abandoned: b
 fn numbers_close(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
-            (Some(x), Some(y)) => x == y || (x as f32 == y as f32) || (x - y).abs() <= 1e-6 * x.abs().max(y.abs()),
+            (Some(x), Some(y)) => {
+                x == y || (x as f32 == y as f32) || (x - y).abs() <= 1e-6 * x.abs().max(y.abs())
+            }
             _ => false,
         },
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| a == b || numbers_close(a, b)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| a == b || numbers_close(a, b))
+        }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, a)| y.get(k).is_some_and(|b| a == b || numbers_close(a, b)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, a)| y.get(k).is_some_and(|b| a == b || numbers_close(a, b)))
         }
         _ => false,
     }
@@ -694,14 +1142,24 @@ fn check(rec: &Recording) {
             eprintln!("datagram: {}", String::from_utf8_lossy(d));
         }
     }
-    assert_eq!(stats.datagrams as usize, out.len(), "stats.datagrams counts every send");
-    assert_eq!(stats.bytes, out.iter().map(|d| d.len() as u64).sum::<u64>(), "stats.bytes");
+    assert_eq!(
+        stats.datagrams as usize,
+        out.len(),
+        "stats.datagrams counts every send"
+    );
+    assert_eq!(
+        stats.bytes,
+        out.iter().map(|d| d.len() as u64).sum::<u64>(),
+        "stats.bytes"
+    );
     if eff == 0 {
         assert!(out.is_empty(), "sent with a budget below the minimum");
     }
     let traces = &rec.traces;
     for (i, (t, abandoned)) in traces.iter().enumerate() {
-        let end = traces.get(i + 1).map_or(out.len(), |(n, _)| n.first_datagram);
+        let end = traces
+            .get(i + 1)
+            .map_or(out.len(), |(n, _)| n.first_datagram);
         let stats_after = traces.get(i + 1).map_or(stats, |(n, _)| n.stats_before);
         check_trace(t, &out[..end], eff, *abandoned, &stats_after, rec);
     }

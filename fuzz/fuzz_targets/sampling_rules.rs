@@ -17,7 +17,8 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use xray_core::sampler::{
-    LocalRules, MAX_FIXED_TARGET, MAX_HOST_LEN, MAX_METHOD_LEN, MAX_URL_PATH_LEN, Rate, Rule, Sampler, SamplingRequest,
+    LocalRules, MAX_FIXED_TARGET, MAX_HOST_LEN, MAX_METHOD_LEN, MAX_URL_PATH_LEN, Rate, Rule,
+    Sampler, SamplingRequest,
 };
 
 const N: usize = 8;
@@ -78,7 +79,11 @@ impl<'de> Visitor<'de> for UniqueVisitor {
 }
 
 fn same_rule(a: &Rule, b: &Rule) -> bool {
-    a.name() == b.name() && a.host() == b.host() && a.method() == b.method() && a.url_path() == b.url_path() && a.target() == b.target()
+    a.name() == b.name()
+        && a.host() == b.host()
+        && a.method() == b.method()
+        && a.url_path() == b.url_path()
+        && a.target() == b.target()
 }
 
 fn rule_json(r: &Rule, version: u8) -> Value {
@@ -108,33 +113,68 @@ fn check_invariants(rules: &LocalRules<N>) {
     assert!(matches!(rules.version(), 1 | 2));
     assert!(rules.rules().len() <= N);
     let d = rules.default_rule();
-    assert_eq!((d.name(), d.host(), d.method(), d.url_path()), ("Default", "*", "*", "*"));
+    assert_eq!(
+        (d.name(), d.host(), d.method(), d.url_path()),
+        ("Default", "*", "*", "*")
+    );
     for r in rules.rules().iter().chain([d]) {
         let t = r.target();
         assert!(t.fixed_target <= MAX_FIXED_TARGET);
         assert!(t.rate.threshold() <= 1 << 32);
-        assert!(r.host().len() <= MAX_HOST_LEN && r.method().len() <= MAX_METHOD_LEN && r.url_path().len() <= MAX_URL_PATH_LEN);
+        assert!(
+            r.host().len() <= MAX_HOST_LEN
+                && r.method().len() <= MAX_METHOD_LEN
+                && r.url_path().len() <= MAX_URL_PATH_LEN
+        );
         assert!(!r.name().is_empty() && r.name().len() <= 32);
     }
 }
 
 /// Compares the parse with serde_json's reading of the same text.
 fn check_against_json(rules: &LocalRules<N>, v: &Value) {
-    assert_eq!(v["version"].as_u64(), Some(u64::from(rules.version())), "version");
-    let rate = |x: &Value| Rate::new(x.as_f64().expect("rate is a number")).expect("rate in [0, 1]");
+    assert_eq!(
+        v["version"].as_u64(),
+        Some(u64::from(rules.version())),
+        "version"
+    );
+    let rate =
+        |x: &Value| Rate::new(x.as_f64().expect("rate is a number")).expect("rate in [0, 1]");
     let d = rules.default_rule().target();
     // As a number (a file may write `0` as `-0` or `0e0`; serde_json keeps those as floats).
     let int = |x: &Value| x.as_f64();
-    assert_eq!(int(&v["default"]["fixed_target"]), Some(f64::from(d.fixed_target)), "default fixed_target");
+    assert_eq!(
+        int(&v["default"]["fixed_target"]),
+        Some(f64::from(d.fixed_target)),
+        "default fixed_target"
+    );
     assert_eq!(rate(&v["default"]["rate"]), d.rate, "default rate");
-    let listed = v.get("rules").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    let listed = v
+        .get("rules")
+        .and_then(Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
     assert_eq!(listed.len(), rules.rules().len(), "number of rules");
-    let host_key = if rules.version() == 1 { "service_name" } else { "host" };
+    let host_key = if rules.version() == 1 {
+        "service_name"
+    } else {
+        "host"
+    };
     for (i, (r, j)) in rules.rules().iter().zip(listed).enumerate() {
         assert_eq!(j[host_key].as_str(), Some(r.host()), "rule {i} host");
-        assert_eq!(j["http_method"].as_str(), Some(r.method()), "rule {i} http_method");
-        assert_eq!(j["url_path"].as_str(), Some(r.url_path()), "rule {i} url_path");
-        assert_eq!(int(&j["fixed_target"]), Some(f64::from(r.target().fixed_target)), "rule {i} fixed_target");
+        assert_eq!(
+            j["http_method"].as_str(),
+            Some(r.method()),
+            "rule {i} http_method"
+        );
+        assert_eq!(
+            j["url_path"].as_str(),
+            Some(r.url_path()),
+            "rule {i} url_path"
+        );
+        assert_eq!(
+            int(&j["fixed_target"]),
+            Some(f64::from(r.target().fixed_target)),
+            "rule {i} fixed_target"
+        );
         assert_eq!(rate(&j["rate"]), r.target().rate, "rule {i} rate");
         let want_name = match j.get("description").and_then(Value::as_str) {
             Some(d) if !d.is_empty() => {
@@ -152,7 +192,9 @@ fn check_against_json(rules: &LocalRules<N>, v: &Value) {
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    let Ok(rules) = LocalRules::<N>::parse(&text) else { return };
+    let Ok(rules) = LocalRules::<N>::parse(&text) else {
+        return;
+    };
     check_invariants(&rules);
 
     // One JSON document, as serde_json reads it.
@@ -173,20 +215,37 @@ fuzz_target!(|data: &[u8]| {
 
     // parse -> format -> parse.
     let out = format(&rules);
-    let again = LocalRules::<N>::parse(&out).unwrap_or_else(|e| panic!("formatted rules do not parse ({e:?}): {out}"));
+    let again = LocalRules::<N>::parse(&out)
+        .unwrap_or_else(|e| panic!("formatted rules do not parse ({e:?}): {out}"));
     assert_eq!(again.version(), rules.version());
     assert_eq!(again.rules().len(), rules.rules().len());
     for (a, b) in again.rules().iter().zip(rules.rules()) {
-        assert!(same_rule(a, b), "round trip changed {b:?} into {a:?} via {out}");
+        assert!(
+            same_rule(a, b),
+            "round trip changed {b:?} into {a:?} via {out}"
+        );
     }
     assert!(same_rule(again.default_rule(), rules.default_rule()));
 
     // First match in file order, else the default: probe with each rule's own literal patterns.
     let sampler = Sampler::new(rules);
     for r in sampler.rules().rules() {
-        let req = SamplingRequest { host: Some(r.host()), method: Some(r.method()), url_path: Some(r.url_path()), ..Default::default() };
+        let req = SamplingRequest {
+            host: Some(r.host()),
+            method: Some(r.method()),
+            url_path: Some(r.url_path()),
+            ..Default::default()
+        };
         let chosen = sampler.matching_rule(&req);
-        let first = sampler.rules().rules().iter().find(|x| x.matches(&req)).unwrap_or(sampler.rules().default_rule());
-        assert!(std::ptr::eq(chosen, first), "matching_rule is not the first match");
+        let first = sampler
+            .rules()
+            .rules()
+            .iter()
+            .find(|x| x.matches(&req))
+            .unwrap_or(sampler.rules().default_rule());
+        assert!(
+            std::ptr::eq(chosen, first),
+            "matching_rule is not the first match"
+        );
     }
 });

@@ -19,7 +19,9 @@ mod secret_forms;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use secret_forms::{FORMS, Field, MARKS, embed, leaks};
-use xray_core::model::sanitize::{self, MASK, NOT_SECRET_ENDINGS, REDACTED, SECRET_KEYS, SECRET_PARTS, Sanitized};
+use xray_core::model::sanitize::{
+    self, MASK, NOT_SECRET_ENDINGS, REDACTED, SECRET_KEYS, SECRET_PARTS, Sanitized,
+};
 use xray_core::model::{HttpRequest, Sql};
 use xray_core::{FixedClock, Outcome, Recorder, RecorderConfig, SliceSink, Timestamp, Transport};
 
@@ -143,7 +145,9 @@ fn without_encoded_spaces(text: &str) -> String {
     let mut rest = text;
     while let Some(i) = rest.find('%') {
         out.push_str(&rest[..i]);
-        let escape = rest.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+        let escape = rest
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
         match escape {
             Some(b) if b <= b' ' && rest[i + 1..i + 3].bytes().all(|c| !c.is_ascii_lowercase()) => {
                 rest = &rest[i + 3..]
@@ -158,11 +162,18 @@ fn without_encoded_spaces(text: &str) -> String {
     out
 }
 
-fn plain(f: impl FnOnce(&mut SliceSink<'_>) -> Result<Sanitized, xray_core::Full>, len: usize) -> (String, Sanitized) {
+fn plain(
+    f: impl FnOnce(&mut SliceSink<'_>) -> Result<Sanitized, xray_core::Full>,
+    len: usize,
+) -> (String, Sanitized) {
     let mut buf = vec![0u8; len * 3 + 64];
     let mut s = SliceSink::new(&mut buf);
-    let done = f(&mut s).expect("room for three times the input (each byte is written as at most three)");
-    (String::from_utf8(s.as_bytes().to_vec()).expect("UTF-8"), done)
+    let done =
+        f(&mut s).expect("room for three times the input (each byte is written as at most three)");
+    (
+        String::from_utf8(s.as_bytes().to_vec()).expect("UTF-8"),
+        done,
+    )
 }
 
 fn check_any(text: &str, keep_query: bool) {
@@ -193,7 +204,10 @@ fn check_any(text: &str, keep_query: bool) {
         } else {
             for piece in out.split(MASK) {
                 for c in without_encoded_spaces(piece).chars() {
-                    assert!(text.contains(c), "{text:?} -> {out:?}: {c:?} is not from the input");
+                    assert!(
+                        text.contains(c),
+                        "{text:?} -> {out:?}: {c:?} is not from the input"
+                    );
                 }
             }
             if let Some(v) = oracle_violation(&out) {
@@ -233,7 +247,11 @@ fuzz_target!(|input: Input| {
             word,
             style,
         } => {
-            let mut secret: String = secret.chars().filter(|c| !MARKS.contains(c)).take(64).collect();
+            let mut secret: String = secret
+                .chars()
+                .filter(|c| !MARKS.contains(c))
+                .take(64)
+                .collect();
             let mut at = usize::from(mark_at) % (secret.chars().count() + 1);
             while !secret.is_char_boundary(at) {
                 at -= 1;
@@ -247,7 +265,12 @@ fuzz_target!(|input: Input| {
             if !word.starts_with(|c: char| c.is_ascii_lowercase()) {
                 word.insert(0, 'w');
             }
-            let (field, text) = embed(usize::from(form) % FORMS, &secret, &word, usize::from(style));
+            let (field, text) = embed(
+                usize::from(form) % FORMS,
+                &secret,
+                &word,
+                usize::from(style),
+            );
             let (_, whole, outcome, _) = record(field, &text);
             assert!(outcome.is_recorded(), "{outcome:?}");
             assert!(!leaks(&whole), "form {form}: {text:?}\n{whole}");

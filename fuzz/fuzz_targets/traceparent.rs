@@ -27,7 +27,8 @@ struct ParentModel {
 }
 
 fn lower_hex(s: &str) -> bool {
-    s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The `traceparent` grammar of the module docs, written independently.
@@ -55,7 +56,8 @@ fn parent_model(text: &str) -> Result<ParentModel, TraceParentError> {
     // Bytes 3..55 are now known to hold three fields between ASCII dashes; any non-ASCII
     // byte among them makes a field not hex.
     let field = |r: std::ops::Range<usize>| t.get(r).filter(|f| lower_hex(f));
-    let (Some(trace_id), Some(parent_id), Some(flags)) = (field(3..35), field(36..52), field(53..55))
+    let (Some(trace_id), Some(parent_id), Some(flags)) =
+        (field(3..35), field(36..52), field(53..55))
     else {
         return Err(TraceParentError::NotHex);
     };
@@ -85,8 +87,11 @@ fn valid_key(k: &str) -> bool {
     };
     match k.split_once('@') {
         Some((tenant, system)) => {
-            part(tenant, |c| c.is_ascii_lowercase() || c.is_ascii_digit(), 241)
-                && part(system, |c| c.is_ascii_lowercase(), 14)
+            part(
+                tenant,
+                |c| c.is_ascii_lowercase() || c.is_ascii_digit(),
+                241,
+            ) && part(system, |c| c.is_ascii_lowercase(), 14)
         }
         None => part(k, |c| c.is_ascii_lowercase(), 256),
     }
@@ -95,7 +100,8 @@ fn valid_key(k: &str) -> bool {
 fn valid_value(v: &str) -> bool {
     !v.is_empty()
         && v.len() <= 256
-        && v.chars().all(|c| (' '..='~').contains(&c) && c != ',' && c != '=')
+        && v.chars()
+            .all(|c| (' '..='~').contains(&c) && c != ',' && c != '=')
         && !v.ends_with(' ')
 }
 
@@ -120,7 +126,11 @@ fn state_model(fields: &[&str]) -> Result<(Vec<String>, bool), TraceStateError> 
             if !valid_key(k) || !valid_value(v) {
                 return Err(TraceStateError::InvalidMember);
             }
-            if kept.len() == 32 || kept.iter().any(|m| m.split_once('=').map(|(mk, _)| mk) == Some(k)) {
+            if kept.len() == 32
+                || kept
+                    .iter()
+                    .any(|m| m.split_once('=').map(|(mk, _)| mk) == Some(k))
+            {
                 dropped = true;
             } else {
                 kept.push(member.to_owned());
@@ -165,7 +175,10 @@ fn check_parent(text: &str) {
     assert_eq!(&tp.to_bytes()[..], shown.as_bytes());
     assert!(shown.starts_with("00-") && (shown.ends_with("-00") || shown.ends_with("-01")));
     let again = TraceParent::parse(&shown).expect("a formatted traceparent parses");
-    assert_eq!((again.trace_id(), again.parent_id(), again.sampled()), (tp.trace_id(), tp.parent_id(), tp.sampled()));
+    assert_eq!(
+        (again.trace_id(), again.parent_id(), again.sampled()),
+        (tp.trace_id(), tp.parent_id(), tp.sampled())
+    );
     assert_eq!(again.version(), 0);
 
     // The X-Ray mapping: same 128 bits, same parent, Sampled=1 exactly when the flag is set.
@@ -185,7 +198,11 @@ fn check_state(fields: &[&str]) {
     let expected = state_model(fields);
     let ts = match (parsed, expected) {
         (Ok(ts), Ok((kept, dropped))) => {
-            assert_eq!(ts.as_str(), kept.join(","), "kept members differ for {fields:?}");
+            assert_eq!(
+                ts.as_str(),
+                kept.join(","),
+                "kept members differ for {fields:?}"
+            );
             assert_eq!(ts.len(), kept.len());
             assert_eq!(ts.dropped(), dropped, "dropped flag differs for {fields:?}");
             ts
@@ -199,7 +216,11 @@ fn check_state(fields: &[&str]) {
     assert!(ts.as_str().len() <= 512 && ts.len() <= 32);
     assert_eq!(ts.is_empty(), ts.as_str().is_empty());
     let joined: Vec<String> = ts.members().map(|(k, v)| format!("{k}={v}")).collect();
-    assert_eq!(joined.join(","), ts.as_str(), "members() gives the list back");
+    assert_eq!(
+        joined.join(","),
+        ts.as_str(),
+        "members() gives the list back"
+    );
     let again = TraceState::parse(ts.as_str()).expect("a kept list parses");
     assert_eq!(again.as_str(), ts.as_str());
     assert!(!again.dropped());

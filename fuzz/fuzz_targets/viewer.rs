@@ -24,7 +24,12 @@ use xray_view::{Assembler, Checker, Entity, Kind, RenderOptions, render};
 fn ids(doc: &Value, out: &mut BTreeSet<String>) {
     let mut stack = vec![doc];
     while let Some(e) = stack.pop() {
-        out.insert(e.get("id").and_then(Value::as_str).unwrap_or_default().to_owned());
+        out.insert(
+            e.get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+        );
         if let Some(Value::Array(children)) = e.get("subsegments") {
             stack.extend(children.iter().filter(|c| c.is_object()));
         }

@@ -43,15 +43,29 @@ fn reference(pattern: &str, text: &str) -> bool {
 
 fn flip(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_lowercase() { c.to_ascii_uppercase() } else { c.to_ascii_lowercase() })
+        .map(|c| {
+            if c.is_ascii_lowercase() {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
         .collect()
 }
 
 fn check(pattern: &str, text: &str) -> bool {
     let got = wildcard_match(pattern, text);
-    assert_eq!(got, reference(pattern, text), "wildcard_match({pattern:?}, {text:?})");
+    assert_eq!(
+        got,
+        reference(pattern, text),
+        "wildcard_match({pattern:?}, {text:?})"
+    );
     if let Some(p) = Pattern::<256>::new(pattern) {
-        assert_eq!(p.matches(Some(text)), got, "Pattern::matches({pattern:?}, {text:?})");
+        assert_eq!(
+            p.matches(Some(text)),
+            got,
+            "Pattern::matches({pattern:?}, {text:?})"
+        );
         assert!(p.matches(None));
     }
     got
@@ -72,7 +86,10 @@ fuzz_target!(|data: &[u8]| {
     assert!(check("*", &text));
     assert_eq!(check("", &text), text.is_empty());
     let literal: String = pattern.chars().filter(|c| *c != '*' && *c != '?').collect();
-    assert!(check(&literal, &flip(&literal)), "a literal pattern matches itself in any ASCII case");
+    assert!(
+        check(&literal, &flip(&literal)),
+        "a literal pattern matches itself in any ASCII case"
+    );
 
     // A text built from the pattern by filling its wildcards must match: `*` takes the next
     // 0..=3 characters of the text, `?` exactly one (or `é` when the text runs out).
@@ -85,6 +102,13 @@ fuzz_target!(|data: &[u8]| {
             c => built.push(c),
         }
     }
-    let built = if text.len() % 2 == 1 { flip(&built) } else { built };
-    assert!(check(&pattern, &built), "filled text {built:?} does not match {pattern:?}");
+    let built = if text.len() % 2 == 1 {
+        flip(&built)
+    } else {
+        built
+    };
+    assert!(
+        check(&pattern, &built),
+        "filled text {built:?} does not match {pattern:?}"
+    );
 });

@@ -25,7 +25,13 @@ pub fn schema_errors(doc: &Value) -> Option<Vec<String>> {
     if schema().is_valid(doc) {
         return None;
     }
-    Some(schema().iter_errors(doc).take(5).map(|e| format!("{e} at {}", e.instance_path)).collect())
+    Some(
+        schema()
+            .iter_errors(doc)
+            .take(5)
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect(),
+    )
 }
 
 /// A JSON value parsed strictly: a duplicate key in any object or a non-finite number is an
@@ -55,7 +61,9 @@ impl<'de> Visitor<'de> for StrictVisitor {
         Ok(Value::from(v))
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        serde_json::Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom("non-finite number"))
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("non-finite number"))
     }
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
         Ok(Value::String(v.to_owned()))
@@ -100,4 +108,3 @@ fn schema() -> &'static jsonschema::Validator {
         jsonschema::draft4::new(&schema).expect("schema compiles")
     })
 }
-
