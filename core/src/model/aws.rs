@@ -66,9 +66,10 @@ pub enum AwsParam<'a> {
 }
 
 /// Whether `key` can be an `aws` member written without escaping: `[a-z0-9_]`, 1 to 64
-/// characters, and not one of [`Aws`]'s own fields.
+/// characters, and not one of [`Aws`]'s own fields nor `xray`, the recorder's SDK block (a
+/// param of that name made a second `xray` member once the sampling rule was recorded).
 fn param_key_ok(key: &str) -> bool {
-    const OWN: [&str; 13] = [
+    const OWN: [&str; 14] = [
         "account_id",
         "operation",
         "region",
@@ -82,6 +83,7 @@ fn param_key_ok(key: &str) -> bool {
         "ecs",
         "eks",
         "elastic_beanstalk",
+        "xray",
     ];
     (1..=64).contains(&key.len())
         && key
@@ -121,7 +123,8 @@ pub struct Aws<'a> {
     /// `elastic_beanstalk`.
     pub elastic_beanstalk: Option<ElasticBeanstalk<'a>>,
     /// Further members of an AWS call, in order: `(key, value)`. A key that is not
-    /// `[a-z0-9_]{1,64}`, that names one of the fields above, or that an earlier member
+    /// `[a-z0-9_]{1,64}`, that names one of the fields above or `xray` (the recorder's SDK
+    /// block), or that an earlier member
     /// already has, is left out (reported as cut).
     pub params: &'a [(&'a str, AwsParam<'a>)],
 }
@@ -251,6 +254,7 @@ mod tests {
             ("Bad-Key", AwsParam::Count(1)),
             ("", AwsParam::Count(1)),
             ("table_name", AwsParam::Str("twice")),
+            ("xray", AwsParam::Json("{}")),
             ("j", AwsParam::Json("{\"a\":")),
             (
                 "j",
