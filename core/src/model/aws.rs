@@ -124,8 +124,7 @@ pub struct Aws<'a> {
     pub elastic_beanstalk: Option<ElasticBeanstalk<'a>>,
     /// Further members of an AWS call, in order: `(key, value)`. A key that is not
     /// `[a-z0-9_]{1,64}`, that names one of the fields above or `xray` (the recorder's SDK
-    /// block), or that an earlier member
-    /// already has, is left out (reported as cut).
+    /// block), or that an earlier member already has, is left out (reported as cut).
     pub params: &'a [(&'a str, AwsParam<'a>)],
 }
 
