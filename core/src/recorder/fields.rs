@@ -66,6 +66,8 @@ pub(crate) struct Entity<'a> {
     log: &'a FieldLog,
     area: &'a [u8],
     slot: u8,
+    /// A record boundary at or before the entity's first record.
+    from: usize,
     records: heapless::Vec<Record<'a>, COLLECTED>,
     overflow: bool,
     /// One bit per section that has at least one live record.
@@ -73,11 +75,11 @@ pub(crate) struct Entity<'a> {
 }
 
 impl<'a> Entity<'a> {
-    fn collect(log: &'a FieldLog, area: &'a [u8], slot: u8) -> Self {
+    fn collect(log: &'a FieldLog, area: &'a [u8], slot: u8, from: usize) -> Self {
         let mut records = heapless::Vec::new();
         let mut overflow = false;
         let mut present = 0u16;
-        for r in log.records(area).filter(|r| r.slot == slot) {
+        for r in log.records_from(area, from).filter(|r| r.slot == slot) {
             present |= 1 << (r.section as u8);
             if !overflow && records.push(r).is_err() {
                 overflow = true;
@@ -87,6 +89,7 @@ impl<'a> Entity<'a> {
             log,
             area,
             slot,
+            from,
             records,
             overflow,
             present,
@@ -103,7 +106,11 @@ impl<'a> Entity<'a> {
         SectionRecords {
             entity: self,
             section,
-            at: 0,
+            at: if COLLECTED == 0 || self.overflow {
+                self.from
+            } else {
+                0
+            },
         }
     }
 }
@@ -165,7 +172,8 @@ pub(crate) fn write_fields(
     doc: &Doc<'_>,
     level: Level,
 ) -> Result<(), Full> {
-    let entity = Entity::collect(log, area, doc.slot_index);
+    let from = usize::from(doc.slot.log_from);
+    let entity = Entity::collect(log, area, doc.slot_index, from);
     let name = entity
         .of(Section::Name)
         .last()

@@ -3,6 +3,7 @@
 //! assertions). Release builds compile none of it.
 
 use super::field_log::Section;
+use super::layout::record;
 use super::{HEADER_LEN, NO_PARENT, Recorder, SCRATCH, SlotState};
 
 impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
@@ -64,6 +65,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
                 assert!(s.name_len > 0, "a recorded name without its length");
             }
         }
+        self.check_log_starts(&buf[self.log_start..]);
         assert_eq!(
             reserved, self.reserved,
             "reserve out of step with the open entities"
@@ -72,5 +74,30 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             self.used + self.reserved <= self.log_start,
             "the room kept for open entities is gone"
         );
+    }
+
+    /// Every open slot's `log_from` is a record boundary within the log, at or before each of
+    /// its live records: the walks that start there see all of them.
+    fn check_log_starts(&self, area: &[u8]) {
+        let len = self.log.len();
+        for (i, s) in self.slots.iter().enumerate() {
+            if s.state == SlotState::Free {
+                continue;
+            }
+            let from = usize::from(s.log_from);
+            assert!(from <= len, "a slot's log start past the log");
+            let mut at = 0;
+            let mut boundary = from == len;
+            while at + record::HEADER <= len {
+                boundary |= at == from;
+                if usize::from(record::slot(area, at)) == i
+                    && record::section(area, at) != Section::Dead
+                {
+                    assert!(at >= from, "a slot's record before its log start");
+                }
+                at += record::total_len(area, at);
+            }
+            assert!(boundary, "a slot's log start inside a record");
+        }
     }
 }

@@ -212,6 +212,10 @@ pub(crate) struct Slot {
     /// Sections this entity has recorded into (one bit per `Section`); a clear bit means no
     /// record of that section exists, so nothing needs to be looked up or replaced.
     sections: u16,
+    /// A field-log record boundary at or before this entity's first live record (while
+    /// `sections` is not 0): walks over its records start here rather than at the log's
+    /// start. Squeezing the log sets every slot's back to 0.
+    pub(crate) log_from: u16,
 }
 
 impl Slot {
@@ -235,6 +239,7 @@ const FREE: Slot = Slot {
     region_len: 0,
     name_len: 0,
     sections: 0,
+    log_from: 0,
 };
 const _: () = assert!(SlotState::Free as u8 == 0 && FREE.parent == 0 && FREE.flags == 0);
 
@@ -685,7 +690,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
                 && self.used + self.reserved + MIN_DOC_OVERHEAD + name_len <= self.limit();
             if !fits {
                 let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
-                self.log.kill_matching(area, i as u8, None, None);
+                self.log.kill_matching(area, 0, i as u8, None, None);
                 self.stats.begins_refused += 1;
                 if parent == NO_PARENT {
                     self.reset();
@@ -693,6 +698,12 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
                 return EntityId::NONE;
             }
         }
+        // Where the name was pushed (after any squeeze it caused): the entity's first record.
+        let log_from = if name_len > 0 {
+            log_offset(self.log.last_at())
+        } else {
+            0
+        };
         self.slots[i] = Slot {
             state,
             generation,
@@ -703,6 +714,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             region_start: 0,
             region_len: 0,
             name_len,
+            log_from,
             // The name (if any) was recorded above, before the slot was filled in.
             sections: if name_len > 0 {
                 1 << (Section::Name as u8)
@@ -737,9 +749,23 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         if self.slots[i].sections == 0 || self.slots[i].parent == NO_PARENT {
             return;
         }
+        let from = usize::from(self.slots[i].log_from);
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
-        self.log.kill_matching(area, i as u8, None, None);
+        if let Some(len) = self.log.kill_slot(area, from, i as u8) {
+            // The log was cut back: every starting point stays within it (a slot whose
+            // records all died may have one past the new end).
+            let len = log_offset(len);
+            for s in self.slots.iter_mut() {
+                s.log_from = s.log_from.min(len);
+            }
+        }
     }
+}
+
+/// A field-log offset as a slot's `log_from`: 0 (the log's start, always a record boundary)
+/// for an offset that does not fit.
+pub(crate) fn log_offset(at: usize) -> u16 {
+    u16::try_from(at).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -110,9 +110,14 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         if r.is_err() {
             return self.outcome(r, cut);
         }
+        let from = usize::from(self.slots[i].log_from);
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
         let at = self.log.last_at();
-        if !(had_annotations && self.log.kill_earlier_duplicates(area, at, key.len() + 3)) {
+        if !(had_annotations
+            && self
+                .log
+                .kill_earlier_duplicates(area, from, at, key.len() + 3))
+        {
             if self.trace.annotations >= self.config.max_annotations {
                 self.log.kill(area, at);
                 return Outcome::Rejected(Rejection::TooManyAnnotations);
@@ -173,10 +178,11 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             return Outcome::Rejected(Rejection::Serialize);
         }
         if r.is_ok() {
+            let from = usize::from(self.slots[i].log_from);
             let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
             let at = self.log.last_at();
             self.log
-                .kill_earlier_duplicates(area, at, 1 + ns_len + key_len);
+                .kill_earlier_duplicates(area, from, at, 1 + ns_len + key_len);
         }
         self.outcome(r, ns_cut || key_cut)
     }
@@ -417,10 +423,29 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         section: Section,
         write: &mut dyn Payload,
     ) -> Result<(), Full> {
+        let before = self.log.len();
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
         let r = self.log.push_payload(area, slot as u8, section, write);
+        // A squeeze (the log shorter than before, or a record pushed before its old end)
+        // moved records: every slot's starting point goes back to the log's start.
+        let squeezed = match r {
+            Ok(()) => self.log.last_at() < before,
+            Err(_) => self.log.len() < before,
+        };
+        if squeezed {
+            for s in self.slots.iter_mut() {
+                s.log_from = 0;
+            }
+        }
         if r.is_ok() {
-            self.slots[slot].sections |= 1 << (section as u8);
+            let at = super::log_offset(self.log.last_at());
+            let s = &mut self.slots[slot];
+            s.log_from = if s.sections == 0 {
+                at
+            } else {
+                s.log_from.min(at)
+            };
+            s.sections |= 1 << (section as u8);
         }
         r
     }
@@ -429,9 +454,10 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         if !self.slots[slot].has(section) {
             return;
         }
+        let from = usize::from(self.slots[slot].log_from);
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
         self.log
-            .kill_matching(area, slot as u8, Some(section), None);
+            .kill_matching(area, from, slot as u8, Some(section), None);
     }
 
     pub(super) fn outcome(&mut self, r: Result<(), Full>, cut: bool) -> Outcome {
@@ -509,9 +535,10 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             Err(o) => return o,
         };
         if self.slots[i].has(section) {
+            let from = usize::from(self.slots[i].log_from);
             let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
             self.log
-                .kill_matching(area, i as u8, Some(section), Some(key));
+                .kill_matching(area, from, i as u8, Some(section), Some(key));
         }
         self.push_members(i, section, write)
     }
