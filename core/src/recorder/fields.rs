@@ -61,7 +61,11 @@ pub(crate) struct Doc<'a> {
 /// once per section (always, with the `small` feature: less code, more reading).
 const COLLECTED: usize = if cfg!(feature = "small") { 0 } else { 32 };
 
-/// One entity's live records, gathered in a single pass over the field log.
+/// Sections a record can have (`Section` values are below this).
+const SECTIONS: usize = Section::Upstream as usize + 1;
+
+/// One entity's live records, gathered in a single pass over the field log and grouped by
+/// section (a counting sort of their indices), so that each section's records are a slice.
 pub(crate) struct Entity<'a> {
     log: &'a FieldLog,
     area: &'a [u8],
@@ -69,6 +73,10 @@ pub(crate) struct Entity<'a> {
     /// A record boundary at or before the entity's first record.
     from: usize,
     records: heapless::Vec<Record<'a>, COLLECTED>,
+    /// Indices into `records`, section by section, in log order within a section.
+    order: [u8; COLLECTED],
+    /// Where each section's indices end in `order` (and the next one's start).
+    ends: [u8; SECTIONS],
     overflow: bool,
     /// One bit per section that has at least one live record.
     present: u16,
@@ -76,13 +84,36 @@ pub(crate) struct Entity<'a> {
 
 impl<'a> Entity<'a> {
     fn collect(log: &'a FieldLog, area: &'a [u8], slot: u8, from: usize) -> Self {
-        let mut records = heapless::Vec::new();
+        let mut records = heapless::Vec::<Record<'a>, COLLECTED>::new();
         let mut overflow = false;
         let mut present = 0u16;
+        let mut ends = [0u8; SECTIONS];
         for r in log.records_from(area, from).filter(|r| r.slot == slot) {
             present |= 1 << (r.section as u8);
             if !overflow && records.push(r).is_err() {
                 overflow = true;
+            }
+            if let Some(n) = ends.get_mut(r.section as usize) {
+                *n = n.wrapping_add(1);
+            }
+        }
+        let mut order = [0u8; COLLECTED];
+        if COLLECTED > 0 && !overflow {
+            // Counts become ends; each record then takes the last free place of its section,
+            // walking backwards so that a section keeps log order.
+            let mut total = 0u8;
+            for n in ends.iter_mut() {
+                total = total.wrapping_add(*n);
+                *n = total;
+            }
+            let mut next = ends;
+            for (k, r) in records.iter().enumerate().rev() {
+                if let Some(n) = next.get_mut(r.section as usize) {
+                    *n = n.wrapping_sub(1);
+                    if let Some(place) = order.get_mut(usize::from(*n)) {
+                        *place = k as u8;
+                    }
+                }
             }
         }
         Self {
@@ -91,6 +122,8 @@ impl<'a> Entity<'a> {
             slot,
             from,
             records,
+            order,
+            ends,
             overflow,
             present,
         }
@@ -103,14 +136,24 @@ impl<'a> Entity<'a> {
 
     /// The entity's records of one section, in the order they were recorded.
     fn of(&self, section: Section) -> SectionRecords<'_, 'a> {
+        if COLLECTED == 0 || self.overflow {
+            return SectionRecords {
+                entity: self,
+                section,
+                at: self.from,
+                end: 0,
+            };
+        }
+        let i = section as usize;
+        let start = match i.checked_sub(1) {
+            Some(before) => self.ends.get(before).copied().unwrap_or(0),
+            None => 0,
+        };
         SectionRecords {
             entity: self,
             section,
-            at: if COLLECTED == 0 || self.overflow {
-                self.from
-            } else {
-                0
-            },
+            at: usize::from(start),
+            end: usize::from(self.ends.get(i).copied().unwrap_or(0)),
         }
     }
 }
@@ -120,13 +163,16 @@ impl<'a> Entity<'a> {
 struct SectionRecords<'e, 'a> {
     entity: &'e Entity<'a>,
     section: Section,
-    /// An index into the gathered list, or an offset into the log.
+    /// An index into the grouped order, or an offset into the log.
     at: usize,
+    /// Where the section's indices end in the grouped order.
+    end: usize,
 }
 
 impl<'a> Iterator for SectionRecords<'_, 'a> {
     type Item = Record<'a>;
 
+    #[cfg_attr(not(feature = "small"), inline)]
     fn next(&mut self) -> Option<Record<'a>> {
         let e = self.entity;
         // With nothing gathered (`small`) the gathered-list path compiles away.
@@ -139,13 +185,12 @@ impl<'a> Iterator for SectionRecords<'_, 'a> {
                 }
             }
         }
-        while let Some(&rec) = e.records.get(self.at) {
-            self.at += 1;
-            if rec.section == self.section {
-                return Some(rec);
-            }
+        if self.at >= self.end {
+            return None;
         }
-        None
+        let k = *e.order.get(self.at)?;
+        self.at += 1;
+        e.records.get(usize::from(k)).copied()
     }
 }
 
@@ -223,6 +268,9 @@ pub(crate) fn write_top(
     entity: &Entity<'_>,
     _level: Level,
 ) -> Result<(), Full> {
+    if !entity.has(Section::Top) {
+        return Ok(());
+    }
     for r in entity.of(Section::Top) {
         s.byte(b',')?;
         s.write(r.payload)?;

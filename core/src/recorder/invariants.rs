@@ -61,6 +61,16 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
                     "a run of closed children that does not start a document"
                 );
             }
+            let children = self
+                .slots
+                .iter()
+                .filter(|c| c.state != SlotState::Free && usize::from(c.parent) == i)
+                .count();
+            assert_eq!(
+                usize::from(s.children),
+                children,
+                "a count of open children out of step"
+            );
             if s.has(Section::Name) {
                 assert!(s.name_len > 0, "a recorded name without its length");
             }

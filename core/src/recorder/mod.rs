@@ -216,6 +216,8 @@ pub(crate) struct Slot {
     /// `sections` is not 0): walks over its records start here rather than at the log's
     /// start. Squeezing the log sets every slot's back to 0.
     pub(crate) log_from: u16,
+    /// Open entities whose parent this is: closing skips looking for them when there are none.
+    children: u8,
 }
 
 impl Slot {
@@ -240,6 +242,7 @@ const FREE: Slot = Slot {
     name_len: 0,
     sections: 0,
     log_from: 0,
+    children: 0,
 };
 const _: () = assert!(SlotState::Free as u8 == 0 && FREE.parent == 0 && FREE.flags == 0);
 
@@ -715,6 +718,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             region_len: 0,
             name_len,
             log_from,
+            children: 0,
             // The name (if any) was recorded above, before the slot was filled in.
             sections: if name_len > 0 {
                 1 << (Section::Name as u8)
@@ -722,6 +726,9 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
                 0
             },
         };
+        if let Some(p) = self.slots.get_mut(usize::from(parent)) {
+            p.children += 1;
+        }
         self.reserved += self.own_reserve(i);
         self.checked();
         EntityId {
