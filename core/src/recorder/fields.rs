@@ -83,49 +83,53 @@ pub(crate) struct Entity<'a> {
 }
 
 impl<'a> Entity<'a> {
-    fn collect(log: &'a FieldLog, area: &'a [u8], slot: u8, from: usize) -> Self {
-        let mut records = heapless::Vec::<Record<'a>, COLLECTED>::new();
-        let mut overflow = false;
-        let mut present = 0u16;
-        let mut ends = [0u8; SECTIONS];
-        for r in log.records_from(area, from).filter(|r| r.slot == slot) {
-            present |= 1 << (r.section as u8);
-            if !overflow && records.push(r).is_err() {
-                overflow = true;
-            }
-            if let Some(n) = ends.get_mut(r.section as usize) {
-                *n = n.wrapping_add(1);
-            }
-        }
-        let mut order = [0u8; COLLECTED];
-        if COLLECTED > 0 && !overflow {
-            // Counts become ends; each record then takes the last free place of its section,
-            // walking backwards so that a section keeps log order.
-            let mut total = 0u8;
-            for n in ends.iter_mut() {
-                total = total.wrapping_add(*n);
-                *n = total;
-            }
-            let mut next = ends;
-            for (k, r) in records.iter().enumerate().rev() {
-                if let Some(n) = next.get_mut(r.section as usize) {
-                    *n = n.wrapping_sub(1);
-                    if let Some(place) = order.get_mut(usize::from(*n)) {
-                        *place = k as u8;
-                    }
-                }
-            }
-        }
+    /// An entity with nothing gathered yet (see [`Entity::gather`]).
+    fn new(log: &'a FieldLog, area: &'a [u8], slot: u8, from: usize) -> Self {
         Self {
             log,
             area,
             slot,
             from,
-            records,
-            order,
-            ends,
-            overflow,
-            present,
+            records: heapless::Vec::new(),
+            order: [0; COLLECTED],
+            ends: [0; SECTIONS],
+            overflow: false,
+            present: 0,
+        }
+    }
+
+    /// Gathers the entity's records, in place: an `Entity` returned by value was copied
+    /// whole (its list of records with it) at every close.
+    fn gather(&mut self) {
+        for r in self.log.records_from(self.area, self.from) {
+            if r.slot != self.slot {
+                continue;
+            }
+            self.present |= 1 << (r.section as u8);
+            if !self.overflow && self.records.push(r).is_err() {
+                self.overflow = true;
+            }
+            if let Some(n) = self.ends.get_mut(r.section as usize) {
+                *n = n.wrapping_add(1);
+            }
+        }
+        if COLLECTED > 0 && !self.overflow {
+            // Counts become ends; each record then takes the last free place of its section,
+            // walking backwards so that a section keeps log order.
+            let mut total = 0u8;
+            for n in self.ends.iter_mut() {
+                total = total.wrapping_add(*n);
+                *n = total;
+            }
+            let mut next = self.ends;
+            for (k, r) in self.records.iter().enumerate().rev() {
+                if let Some(n) = next.get_mut(r.section as usize) {
+                    *n = n.wrapping_sub(1);
+                    if let Some(place) = self.order.get_mut(usize::from(*n)) {
+                        *place = k as u8;
+                    }
+                }
+            }
         }
     }
 
@@ -218,7 +222,9 @@ pub(crate) fn write_fields(
     level: Level,
 ) -> Result<(), Full> {
     let from = usize::from(doc.slot.log_from);
-    let entity = Entity::collect(log, area, doc.slot_index, from);
+    let mut entity = Entity::new(log, area, doc.slot_index, from);
+    entity.gather();
+    let entity = &entity;
     let name = entity
         .of(Section::Name)
         .last()
@@ -248,16 +254,16 @@ pub(crate) fn write_fields(
     }
     let w = doc.writers;
     for write in [w.top, w.http].into_iter().flatten() {
-        write(s, &entity, level)?;
+        write(s, entity, level)?;
     }
     for &(section, key) in OBJECTS {
         if entity.has(section) {
             s.write(key)?;
-            object(s, &entity, section)?;
+            object(s, entity, section)?;
         }
     }
     for write in [w.metadata, w.cause, w.precursors].into_iter().flatten() {
-        write(s, &entity, level)?;
+        write(s, entity, level)?;
     }
     Ok(())
 }
