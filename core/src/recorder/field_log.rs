@@ -91,6 +91,16 @@ fn is_member(payload: &[u8], key: &str) -> bool {
         && payload.get(1 + key.len()..3 + key.len()) == Some(b"\":")
 }
 
+/// A one-bit summary (of 16) of a member's key prefix as recorded (`"key":`, or a metadata
+/// record's namespace and key): each slot keeps the bits of the keys it has recorded, and a
+/// key whose bit is clear cannot be a duplicate, so no walk over the log is needed for it.
+pub(crate) fn key_bit(prefix: &[u8]) -> u16 {
+    let n = prefix.len();
+    let last = prefix.get(n.wrapping_sub(3)).copied().unwrap_or(0);
+    let middle = prefix.get(n / 2).copied().unwrap_or(0);
+    1 << ((n + 3 * usize::from(last) + usize::from(middle)) & 15)
+}
+
 /// A record read back from the log.
 #[derive(Clone, Copy)]
 pub(crate) struct Record<'a> {
@@ -309,6 +319,12 @@ impl FieldLog {
             return Some(from);
         }
         None
+    }
+
+    /// The first `len` payload bytes of the record at `at` (fewer if it is shorter).
+    pub(crate) fn prefix<'a>(&self, area: &'a [u8], at: usize, len: usize) -> &'a [u8] {
+        let p = record::payload(area, at);
+        p.get(..len).unwrap_or(p)
     }
 
     /// Where the last record pushed starts (live or dead). Only meaningful right after a push

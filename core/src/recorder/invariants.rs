@@ -3,7 +3,8 @@
 //! assertions). Release builds compile none of it.
 
 use super::field_log::Section;
-use super::layout::record;
+use super::field_log::key_bit;
+use super::layout::{metadata, record};
 use super::{HEADER_LEN, NO_PARENT, Recorder, SCRATCH, SlotState};
 
 impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
@@ -100,14 +101,40 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             let mut boundary = from == len;
             while at + record::HEADER <= len {
                 boundary |= at == from;
-                if usize::from(record::slot(area, at)) == i
-                    && record::section(area, at) != Section::Dead
-                {
+                let section = record::section(area, at);
+                if usize::from(record::slot(area, at)) == i && section != Section::Dead {
                     assert!(at >= from, "a slot's record before its log start");
+                    let payload = record::payload(area, at);
+                    if let Some(n) = key_prefix_len(section, payload) {
+                        assert!(
+                            s.keys & key_bit(&payload[..n]) != 0,
+                            "a recorded key missing from its slot's key bits"
+                        );
+                    }
                 }
                 at += record::total_len(area, at);
             }
             assert!(boundary, "a slot's log start inside a record");
         }
     }
+}
+
+/// The length of the key prefix of an annotation (`"key":`) or metadata record (namespace and
+/// `"key":`), as the recording calls hash it; `None` for other sections.
+fn key_prefix_len(section: Section, payload: &[u8]) -> Option<usize> {
+    let start = match section {
+        Section::Annotation => 0,
+        Section::Metadata => metadata::NS + metadata::split(payload).0.len(),
+        _ => return None,
+    };
+    // A JSON string (keys escape `"` and `\\`), then `:`.
+    let mut at = start + 1;
+    while at < payload.len() {
+        match payload[at] {
+            b'\\' => at += 2,
+            b'"' => return Some(at + 2),
+            _ => at += 1,
+        }
+    }
+    panic!("a key record without its key")
 }

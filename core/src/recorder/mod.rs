@@ -218,6 +218,9 @@ pub(crate) struct Slot {
     pub(crate) log_from: u16,
     /// Open entities whose parent this is: closing skips looking for them when there are none.
     children: u8,
+    /// The `field_log::key_bit`s of the annotation and metadata keys this entity recorded: a
+    /// key whose bit is clear is new, and nothing is walked to replace an earlier value.
+    pub(crate) keys: u16,
 }
 
 impl Slot {
@@ -243,6 +246,7 @@ const FREE: Slot = Slot {
     sections: 0,
     log_from: 0,
     children: 0,
+    keys: 0,
 };
 const _: () = assert!(SlotState::Free as u8 == 0 && FREE.parent == 0 && FREE.flags == 0);
 
@@ -719,6 +723,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             name_len,
             log_from,
             children: 0,
+            keys: 0,
             // The name (if any) was recorded above, before the slot was filled in.
             sections: if name_len > 0 {
                 1 << (Section::Name as u8)

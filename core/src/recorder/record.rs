@@ -1,7 +1,7 @@
 //! The recording calls: annotations, metadata, the http/aws/sql blocks, errors and the
 //! other fields of an open entity, each written into the field log as JSON when recorded.
 
-use super::field_log::{Payload, Section};
+use super::field_log::{Payload, Section, key_bit};
 use super::fields::{write_cause, write_http, write_metadata, write_precursors, write_top};
 use super::layout::exception as exception_record;
 use super::outcome::{Outcome, Rejection};
@@ -113,7 +113,10 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         let from = usize::from(self.slots[i].log_from);
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
         let at = self.log.last_at();
-        if !(had_annotations
+        let bit = key_bit(self.log.prefix(area, at, key.len() + 3));
+        let maybe_set = had_annotations && self.slots[i].keys & bit != 0;
+        self.slots[i].keys |= bit;
+        if !(maybe_set
             && self
                 .log
                 .kill_earlier_duplicates(area, from, at, key.len() + 3))
@@ -181,8 +184,12 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             let from = usize::from(self.slots[i].log_from);
             let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
             let at = self.log.last_at();
-            self.log
-                .kill_earlier_duplicates(area, from, at, 1 + ns_len + key_len);
+            let prefix_len = 1 + ns_len + key_len;
+            let bit = key_bit(self.log.prefix(area, at, prefix_len));
+            if self.slots[i].keys & bit != 0 {
+                self.log.kill_earlier_duplicates(area, from, at, prefix_len);
+            }
+            self.slots[i].keys |= bit;
         }
         self.outcome(r, ns_cut || key_cut)
     }
