@@ -94,6 +94,7 @@ fn is_member(payload: &[u8], key: &str) -> bool {
 /// A one-bit summary (of 16) of a member's key prefix as recorded (`"key":`, or a metadata
 /// record's namespace and key): each slot keeps the bits of the keys it has recorded, and a
 /// key whose bit is clear cannot be a duplicate, so no walk over the log is needed for it.
+#[inline]
 pub(crate) fn key_bit(prefix: &[u8]) -> u16 {
     let n = prefix.len();
     let last = prefix.get(n.wrapping_sub(3)).copied().unwrap_or(0);
@@ -156,7 +157,8 @@ impl FieldLog {
         }
     }
 
-    fn try_push(
+    /// Appends a record if it fits as the log is (see [`FieldLog::push`]).
+    pub(crate) fn try_push(
         &mut self,
         area: &mut [u8],
         slot: u8,
@@ -322,6 +324,7 @@ impl FieldLog {
     }
 
     /// The first `len` payload bytes of the record at `at` (fewer if it is shorter).
+    #[inline]
     pub(crate) fn prefix<'a>(&self, area: &'a [u8], at: usize, len: usize) -> &'a [u8] {
         let p = record::payload(area, at);
         p.get(..len).unwrap_or(p)
@@ -346,7 +349,7 @@ impl FieldLog {
     }
 
     /// Squeezes out dead records. Returns whether any space was freed.
-    fn compact(&mut self, area: &mut [u8]) -> bool {
+    pub(crate) fn compact(&mut self, area: &mut [u8]) -> bool {
         let (mut read, mut write) = (0, 0);
         while read + HEADER <= self.len {
             let n = record::total_len(area, read);

@@ -430,28 +430,21 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         section: Section,
         write: &mut dyn Payload,
     ) -> Result<(), Full> {
-        let before = self.log.len();
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
-        let r = self.log.push_payload(area, slot as u8, section, write);
-        // A squeeze (the log shorter than before, or a record pushed before its old end)
-        // moved records: every slot's starting point goes back to the log's start.
-        let squeezed = match r {
-            Ok(()) => self.log.last_at() < before,
-            Err(_) => self.log.len() < before,
-        };
-        if squeezed {
+        let mut r = self.log.try_push(area, slot as u8, section, write);
+        if r.is_err() && self.log.compact(area) {
+            // Squeezing moved records: every slot's starting point goes back to the log's
+            // start. Pushes otherwise land at or after every slot's starting point.
             for s in self.slots.iter_mut() {
                 s.log_from = 0;
             }
+            r = self.log.try_push(area, slot as u8, section, write);
         }
         if r.is_ok() {
-            let at = super::log_offset(self.log.last_at());
             let s = &mut self.slots[slot];
-            s.log_from = if s.sections == 0 {
-                at
-            } else {
-                s.log_from.min(at)
-            };
+            if s.sections == 0 {
+                s.log_from = super::log_offset(self.log.last_at());
+            }
             s.sections |= 1 << (section as u8);
         }
         r
