@@ -125,6 +125,7 @@ impl FieldLog {
     }
 
     /// Bytes in use (live and dead).
+    #[cfg(any(test, debug_assertions))]
     pub(crate) fn len(&self) -> usize {
         self.len
     }

@@ -61,8 +61,13 @@ pub(crate) struct Doc<'a> {
 /// once per section (always, with the `small` feature: less code, more reading).
 const COLLECTED: usize = if cfg!(feature = "small") { 0 } else { 32 };
 
-/// Sections a record can have (`Section` values are below this).
-const SECTIONS: usize = Section::Upstream as usize + 1;
+/// Sections a record can have (`Section` values are below this), when records are gathered
+/// and grouped (none with `small`, which walks the log instead).
+const SECTIONS: usize = if COLLECTED > 0 {
+    Section::Upstream as usize + 1
+} else {
+    0
+};
 
 /// One entity's live records, gathered in a single pass over the field log and grouped by
 /// section (a counting sort of their indices), so that each section's records are a slice.
@@ -109,7 +114,9 @@ impl<'a> Entity<'a> {
             if !self.overflow && self.records.push(r).is_err() {
                 self.overflow = true;
             }
-            if let Some(n) = self.ends.get_mut(r.section as usize) {
+            if COLLECTED > 0
+                && let Some(n) = self.ends.get_mut(r.section as usize)
+            {
                 *n = n.wrapping_add(1);
             }
         }
@@ -140,46 +147,38 @@ impl<'a> Entity<'a> {
 
     /// The entity's records of one section, in the order they were recorded.
     fn of(&self, section: Section) -> SectionRecords<'_, 'a> {
-        if COLLECTED == 0 || self.overflow {
-            return SectionRecords {
-                entity: self,
-                section,
-                at: self.from,
-                end: 0,
-            };
-        }
-        let i = section as usize;
-        let start = match i.checked_sub(1) {
-            Some(before) => self.ends.get(before).copied().unwrap_or(0),
-            None => 0,
+        let at = if COLLECTED == 0 || self.overflow {
+            self.from
+        } else {
+            // The section's records follow those of the sections before it.
+            (section as usize)
+                .checked_sub(1)
+                .and_then(|before| self.ends.get(before))
+                .map_or(0, |&n| usize::from(n))
         };
         SectionRecords {
             entity: self,
             section,
-            at: usize::from(start),
-            end: usize::from(self.ends.get(i).copied().unwrap_or(0)),
+            at,
         }
     }
 }
 
-/// The records of one section of an [`Entity`]: from the gathered list, or (for an entity
+/// The records of one section of an [`Entity`]: from the grouped list, or (for an entity
 /// with more records than were gathered) from the log itself.
 struct SectionRecords<'e, 'a> {
     entity: &'e Entity<'a>,
     section: Section,
     /// An index into the grouped order, or an offset into the log.
     at: usize,
-    /// Where the section's indices end in the grouped order.
-    end: usize,
 }
 
 impl<'a> Iterator for SectionRecords<'_, 'a> {
     type Item = Record<'a>;
 
-    #[cfg_attr(not(feature = "small"), inline)]
     fn next(&mut self) -> Option<Record<'a>> {
         let e = self.entity;
-        // With nothing gathered (`small`) the gathered-list path compiles away.
+        // With nothing gathered (`small`) the grouped-list path compiles away.
         if COLLECTED == 0 || e.overflow {
             loop {
                 let (rec, next) = e.log.next_live(e.area, self.at)?;
@@ -189,7 +188,8 @@ impl<'a> Iterator for SectionRecords<'_, 'a> {
                 }
             }
         }
-        if self.at >= self.end {
+        let end = usize::from(*e.ends.get(self.section as usize)?);
+        if self.at >= end {
             return None;
         }
         let k = *e.order.get(self.at)?;
@@ -221,7 +221,7 @@ pub(crate) fn write_fields(
     doc: &Doc<'_>,
     level: Level,
 ) -> Result<(), Full> {
-    let from = usize::from(doc.slot.log_from);
+    let from = doc.slot.log_from();
     let mut entity = Entity::new(log, area, doc.slot_index, from);
     entity.gather();
     let entity = &entity;
@@ -274,7 +274,8 @@ pub(crate) fn write_top(
     entity: &Entity<'_>,
     _level: Level,
 ) -> Result<(), Full> {
-    if !entity.has(Section::Top) {
+    // With `small`, the walk below finds nothing just as well, in less code.
+    if COLLECTED > 0 && !entity.has(Section::Top) {
         return Ok(());
     }
     for r in entity.of(Section::Top) {

@@ -121,6 +121,11 @@ const MIN_DOC_OVERHEAD: usize =
 /// Free room kept after a child joins its parent, so that another subsegment (with a name of
 /// up to 64 bytes) can begin.
 const HEADROOM: usize = MIN_DOC_OVERHEAD + 7 + 64;
+/// Bookkeeping that saves walks and searches at the cost of code: where each entity's records
+/// start in the field log, a count of its open children, one bit per annotation or metadata
+/// key it recorded, and cutting the field log back when a closing entity's records end it. Left out with the `small` feature (less
+/// code, more reading), where the walks are done instead.
+const BOOKKEEPING: bool = !cfg!(feature = "small");
 /// Field-log bytes kept at the least, whatever the budget.
 const MIN_FIELD_LOG: usize = 256;
 
@@ -226,6 +231,16 @@ pub(crate) struct Slot {
 impl Slot {
     fn has(&self, section: Section) -> bool {
         self.sections & (1 << (section as u8)) != 0
+    }
+
+    /// Where walks over this entity's records start: `log_from`, or the log's start with
+    /// `small` (which keeps no starting points).
+    pub(crate) fn log_from(&self) -> usize {
+        if BOOKKEEPING {
+            usize::from(self.log_from)
+        } else {
+            0
+        }
     }
 }
 
@@ -706,7 +721,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             }
         }
         // Where the name was pushed (after any squeeze it caused): the entity's first record.
-        let log_from = if name_len > 0 {
+        let log_from = if BOOKKEEPING && name_len > 0 {
             log_offset(self.log.last_at())
         } else {
             0
@@ -731,7 +746,11 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
                 0
             },
         };
-        if let Some(p) = self.slots.get_mut(usize::from(parent)) {
+        if let Some(p) = self
+            .slots
+            .get_mut(usize::from(parent))
+            .filter(|_| BOOKKEEPING)
+        {
             p.children += 1;
         }
         self.reserved += self.own_reserve(i);
@@ -761,8 +780,12 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         if self.slots[i].sections == 0 || self.slots[i].parent == NO_PARENT {
             return;
         }
-        let from = usize::from(self.slots[i].log_from);
+        let from = self.slots[i].log_from();
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
+        if !BOOKKEEPING {
+            self.log.kill_matching(area, from, i as u8, None, None);
+            return;
+        }
         if let Some(len) = self.log.kill_slot(area, from, i as u8) {
             // The log was cut back: every starting point stays within it (a slot whose
             // records all died may have one past the new end).

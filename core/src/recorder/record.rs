@@ -5,7 +5,7 @@ use super::field_log::{Payload, Section, key_bit};
 use super::fields::{write_cause, write_http, write_metadata, write_precursors, write_top};
 use super::layout::exception as exception_record;
 use super::outcome::{Outcome, Rejection};
-use super::{EntityId, FLAG_ERROR, FLAG_FAULT, FLAG_THROTTLE, Recorder, SlotState};
+use super::{BOOKKEEPING, EntityId, FLAG_ERROR, FLAG_FAULT, FLAG_THROTTLE, Recorder, SlotState};
 use crate::id::SegmentId;
 use crate::json;
 use crate::metadata_serializer::SerializeError;
@@ -110,12 +110,15 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         if r.is_err() {
             return self.outcome(r, cut);
         }
-        let from = usize::from(self.slots[i].log_from);
+        let from = self.slots[i].log_from();
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
         let at = self.log.last_at();
-        let bit = key_bit(self.log.prefix(area, at, key.len() + 3));
-        let maybe_set = had_annotations && self.slots[i].keys & bit != 0;
-        self.slots[i].keys |= bit;
+        let mut maybe_set = had_annotations;
+        if BOOKKEEPING {
+            let bit = key_bit(self.log.prefix(area, at, key.len() + 3));
+            maybe_set &= self.slots[i].keys & bit != 0;
+            self.slots[i].keys |= bit;
+        }
         if !(maybe_set
             && self
                 .log
@@ -181,15 +184,19 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             return Outcome::Rejected(Rejection::Serialize);
         }
         if r.is_ok() {
-            let from = usize::from(self.slots[i].log_from);
+            let from = self.slots[i].log_from();
             let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
             let at = self.log.last_at();
             let prefix_len = 1 + ns_len + key_len;
-            let bit = key_bit(self.log.prefix(area, at, prefix_len));
-            if self.slots[i].keys & bit != 0 {
+            let mut maybe_set = true;
+            if BOOKKEEPING {
+                let bit = key_bit(self.log.prefix(area, at, prefix_len));
+                maybe_set = self.slots[i].keys & bit != 0;
+                self.slots[i].keys |= bit;
+            }
+            if maybe_set {
                 self.log.kill_earlier_duplicates(area, from, at, prefix_len);
             }
-            self.slots[i].keys |= bit;
         }
         self.outcome(r, ns_cut || key_cut)
     }
@@ -435,14 +442,14 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         if r.is_err() && self.log.compact(area) {
             // Squeezing moved records: every slot's starting point goes back to the log's
             // start. Pushes otherwise land at or after every slot's starting point.
-            for s in self.slots.iter_mut() {
+            for s in self.slots.iter_mut().filter(|_| BOOKKEEPING) {
                 s.log_from = 0;
             }
             r = self.log.try_push(area, slot as u8, section, write);
         }
         if r.is_ok() {
             let s = &mut self.slots[slot];
-            if s.sections == 0 {
+            if BOOKKEEPING && s.sections == 0 {
                 s.log_from = super::log_offset(self.log.last_at());
             }
             s.sections |= 1 << (section as u8);
@@ -454,7 +461,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         if !self.slots[slot].has(section) {
             return;
         }
-        let from = usize::from(self.slots[slot].log_from);
+        let from = self.slots[slot].log_from();
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
         self.log
             .kill_matching(area, from, slot as u8, Some(section), None);
@@ -535,7 +542,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             Err(o) => return o,
         };
         if self.slots[i].has(section) {
-            let from = usize::from(self.slots[i].log_from);
+            let from = self.slots[i].log_from();
             let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
             self.log
                 .kill_matching(area, from, i as u8, Some(section), Some(key));
