@@ -63,7 +63,7 @@ const COLLECTED: usize = if cfg!(feature = "small") { 0 } else { 32 };
 
 /// Sections a record can have (`Section` values are below this), when records are gathered
 /// and grouped (none with `small`, which walks the log instead).
-const SECTIONS: usize = if COLLECTED > 0 {
+const SECTIONS: usize = if COLLECTED != 0 {
     Section::Upstream as usize + 1
 } else {
     0
@@ -114,13 +114,13 @@ impl<'a> Entity<'a> {
             if !self.overflow && self.records.push(r).is_err() {
                 self.overflow = true;
             }
-            if COLLECTED > 0
+            if COLLECTED != 0
                 && let Some(n) = self.ends.get_mut(r.section as usize)
             {
                 *n = n.wrapping_add(1);
             }
         }
-        if COLLECTED > 0 && !self.overflow {
+        if COLLECTED != 0 && !self.overflow {
             // Counts become ends; each record then takes the last free place of its section,
             // walking backwards so that a section keeps log order.
             let mut total = 0u8;
@@ -275,7 +275,7 @@ pub(crate) fn write_top(
     _level: Level,
 ) -> Result<(), Full> {
     // With `small`, the walk below finds nothing just as well, in less code.
-    if COLLECTED > 0 && !entity.has(Section::Top) {
+    if COLLECTED != 0 && !entity.has(Section::Top) {
         return Ok(());
     }
     for r in entity.of(Section::Top) {
