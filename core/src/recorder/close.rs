@@ -5,7 +5,8 @@ use super::byte_moves::{move_left, put_in_front, rotate_right};
 use super::field_log::Section;
 use super::fields::{Doc, Level, write_fields};
 use super::{
-    FREE, HEADER_LEN, HEADROOM, INDEPENDENT_PREFIX_LEN, NO_PARENT, Recorder, SCRATCH, SlotState,
+    BOOKKEEPING, FREE, HEADER_LEN, HEADROOM, INDEPENDENT_PREFIX_LEN, NO_PARENT, Recorder, SCRATCH,
+    SlotState,
 };
 use crate::DAEMON_HEADER;
 use crate::id::SegmentId;
@@ -23,7 +24,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         transport: &mut T,
         depth: usize,
     ) {
-        if depth > 0 {
+        if depth > 0 && (!BOOKKEEPING || self.slots[i].children > 0) {
             for j in 0..N {
                 if self.slots[j].state != SlotState::Free
                     && usize::from(self.slots[j].parent) == i
@@ -37,7 +38,15 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         self.reserved -= self.own_reserve(i);
         self.write_closed(i, end, transport);
         self.kill_records(i);
+        let parent = self.slots[i].parent;
         self.slots[i] = FREE;
+        if let Some(p) = self
+            .slots
+            .get_mut(usize::from(parent))
+            .filter(|_| BOOKKEEPING)
+        {
+            p.children = p.children.saturating_sub(1);
+        }
     }
 
     /// Writes slot `i`'s document: sent (a segment, or a subsegment that streams) or added to

@@ -91,6 +91,17 @@ fn is_member(payload: &[u8], key: &str) -> bool {
         && payload.get(1 + key.len()..3 + key.len()) == Some(b"\":")
 }
 
+/// A one-bit summary (of 16) of a member's key prefix as recorded (`"key":`, or a metadata
+/// record's namespace and key): each slot keeps the bits of the keys it has recorded, and a
+/// key whose bit is clear cannot be a duplicate, so no walk over the log is needed for it.
+#[inline]
+pub(crate) fn key_bit(prefix: &[u8]) -> u16 {
+    let n = prefix.len();
+    let last = prefix.get(n.wrapping_sub(3)).copied().unwrap_or(0);
+    let middle = prefix.get(n / 2).copied().unwrap_or(0);
+    1 << ((n + 3 * usize::from(last) + usize::from(middle)) & 15)
+}
+
 /// A record read back from the log.
 #[derive(Clone, Copy)]
 pub(crate) struct Record<'a> {
@@ -114,7 +125,7 @@ impl FieldLog {
     }
 
     /// Bytes in use (live and dead).
-    #[cfg(test)]
+    #[cfg(any(test, debug_assertions))]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -147,7 +158,8 @@ impl FieldLog {
         }
     }
 
-    fn try_push(
+    /// Appends a record if it fits as the log is (see [`FieldLog::push`]).
+    pub(crate) fn try_push(
         &mut self,
         area: &mut [u8],
         slot: u8,
@@ -193,8 +205,17 @@ impl FieldLog {
 
     /// Iterates over live records in order.
     pub(crate) fn records<'a>(&self, area: &'a [u8]) -> impl Iterator<Item = Record<'a>> + 'a {
+        self.records_from(area, 0)
+    }
+
+    /// Iterates over live records in order, from the record boundary `from` on.
+    pub(crate) fn records_from<'a>(
+        &self,
+        area: &'a [u8],
+        from: usize,
+    ) -> impl Iterator<Item = Record<'a>> + 'a {
         let log = *self;
-        let mut at = 0;
+        let mut at = from;
         core::iter::from_fn(move || {
             let (rec, next) = log.next_live(area, at)?;
             at = next;
@@ -219,15 +240,17 @@ impl FieldLog {
     }
 
     /// Marks dead every record of `slot` (in `section`, if given), or only those that are the
-    /// member `key` (`"key":…`) when a key is given.
+    /// member `key` (`"key":…`) when a key is given. `from` is a record boundary at or before
+    /// the slot's first record (0 always is).
     pub(crate) fn kill_matching(
         &self,
         area: &mut [u8],
+        from: usize,
         slot: u8,
         section: Option<Section>,
         key: Option<&str>,
     ) {
-        let mut at = 0;
+        let mut at = from;
         while at + HEADER <= self.len {
             let s = record::section(area, at);
             if record::slot(area, at) == slot
@@ -242,10 +265,12 @@ impl FieldLog {
     }
 
     /// Marks dead the records before the one at `at` that have its slot and section and the
-    /// same first `prefix_len` payload bytes (a key set again). Returns whether any died.
+    /// same first `prefix_len` payload bytes (a key set again), looking from the record
+    /// boundary `from` (at or before the slot's first record) on. Returns whether any died.
     pub(crate) fn kill_earlier_duplicates(
         &self,
         area: &mut [u8],
+        from: usize,
         at: usize,
         prefix_len: usize,
     ) -> bool {
@@ -255,7 +280,7 @@ impl FieldLog {
         let (slot, section) = (record::slot(area, at), record::section_byte(area, at));
         let new_prefix = at + HEADER..at + HEADER + prefix_len;
         let mut killed = false;
-        let mut i = 0;
+        let mut i = from;
         while i < at {
             let n = record::payload_len(area, i);
             if record::slot(area, i) == slot
@@ -272,6 +297,38 @@ impl FieldLog {
             i += HEADER + n;
         }
         killed
+    }
+
+    /// Marks dead every record of `slot`, looking from the record boundary `from` (at or before
+    /// the slot's first record) on. When nothing but its records and dead ones lie from `from`
+    /// to the end (a closing entity's records are usually the last ones), the log is cut back
+    /// to `from` instead, and the new length returned: the caller keeps the other slots'
+    /// starting points within it.
+    pub(crate) fn kill_slot(&mut self, area: &mut [u8], from: usize, slot: u8) -> Option<usize> {
+        let mut at = from;
+        let mut only_ours = true;
+        while at + HEADER <= self.len {
+            if record::section(area, at) != Section::Dead {
+                if record::slot(area, at) == slot {
+                    record::set_section(area, at, Section::Dead);
+                } else {
+                    only_ours = false;
+                }
+            }
+            at += record::total_len(area, at);
+        }
+        if only_ours && from < self.len {
+            self.len = from;
+            return Some(from);
+        }
+        None
+    }
+
+    /// The first `len` payload bytes of the record at `at` (fewer if it is shorter).
+    #[inline]
+    pub(crate) fn prefix<'a>(&self, area: &'a [u8], at: usize, len: usize) -> &'a [u8] {
+        let p = record::payload(area, at);
+        p.get(..len).unwrap_or(p)
     }
 
     /// Where the last record pushed starts (live or dead). Only meaningful right after a push
@@ -293,7 +350,7 @@ impl FieldLog {
     }
 
     /// Squeezes out dead records. Returns whether any space was freed.
-    fn compact(&mut self, area: &mut [u8]) -> bool {
+    pub(crate) fn compact(&mut self, area: &mut [u8]) -> bool {
         let (mut read, mut write) = (0, 0);
         while read + HEADER <= self.len {
             let n = record::total_len(area, read);
@@ -337,7 +394,7 @@ mod tests {
             log.push(&mut area, 3, Section::Top, |s| s.write(b"\"d\":4"))
                 .is_err()
         );
-        log.kill_matching(&mut area, 2, Some(Section::Annotation), Some("b"));
+        log.kill_matching(&mut area, 0, 2, Some(Section::Annotation), Some("b"));
         log.push(&mut area, 3, Section::Top, |s| s.write(b"\"d\":4"))
             .unwrap();
         let payloads: heapless::Vec<&[u8], 4> = log.records(&area).map(|r| r.payload).collect();
@@ -346,6 +403,34 @@ mod tests {
             &[&b"\"a\":1"[..], b"\"c\":3", b"\"d\":4"]
         );
         assert_eq!(log.len(), 27);
+    }
+
+    #[test]
+    fn killing_a_slot_cuts_the_log_back_when_its_records_are_last() {
+        let mut area = [0u8; 64];
+        let mut log = FieldLog::default();
+        log.push(&mut area, 0, Section::Top, |s| s.write(b"\"a\":1"))
+            .unwrap();
+        log.push(&mut area, 1, Section::Top, |s| s.write(b"\"b\":2"))
+            .unwrap();
+        let from = log.last_at();
+        log.push(&mut area, 1, Section::Annotation, |s| s.write(b"\"c\":3"))
+            .unwrap();
+        // Slot 1's records are the last ones: the log ends where they began.
+        assert_eq!(log.kill_slot(&mut area, from, 1), Some(from));
+        assert_eq!(log.len(), from);
+        // Slot 2's record after slot 0's: killing slot 0 only marks its record dead.
+        log.push(&mut area, 2, Section::Top, |s| s.write(b"\"d\":4"))
+            .unwrap();
+        assert_eq!(log.kill_slot(&mut area, 0, 0), None);
+        {
+            let mut left = log.records(&area).map(|r| r.payload);
+            assert_eq!(left.next(), Some(&b"\"d\":4"[..]));
+            assert!(left.next().is_none());
+        }
+        // Nothing but dead records and slot 2's from the start: cut back to 0.
+        assert_eq!(log.kill_slot(&mut area, 0, 2), Some(0));
+        assert_eq!(log.len(), 0);
     }
 
     #[test]
@@ -365,7 +450,7 @@ mod tests {
         }
         log.push(&mut area, 1, Section::Top, |s| s.write(b"\"name\":4"))
             .unwrap();
-        log.kill_matching(&mut area, 0, Some(Section::Top), Some("name"));
+        log.kill_matching(&mut area, 0, 0, Some(Section::Top), Some("name"));
         let left: heapless::Vec<&[u8], 4> = log.records(&area).map(|r| r.payload).collect();
         assert_eq!(left.as_slice(), &[&b"\"namespace\":2"[..], b"\"name\":4"]);
     }

@@ -61,35 +61,82 @@ pub(crate) struct Doc<'a> {
 /// once per section (always, with the `small` feature: less code, more reading).
 const COLLECTED: usize = if cfg!(feature = "small") { 0 } else { 32 };
 
-/// One entity's live records, gathered in a single pass over the field log.
+/// Sections a record can have (`Section` values are below this), when records are gathered
+/// and grouped (none with `small`, which walks the log instead).
+const SECTIONS: usize = if COLLECTED != 0 {
+    Section::Upstream as usize + 1
+} else {
+    0
+};
+
+/// One entity's live records, gathered in a single pass over the field log and grouped by
+/// section (a counting sort of their indices), so that each section's records are a slice.
 pub(crate) struct Entity<'a> {
     log: &'a FieldLog,
     area: &'a [u8],
     slot: u8,
+    /// A record boundary at or before the entity's first record.
+    from: usize,
     records: heapless::Vec<Record<'a>, COLLECTED>,
+    /// Indices into `records`, section by section, in log order within a section.
+    order: [u8; COLLECTED],
+    /// Where each section's indices end in `order` (and the next one's start).
+    ends: [u8; SECTIONS],
     overflow: bool,
     /// One bit per section that has at least one live record.
     present: u16,
 }
 
 impl<'a> Entity<'a> {
-    fn collect(log: &'a FieldLog, area: &'a [u8], slot: u8) -> Self {
-        let mut records = heapless::Vec::new();
-        let mut overflow = false;
-        let mut present = 0u16;
-        for r in log.records(area).filter(|r| r.slot == slot) {
-            present |= 1 << (r.section as u8);
-            if !overflow && records.push(r).is_err() {
-                overflow = true;
-            }
-        }
+    /// An entity with nothing gathered yet (see [`Entity::gather`]).
+    fn new(log: &'a FieldLog, area: &'a [u8], slot: u8, from: usize) -> Self {
         Self {
             log,
             area,
             slot,
-            records,
-            overflow,
-            present,
+            from,
+            records: heapless::Vec::new(),
+            order: [0; COLLECTED],
+            ends: [0; SECTIONS],
+            overflow: false,
+            present: 0,
+        }
+    }
+
+    /// Gathers the entity's records, in place: an `Entity` returned by value was copied
+    /// whole (its list of records with it) at every close.
+    fn gather(&mut self) {
+        for r in self.log.records_from(self.area, self.from) {
+            if r.slot != self.slot {
+                continue;
+            }
+            self.present |= 1 << (r.section as u8);
+            if !self.overflow && self.records.push(r).is_err() {
+                self.overflow = true;
+            }
+            if COLLECTED != 0
+                && let Some(n) = self.ends.get_mut(r.section as usize)
+            {
+                *n = n.wrapping_add(1);
+            }
+        }
+        if COLLECTED != 0 && !self.overflow {
+            // Counts become ends; each record then takes the last free place of its section,
+            // walking backwards so that a section keeps log order.
+            let mut total = 0u8;
+            for n in self.ends.iter_mut() {
+                total = total.wrapping_add(*n);
+                *n = total;
+            }
+            let mut next = self.ends;
+            for (k, r) in self.records.iter().enumerate().rev() {
+                if let Some(n) = next.get_mut(r.section as usize) {
+                    *n = n.wrapping_sub(1);
+                    if let Some(place) = self.order.get_mut(usize::from(*n)) {
+                        *place = k as u8;
+                    }
+                }
+            }
         }
     }
 
@@ -100,20 +147,29 @@ impl<'a> Entity<'a> {
 
     /// The entity's records of one section, in the order they were recorded.
     fn of(&self, section: Section) -> SectionRecords<'_, 'a> {
+        let at = if COLLECTED == 0 || self.overflow {
+            self.from
+        } else {
+            // The section's records follow those of the sections before it.
+            (section as usize)
+                .checked_sub(1)
+                .and_then(|before| self.ends.get(before))
+                .map_or(0, |&n| usize::from(n))
+        };
         SectionRecords {
             entity: self,
             section,
-            at: 0,
+            at,
         }
     }
 }
 
-/// The records of one section of an [`Entity`]: from the gathered list, or (for an entity
+/// The records of one section of an [`Entity`]: from the grouped list, or (for an entity
 /// with more records than were gathered) from the log itself.
 struct SectionRecords<'e, 'a> {
     entity: &'e Entity<'a>,
     section: Section,
-    /// An index into the gathered list, or an offset into the log.
+    /// An index into the grouped order, or an offset into the log.
     at: usize,
 }
 
@@ -122,7 +178,7 @@ impl<'a> Iterator for SectionRecords<'_, 'a> {
 
     fn next(&mut self) -> Option<Record<'a>> {
         let e = self.entity;
-        // With nothing gathered (`small`) the gathered-list path compiles away.
+        // With nothing gathered (`small`) the grouped-list path compiles away.
         if COLLECTED == 0 || e.overflow {
             loop {
                 let (rec, next) = e.log.next_live(e.area, self.at)?;
@@ -132,13 +188,13 @@ impl<'a> Iterator for SectionRecords<'_, 'a> {
                 }
             }
         }
-        while let Some(&rec) = e.records.get(self.at) {
-            self.at += 1;
-            if rec.section == self.section {
-                return Some(rec);
-            }
+        let end = usize::from(*e.ends.get(self.section as usize)?);
+        if self.at >= end {
+            return None;
         }
-        None
+        let k = *e.order.get(self.at)?;
+        self.at += 1;
+        e.records.get(usize::from(k)).copied()
     }
 }
 
@@ -165,7 +221,10 @@ pub(crate) fn write_fields(
     doc: &Doc<'_>,
     level: Level,
 ) -> Result<(), Full> {
-    let entity = Entity::collect(log, area, doc.slot_index);
+    let from = doc.slot.log_from();
+    let mut entity = Entity::new(log, area, doc.slot_index, from);
+    entity.gather();
+    let entity = &entity;
     let name = entity
         .of(Section::Name)
         .last()
@@ -195,16 +254,16 @@ pub(crate) fn write_fields(
     }
     let w = doc.writers;
     for write in [w.top, w.http].into_iter().flatten() {
-        write(s, &entity, level)?;
+        write(s, entity, level)?;
     }
     for &(section, key) in OBJECTS {
         if entity.has(section) {
             s.write(key)?;
-            object(s, &entity, section)?;
+            object(s, entity, section)?;
         }
     }
     for write in [w.metadata, w.cause, w.precursors].into_iter().flatten() {
-        write(s, &entity, level)?;
+        write(s, entity, level)?;
     }
     Ok(())
 }
@@ -215,6 +274,10 @@ pub(crate) fn write_top(
     entity: &Entity<'_>,
     _level: Level,
 ) -> Result<(), Full> {
+    // With `small`, the walk below finds nothing just as well, in less code.
+    if COLLECTED != 0 && !entity.has(Section::Top) {
+        return Ok(());
+    }
     for r in entity.of(Section::Top) {
         s.byte(b',')?;
         s.write(r.payload)?;

@@ -57,6 +57,7 @@ pub(crate) mod record {
     }
 
     /// The payload length of the record at `at`.
+    #[cfg_attr(not(feature = "small"), inline)]
     pub(crate) fn payload_len(area: &[u8], at: usize) -> usize {
         usize::from(u16::from_le_bytes([
             area[at + LEN.start],
@@ -65,11 +66,13 @@ pub(crate) mod record {
     }
 
     /// Where the payload of the record at `at` lies.
+    #[cfg_attr(not(feature = "small"), inline)]
     pub(crate) fn payload_range(area: &[u8], at: usize) -> Range<usize> {
         at + HEADER..at + HEADER + payload_len(area, at)
     }
 
     /// The payload of the record at `at`.
+    #[cfg_attr(not(feature = "small"), inline)]
     pub(crate) fn payload(area: &[u8], at: usize) -> &[u8] {
         &area[payload_range(area, at)]
     }

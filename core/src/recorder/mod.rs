@@ -121,6 +121,11 @@ const MIN_DOC_OVERHEAD: usize =
 /// Free room kept after a child joins its parent, so that another subsegment (with a name of
 /// up to 64 bytes) can begin.
 const HEADROOM: usize = MIN_DOC_OVERHEAD + 7 + 64;
+/// Bookkeeping that saves walks and searches at the cost of code: where each entity's records
+/// start in the field log, a count of its open children, one bit per annotation or metadata
+/// key it recorded, and cutting the field log back when a closing entity's records end it. Left out with the `small` feature (less
+/// code, more reading), where the walks are done instead.
+const BOOKKEEPING: bool = !cfg!(feature = "small");
 /// Field-log bytes kept at the least, whatever the budget.
 const MIN_FIELD_LOG: usize = 256;
 
@@ -212,11 +217,30 @@ pub(crate) struct Slot {
     /// Sections this entity has recorded into (one bit per `Section`); a clear bit means no
     /// record of that section exists, so nothing needs to be looked up or replaced.
     sections: u16,
+    /// A field-log record boundary at or before this entity's first live record (while
+    /// `sections` is not 0): walks over its records start here rather than at the log's
+    /// start. Squeezing the log sets every slot's back to 0.
+    pub(crate) log_from: u16,
+    /// Open entities whose parent this is: closing skips looking for them when there are none.
+    children: u8,
+    /// The `field_log::key_bit`s of the annotation and metadata keys this entity recorded: a
+    /// key whose bit is clear is new, and nothing is walked to replace an earlier value.
+    pub(crate) keys: u16,
 }
 
 impl Slot {
     fn has(&self, section: Section) -> bool {
         self.sections & (1 << (section as u8)) != 0
+    }
+
+    /// Where walks over this entity's records start: `log_from`, or the log's start with
+    /// `small` (which keeps no starting points).
+    pub(crate) fn log_from(&self) -> usize {
+        if BOOKKEEPING {
+            usize::from(self.log_from)
+        } else {
+            0
+        }
     }
 }
 
@@ -235,6 +259,9 @@ const FREE: Slot = Slot {
     region_len: 0,
     name_len: 0,
     sections: 0,
+    log_from: 0,
+    children: 0,
+    keys: 0,
 };
 const _: () = assert!(SlotState::Free as u8 == 0 && FREE.parent == 0 && FREE.flags == 0);
 
@@ -685,7 +712,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
                 && self.used + self.reserved + MIN_DOC_OVERHEAD + name_len <= self.limit();
             if !fits {
                 let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
-                self.log.kill_matching(area, i as u8, None, None);
+                self.log.kill_matching(area, 0, i as u8, None, None);
                 self.stats.begins_refused += 1;
                 if parent == NO_PARENT {
                     self.reset();
@@ -693,6 +720,12 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
                 return EntityId::NONE;
             }
         }
+        // Where the name was pushed (after any squeeze it caused): the entity's first record.
+        let log_from = if BOOKKEEPING && name_len > 0 {
+            log_offset(self.log.last_at())
+        } else {
+            0
+        };
         self.slots[i] = Slot {
             state,
             generation,
@@ -703,6 +736,9 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             region_start: 0,
             region_len: 0,
             name_len,
+            log_from,
+            children: 0,
+            keys: 0,
             // The name (if any) was recorded above, before the slot was filled in.
             sections: if name_len > 0 {
                 1 << (Section::Name as u8)
@@ -710,6 +746,13 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
                 0
             },
         };
+        if let Some(p) = self
+            .slots
+            .get_mut(usize::from(parent))
+            .filter(|_| BOOKKEEPING)
+        {
+            p.children += 1;
+        }
         self.reserved += self.own_reserve(i);
         self.checked();
         EntityId {
@@ -737,9 +780,27 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         if self.slots[i].sections == 0 || self.slots[i].parent == NO_PARENT {
             return;
         }
+        let from = self.slots[i].log_from();
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
-        self.log.kill_matching(area, i as u8, None, None);
+        if !BOOKKEEPING {
+            self.log.kill_matching(area, from, i as u8, None, None);
+            return;
+        }
+        if let Some(len) = self.log.kill_slot(area, from, i as u8) {
+            // The log was cut back: every starting point stays within it (a slot whose
+            // records all died may have one past the new end).
+            let len = log_offset(len);
+            for s in self.slots.iter_mut() {
+                s.log_from = s.log_from.min(len);
+            }
+        }
     }
+}
+
+/// A field-log offset as a slot's `log_from`: 0 (the log's start, always a record boundary)
+/// for an offset that does not fit.
+pub(crate) fn log_offset(at: usize) -> u16 {
+    u16::try_from(at).unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! The recording calls: annotations, metadata, the http/aws/sql blocks, errors and the
 //! other fields of an open entity, each written into the field log as JSON when recorded.
 
-use super::field_log::{Payload, Section};
+use super::field_log::{Payload, Section, key_bit};
 use super::fields::{write_cause, write_http, write_metadata, write_precursors, write_top};
 use super::layout::exception as exception_record;
 use super::outcome::{Outcome, Rejection};
-use super::{EntityId, FLAG_ERROR, FLAG_FAULT, FLAG_THROTTLE, Recorder, SlotState};
+use super::{BOOKKEEPING, EntityId, FLAG_ERROR, FLAG_FAULT, FLAG_THROTTLE, Recorder, SlotState};
 use crate::id::SegmentId;
 use crate::json;
 use crate::metadata_serializer::SerializeError;
@@ -110,9 +110,20 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         if r.is_err() {
             return self.outcome(r, cut);
         }
+        let from = self.slots[i].log_from();
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
         let at = self.log.last_at();
-        if !(had_annotations && self.log.kill_earlier_duplicates(area, at, key.len() + 3)) {
+        let mut maybe_set = had_annotations;
+        if BOOKKEEPING {
+            let bit = key_bit(self.log.prefix(area, at, key.len() + 3));
+            maybe_set &= self.slots[i].keys & bit != 0;
+            self.slots[i].keys |= bit;
+        }
+        if !(maybe_set
+            && self
+                .log
+                .kill_earlier_duplicates(area, from, at, key.len() + 3))
+        {
             if self.trace.annotations >= self.config.max_annotations {
                 self.log.kill(area, at);
                 return Outcome::Rejected(Rejection::TooManyAnnotations);
@@ -173,10 +184,19 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             return Outcome::Rejected(Rejection::Serialize);
         }
         if r.is_ok() {
+            let from = self.slots[i].log_from();
             let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
             let at = self.log.last_at();
-            self.log
-                .kill_earlier_duplicates(area, at, 1 + ns_len + key_len);
+            let prefix_len = 1 + ns_len + key_len;
+            let mut maybe_set = true;
+            if BOOKKEEPING {
+                let bit = key_bit(self.log.prefix(area, at, prefix_len));
+                maybe_set = self.slots[i].keys & bit != 0;
+                self.slots[i].keys |= bit;
+            }
+            if maybe_set {
+                self.log.kill_earlier_duplicates(area, from, at, prefix_len);
+            }
         }
         self.outcome(r, ns_cut || key_cut)
     }
@@ -418,9 +438,21 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         write: &mut dyn Payload,
     ) -> Result<(), Full> {
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
-        let r = self.log.push_payload(area, slot as u8, section, write);
+        let mut r = self.log.try_push(area, slot as u8, section, write);
+        if r.is_err() && self.log.compact(area) {
+            // Squeezing moved records: every slot's starting point goes back to the log's
+            // start. Pushes otherwise land at or after every slot's starting point.
+            for s in self.slots.iter_mut().filter(|_| BOOKKEEPING) {
+                s.log_from = 0;
+            }
+            r = self.log.try_push(area, slot as u8, section, write);
+        }
         if r.is_ok() {
-            self.slots[slot].sections |= 1 << (section as u8);
+            let s = &mut self.slots[slot];
+            if BOOKKEEPING && s.sections == 0 {
+                s.log_from = super::log_offset(self.log.last_at());
+            }
+            s.sections |= 1 << (section as u8);
         }
         r
     }
@@ -429,9 +461,10 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         if !self.slots[slot].has(section) {
             return;
         }
+        let from = self.slots[slot].log_from();
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
         self.log
-            .kill_matching(area, slot as u8, Some(section), None);
+            .kill_matching(area, from, slot as u8, Some(section), None);
     }
 
     pub(super) fn outcome(&mut self, r: Result<(), Full>, cut: bool) -> Outcome {
@@ -509,9 +542,10 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             Err(o) => return o,
         };
         if self.slots[i].has(section) {
+            let from = self.slots[i].log_from();
             let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
             self.log
-                .kill_matching(area, i as u8, Some(section), Some(key));
+                .kill_matching(area, from, i as u8, Some(section), Some(key));
         }
         self.push_members(i, section, write)
     }
