@@ -7,7 +7,7 @@ mod reference;
 
 use common::{Capture, StepClock, TestRng, check_datagram, entities};
 use serde_json::{Value, json};
-use xray_core::model::{Aws, Exception, HttpRequest, HttpResponse, Sql, StackFrame};
+use xray_core::model::{Aws, AwsParam, Exception, HttpRequest, HttpResponse, Sql, StackFrame};
 use xray_core::recorder::MIN_BUDGET;
 use xray_core::{
     EntityId, Outcome, Recorder, RecorderConfig, Rejection, SampledFlag, SegmentId, TraceHeader,
@@ -687,6 +687,49 @@ fn empty_blocks_leave_no_trace_in_the_document() {
         doc["aws"].get("region").is_none(),
         "set again with nothing replaces it: {doc}"
     );
+}
+
+#[test]
+fn the_aws_block_replaces_all_but_the_sdk_block() {
+    // Fuzz findings R6 and R7: `set_aws` removed the recorder's own `aws.xray`, and a param
+    // named `xray` made a second `xray` member next to the sampling rule's.
+    let (clock, mut rng, mut out) = (StepClock::new(), TestRng(21), Capture::default());
+    let mut rec = recorder(4096);
+    let params = [
+        ("xray", AwsParam::Json("{}")),
+        ("stage", AwsParam::Str("prod")),
+    ];
+    let second = Aws {
+        account_id: Some("123456789012"),
+        params: &params,
+        ..Default::default()
+    };
+    for rule in [None, Some("checkout")] {
+        let seg = rec.begin_segment("svc", None, true, &clock, &mut rng);
+        let first = Aws {
+            region: Some("eu-west-1"),
+            ..Default::default()
+        };
+        assert_eq!(rec.set_aws(seg, &first), Outcome::Recorded);
+        assert_eq!(rec.set_aws(seg, &second), Outcome::Shortened);
+        if let Some(rule) = rule {
+            let _ = rec.set_sampling_rule_name(seg, rule);
+        }
+        let _ = rec.end(seg, &clock, &mut out);
+        let sent = out.0.last().unwrap();
+        let body = std::str::from_utf8(sent).unwrap();
+        assert_eq!(body.matches("\"xray\"").count(), 1, "{body}");
+        let doc = check_datagram(sent, 4096);
+        let aws = &doc["aws"];
+        assert!(aws["xray"]["sdk"].is_string(), "{doc}");
+        assert_eq!(
+            aws["xray"].get("sampling_rule_name"),
+            rule.map(Value::from).as_ref()
+        );
+        assert_eq!(aws["account_id"], "123456789012", "{doc}");
+        assert_eq!(aws["stage"], "prod", "{doc}");
+        assert!(aws.get("region").is_none(), "{doc}");
+    }
 }
 
 #[test]

@@ -250,13 +250,43 @@ impl FieldLog {
         section: Option<Section>,
         key: Option<&str>,
     ) {
+        self.kill_where(area, from, slot, section, |payload| {
+            key.is_none_or(|k| is_member(payload, k))
+        });
+    }
+
+    /// Marks dead the records of `slot` in `section` but the member `keep` (the recorder's
+    /// own `aws.xray`, which a user's `aws` block replaces everything but).
+    pub(crate) fn kill_section_but(
+        &self,
+        area: &mut [u8],
+        from: usize,
+        slot: u8,
+        section: Section,
+        keep: &str,
+    ) {
+        self.kill_where(area, from, slot, Some(section), |payload| {
+            !is_member(payload, keep)
+        });
+    }
+
+    /// Marks dead the live records of `slot` (in `section`, if given) whose payload `kill`
+    /// picks, looking from the record boundary `from` on.
+    fn kill_where(
+        &self,
+        area: &mut [u8],
+        from: usize,
+        slot: u8,
+        section: Option<Section>,
+        kill: impl Fn(&[u8]) -> bool,
+    ) {
         let mut at = from;
         while at + HEADER <= self.len {
             let s = record::section(area, at);
             if record::slot(area, at) == slot
                 && s != Section::Dead
                 && section.is_none_or(|want| want == s)
-                && key.is_none_or(|k| is_member(record::payload(area, at), k))
+                && kill(record::payload(area, at))
             {
                 record::set_section(area, at, Section::Dead);
             }

@@ -239,7 +239,17 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     /// Records the `aws` block (replacing an earlier one; the recorder's own `aws.xray` is kept).
     pub fn set_aws(&mut self, id: EntityId, aws: &Aws<'_>) -> Outcome {
         let limits = self.limits();
-        self.replace_members(id, Section::Aws, &|m: &mut Members<'_, SliceSink<'_>>| {
+        let i = match self.writable(id) {
+            Ok(i) => i,
+            Err(o) => return o,
+        };
+        if self.slots[i].has(Section::Aws) {
+            let from = self.slots[i].log_from();
+            let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
+            self.log
+                .kill_section_but(area, from, i as u8, Section::Aws, "xray");
+        }
+        self.push_members(i, Section::Aws, &|m: &mut Members<'_, SliceSink<'_>>| {
             aws.write_members(m, limits)
         })
     }
