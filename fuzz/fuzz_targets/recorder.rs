@@ -255,17 +255,11 @@ fn render_params(params: &[Param], max_chars: usize) -> Vec<(String, ParamText, 
             ParamKey::Earlier(_) => "p".to_owned(),
             ParamKey::Any(t) => t.render(),
         };
-        // Finding R7 (fuzz/README.md): the core takes a parameter named `xray`, and
-        // `set_sampling_rule_name` then adds a second `xray` member. `XRAY_FUZZ_SKIP_KNOWN=1`
-        // does not pass such a parameter.
-        if skip_known() && key == "xray" {
-            continue;
-        }
         let valid_key = (1..=64).contains(&key.len())
             && key
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-            && !TAKEN_KEYS[..TAKEN_KEYS.len() - 1].contains(&key.as_str())
+            && !TAKEN_KEYS.contains(&key.as_str())
             && out.iter().all(|(k, _, _)| *k != key);
         let (text, want) = match &p.value {
             ParamValue::Str(t) => {
@@ -1032,10 +1026,10 @@ fn check_trace(
             }
         }
         // The segment's SDK block (`aws.xray`, an object) stays whatever else is recorded,
-        // unless the document had to be cut down or a field found no room. Finding R6
-        // (fuzz/README.md): `set_aws` removes it; `XRAY_FUZZ_SKIP_KNOWN=1` looks past that.
+        // unless the document had to be cut down or a field found no room (finding R6,
+        // fuzz/README.md: `set_aws` removed it).
         let fields_dropped = stats.fields_dropped != trace.stats_before.fields_dropped;
-        if e.parent.is_none() && rec.sdk_block && !degraded && !fields_dropped && !skip_known() {
+        if e.parent.is_none() && rec.sdk_block && !degraded && !fields_dropped {
             assert!(
                 doc["aws"]["xray"].is_object(),
                 "segment without its SDK block (aws.xray): {doc:.2000}"
