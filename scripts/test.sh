@@ -49,17 +49,6 @@ print(",".join(p["name"] + "/" + f for p in json.load(sys.stdin)["packages"]
                for f in sorted(p["features"]) if f != "default" and (p["name"], f) != ("xray-core", "small")))')
 echo "shipped features: $SHIPPED"
 
-# Miri runs the core's tests one at a time on one core for several minutes: it runs in the
-# background from here, beside the steps that leave a core idle (test runs, links, QEMU, the
-# fuzzers), and its log is printed and its result checked after the fuzz step.
-step "miri (started in the background; its log follows the fuzz step)"
-[ -f scripts/miri.sh ] || { echo "test.sh: scripts/miri.sh is missing" >&2; exit 1; }
-miri_log=$(mktemp)
-# Its own process group, so that a failing step stops all of it (cargo, miri) on the way out.
-setsid bash scripts/miri.sh >"$miri_log" 2>&1 &
-miri_pid=$!
-trap 'kill -- "-$miri_pid" 2>/dev/null || true; rm -f "$miri_log"' EXIT
-
 step "format"
 cargo fmt --all -- --check
 
@@ -85,6 +74,18 @@ run_script scripts/examples-test.sh
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --features "$SHIPPED" --no-deps --quiet
 RUSTDOCFLAGS="-D warnings" cargo doc -p xray-core --features small --no-deps --quiet
+
+# Miri runs the core's tests one at a time on one core for several minutes: it runs in the
+# background from here, beside the steps that mostly use one core (the small cross builds,
+# QEMU, the fuzzers; started earlier it slowed the parallel builds as much as it saved), and
+# its log is printed and its result checked after the fuzz step.
+step "miri (started in the background; its log follows the fuzz step)"
+[ -f scripts/miri.sh ] || { echo "test.sh: scripts/miri.sh is missing" >&2; exit 1; }
+miri_log=$(mktemp)
+# Its own process group, so that a failing step stops all of it (cargo, miri) on the way out.
+setsid bash scripts/miri.sh >"$miri_log" 2>&1 &
+miri_pid=$!
+trap 'kill -- "-$miri_pid" 2>/dev/null || true; rm -f "$miri_log"' EXIT
 
 step "cross-target builds of the core (no_std)"
 for target in thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-elf; do
