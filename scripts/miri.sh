@@ -33,8 +33,8 @@ cargo +"$toolchain" miri setup >/dev/null 2>&1 || cargo +"$toolchain" miri setup
 # Tests too slow under miri (each takes minutes there); they run natively in scripts/test.sh.
 # Statistical tests that draw 10^4..10^5 random decisions, a 10,000-byte wildcard scan and a
 # sweep of every char against the name set, the sanitizers' megabyte inputs, their thousands
-# of differential cases against the `url` crate and the count of what the fast path's 2,000
-# generated URLs reach: each a minute or more under miri. (Property tests with a fixed case
+# of differential cases against the `url` crate and the counts of what 2,000 generated URLs
+# reach in the fast paths: each a minute or more under miri. (Property tests with a fixed case
 # count of their own take fewer cases under `cfg(miri)`.)
 SKIP=(${MIRI_SKIP:-
   sampler::tests::default_rule_statistics
@@ -48,6 +48,7 @@ SKIP=(${MIRI_SKIP:-
   model::sanitize::tests::agrees_with_the_url_crate
   model::sanitize::tests::the_differential_inputs_cover_the_forms
   model::sanitize::tests::the_fast_path_inputs_cover_the_cases
+  model::sanitize::tests::the_one_pass_reader_takes_ordinary_urls
 })
 skip_args=()
 for s in "${SKIP[@]}"; do skip_args+=(--skip "$s"); done
