@@ -31,8 +31,9 @@ echo "miri: using $toolchain"
 cargo +"$toolchain" miri setup >/dev/null 2>&1 || cargo +"$toolchain" miri setup
 
 # Tests too slow under miri (each takes minutes there); they run natively in scripts/test.sh.
-# Statistical tests that draw 10^4..10^5 random decisions, a 10,000-byte wildcard scan and a
-# sweep of every char against the name set, the sanitizers' megabyte inputs, their thousands
+# Statistical tests that draw 10^4..10^5 random decisions, a 10,000-byte wildcard scan, a
+# sweep of every char against the name set and of 110,000 timestamp digit groups against
+# `format!`, the sanitizers' megabyte inputs, their thousands
 # of differential cases against the `url` crate and the counts of what 2,000 generated URLs
 # reach in the fast paths: each a minute or more under miri. (Property tests with a fixed case
 # count of their own take fewer cases under `cfg(miri)`.)
@@ -44,6 +45,7 @@ SKIP=(${MIRI_SKIP:-
   json::tests::names_match_the_schema_set
   name_charset::tests::agrees_with_the_schema_pattern
   divide::tests::agrees_with_native_division
+  time::tests::digits8_agrees_with_fmt_on_every_four_digit_lane
   model::sanitize::tests::megabyte_inputs_are_read_in_linear_time
   model::sanitize::tests::agrees_with_the_url_crate
   model::sanitize::tests::the_differential_inputs_cover_the_forms
