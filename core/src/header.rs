@@ -78,7 +78,8 @@ pub enum HeaderError {
     /// A key or value given to [`TraceHeader::push_extra`] is empty, is a reserved key, or
     /// holds a character outside visible ASCII, `;`, or (in a key) `=`.
     InvalidExtra,
-    /// A key given to [`TraceHeader::push_extra`] does not fit in [`EXTRA_CAPACITY`].
+    /// A field given to [`TraceHeader::push_extra`] does not fit in [`EXTRA_CAPACITY`]
+    /// (checked first: a field too long is refused with this whatever it holds).
     ExtraFull,
 }
 
@@ -275,13 +276,16 @@ impl TraceHeader {
 
     /// Appends an extra field to forward. The key must not be `Root`, `Parent`, `Sampled` or
     /// `Self`; key and value must be visible ASCII without `;` (and the key without `=`).
+    ///
+    /// A field that does not fit is refused with [`HeaderError::ExtraFull`] before its
+    /// characters are read, so refusing a long value costs nothing.
     pub fn push_extra(&mut self, key: &str, value: &str) -> Result<(), HeaderError> {
-        if is_reserved(key) || !valid_extra_key(key) || !valid_extra_value(value) {
-            return Err(HeaderError::InvalidExtra);
-        }
         let sep = usize::from(!self.extra.is_empty());
         if self.extra.len() + sep + key.len() + 1 + value.len() > EXTRA_CAPACITY {
             return Err(HeaderError::ExtraFull);
+        }
+        if is_reserved(key) || !valid_extra_key(key) || !valid_extra_value(value) {
+            return Err(HeaderError::InvalidExtra);
         }
         // Capacity was checked above, so these pushes cannot fail.
         if sep == 1 {
@@ -558,6 +562,26 @@ mod tests {
         );
         assert_eq!(h.push_extra("root", "x"), Err(HeaderError::InvalidExtra));
         assert_eq!(h.push_extra("A", ""), Err(HeaderError::InvalidExtra));
+        assert_eq!(h.extra(), "");
+    }
+
+    #[test]
+    fn push_extra_refuses_what_does_not_fit_before_reading_it() {
+        let mut h = TraceHeader::new();
+        // `K=` and a value filling the rest fits exactly; one byte more does not, whatever
+        // the bytes are (a forbidden character in a value too long is reported as too long).
+        let fits = "v".repeat(EXTRA_CAPACITY - 2);
+        assert_eq!(h.push_extra("K", &fits), Ok(()));
+        assert_eq!(h.extra().len(), EXTRA_CAPACITY);
+        let mut h = TraceHeader::new();
+        let long = "v".repeat(EXTRA_CAPACITY - 1);
+        assert_eq!(h.push_extra("K", &long), Err(HeaderError::ExtraFull));
+        let long_and_bad = ";".repeat(EXTRA_CAPACITY);
+        assert_eq!(
+            h.push_extra("K", &long_and_bad),
+            Err(HeaderError::ExtraFull)
+        );
+        assert_eq!(h.push_extra("K", ";"), Err(HeaderError::InvalidExtra));
         assert_eq!(h.extra(), "");
     }
 

@@ -94,15 +94,7 @@ mod fast {
 
     /// Bytes a JSON string takes as is without a look: printable ASCII except `"` and `\`
     /// (`plain_ascii8` for one byte, as a table).
-    const PLAIN: [bool; 256] = {
-        let mut table = [false; 256];
-        let mut b = 0x20;
-        while b < 0x80 {
-            table[b] = b != b'"' as usize && b != b'\\' as usize;
-            b += 1;
-        }
-        table
-    };
+    const PLAIN: [bool; 256] = byte_table!(|b| b >= 0x20 && b < 0x80 && b != b'"' && b != b'\\');
 
     /// Four bytes as a little-endian word (`chunk` has exactly four).
     fn load4(chunk: &[u8]) -> u32 {
@@ -183,15 +175,7 @@ mod fast {
 
     /// [`is_name_ascii`] as a table over every byte: one load per byte instead of a chain
     /// of comparisons (false for every byte of a multi-byte character).
-    const NAME_ASCII: [bool; 256] = {
-        let mut table = [false; 256];
-        let mut b = 0u8;
-        while b < 128 {
-            table[b as usize] = is_name_ascii(b);
-            b += 1;
-        }
-        table
-    };
+    const NAME_ASCII: [bool; 256] = byte_table!(|b| b < 128 && is_name_ascii(b));
 
     /// Whether every byte is ASCII allowed in a name: eight table loads and'ed per branch.
     pub(super) fn all_name_ascii(bytes: &[u8]) -> bool {

@@ -46,6 +46,8 @@ macro_rules! sdk_name {
     };
 }
 
+#[macro_use]
+mod byte_table;
 mod divide;
 pub mod header;
 pub mod id;

@@ -72,15 +72,7 @@ fn all_key_bytes(bytes: &[u8]) -> bool {
 /// branch.
 #[cfg(not(feature = "small"))]
 fn all_key_bytes(bytes: &[u8]) -> bool {
-    const KEY_BYTE: [bool; 256] = {
-        let mut table = [false; 256];
-        let mut b = 0;
-        while b < 256 {
-            table[b] = is_key_byte(b as u8);
-            b += 1;
-        }
-        table
-    };
+    const KEY_BYTE: [bool; 256] = byte_table!(|b| is_key_byte(b));
     let allowed = |ok: bool, &b: &u8| ok & KEY_BYTE[usize::from(b)];
     let mut chunks = bytes.chunks_exact(8);
     for chunk in &mut chunks {

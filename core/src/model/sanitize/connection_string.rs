@@ -20,10 +20,11 @@ pub(super) fn write(text: &str, out: &mut dyn Output) -> Result<(), Stop> {
     if b.len() >= 5 && b[..5].eq_ignore_ascii_case(b"jdbc:") {
         return jdbc(t, out);
     }
-    if starts_url(b) {
+    let scheme_len = scheme_len(b);
+    if is_url(b, scheme_len) {
         return database_url(t, DB_URL, false, out);
     }
-    if let Some(n) = scheme_len(b) {
+    if let Some(n) = scheme_len {
         let scheme = &b[..n];
         if [&b"sqlite"[..], b"sqlite3", b"file"]
             .iter()
@@ -48,26 +49,32 @@ pub(super) fn write_url(text: &str, out: &mut dyn Output) -> Result<(), Stop> {
     if b.len() >= 5 && b[..5].eq_ignore_ascii_case(b"jdbc:") {
         return jdbc(t, out);
     }
-    if starts_url(b) {
+    if is_url(b, scheme_len(b)) {
         return database_url(t, DB_URL, false, out);
     }
     url::http(t, false, out)
 }
+
+/// Bytes of a scheme after its first letter (`[A-Za-z0-9+.-]`).
+const SCHEME_BYTE: [bool; 256] =
+    byte_table!(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+
+/// Bytes of a host name in a seed list (`[A-Za-z0-9._-]`).
+const HOST_BYTE: [bool; 256] =
+    byte_table!(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
 
 /// The length of a leading scheme (`[A-Za-z][A-Za-z0-9+.-]*`) followed by `:`.
 fn scheme_len(b: &[u8]) -> Option<usize> {
     if !b.first()?.is_ascii_alphabetic() {
         return None;
     }
-    let n = b
-        .iter()
-        .position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')))?;
+    let n = b.iter().position(|&c| !SCHEME_BYTE[usize::from(c)])?;
     (b[n] == b':').then_some(n)
 }
 
-/// `scheme://…` or `//…`.
-fn starts_url(b: &[u8]) -> bool {
-    let rest = scheme_len(b).map_or(b, |n| &b[n + 1..]);
+/// `scheme://…` or `//…`, given the length of the leading scheme.
+fn is_url(b: &[u8], scheme_len: Option<usize>) -> bool {
+    let rest = scheme_len.map_or(b, |n| &b[n + 1..]);
     rest.starts_with(b"//")
 }
 
@@ -83,10 +90,7 @@ fn endpoints(b: &[u8]) -> bool {
             };
             let v6 = host.starts_with(b"[") && host.ends_with(b"]");
             !host.is_empty()
-                && (v6
-                    || host
-                        .iter()
-                        .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'_')))
+                && (v6 || host.iter().all(|&c| HOST_BYTE[usize::from(c)]))
                 && (1..=5).contains(&port.len())
                 && port.iter().all(u8::is_ascii_digit)
         })
