@@ -5,7 +5,9 @@
 # whatever the other processes leave, so the figure would say little about how hard the
 # target was fuzzed. Each run is stopped with SIGINT once its process has used the CPU
 # seconds (libFuzzer then prints its final stats and exits 72); a run that has not got them
-# within WALL_LIMIT seconds is stopped there and its row says so.
+# within WALL_LIMIT seconds is stopped there and its row says so. Do not pause a run
+# (SIGSTOP) to measure something else: libFuzzer's -timeout counts wall time, so the input
+# it was running is reported as a timeout when it resumes.
 #
 # Usage: fuzz/long-run.sh BIN_DIR [target...]          (default: every target in corpus/)
 #        CPU_SECONDS=600 JOBS=1 fuzz/long-run.sh target/x86_64-unknown-linux-gnu/release recorder
