@@ -13,7 +13,7 @@ const DB_URL: Rules = Rules {
 };
 
 /// Writes a connection string with its secrets removed (see the forms table in
-/// [`connection_string`](super::connection_string)).
+/// [`connection_string`](fn@super::connection_string)).
 pub(super) fn write(text: &str, out: &mut dyn Output) -> Result<(), Stop> {
     let t = text.trim_matches(|c: char| c.is_ascii_whitespace() || c.is_ascii_control());
     let b = t.as_bytes();

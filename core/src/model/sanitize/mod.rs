@@ -6,8 +6,9 @@
 //! annotation, an exception message) the same way.
 //!
 //! Each dialect is read by its own grammar, written from the standard or the driver that
-//! defines it (the forms tables of [`url`], [`database_url`] and [`connection_string`] say
-//! which, with an example of each form and what is recorded; every row is a test). Then:
+//! defines it (the forms tables of [`url`](fn@url), [`database_url`] and
+//! [`connection_string`](fn@connection_string) say which, with an example of each form and
+//! what is recorded; every row is a test). Then:
 //!
 //! - userinfo (`user:password@`) is removed from URLs, wherever a URL parser finds it;
 //! - the value of a secret key (see [`SECRET_PARTS`], [`SECRET_KEYS`] and
