@@ -74,6 +74,8 @@ run_script scripts/examples-test.sh
 step "docs"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --features "$SHIPPED" --no-deps --quiet
 RUSTDOCFLAGS="-D warnings" cargo doc -p xray-core --features small --no-deps --quiet
+# The core's private items too: its module docs link the internals they describe.
+RUSTDOCFLAGS="-D warnings" cargo doc -p xray-core --no-deps --document-private-items --quiet
 
 # Miri runs the core's tests one at a time on one core for several minutes: it runs in the
 # background from here, beside the steps that mostly use one core (the small cross builds,
