@@ -113,9 +113,9 @@ const INDEPENDENT_PREFIX_LEN: usize = 1 + 20 + 12 + TraceId::LEN + 2 + 13 + Segm
 /// Room in front of the datagram where the header and the independent prefix are placed
 /// when a subsegment is sent on its own (the bytes there are saved and put back).
 const SCRATCH: usize = HEADER_LEN + INDEPENDENT_PREFIX_LEN;
-/// The largest document of an entity at [`Level::Minimal`](fields::Level::Minimal), less its name: the independent
-/// prefix, id, two timestamps of up to 27 digits, three flags, an empty `subsegments` array
-/// and a separating comma.
+/// The largest document of an entity at [`Level::Minimal`](fields::Level::Minimal), less
+/// its name: the independent prefix, id, two timestamps of up to 27 digits, three flags, an
+/// empty `subsegments` array and a separating comma.
 const MIN_DOC_OVERHEAD: usize =
     INDEPENDENT_PREFIX_LEN + 7 + 24 + 14 + 27 + 12 + 27 + 13 + 13 + 16 + 16 + 1 + 1 + 1;
 /// Free room kept after a child joins its parent, so that another subsegment (with a name of
