@@ -33,13 +33,19 @@ trait Grammar {
 }
 
 /// ADO.NET, OLE DB and ODBC: `key=value` pairs separated by `;`. Keys are trimmed and may
-/// hold spaces (`User Id`), `==` is a literal `=` in a key; values are trimmed, or quoted
-/// with `"…"` or `'…'` (the quote doubled inside) or `{…}` (`}}` inside), and then may hold
-/// `;`. A non-empty segment without `=`, an empty key, an unclosed quote or text after a
-/// closing quote is a syntax error, as in `DbConnectionStringBuilder`.
+/// hold spaces (`User Id`); values are trimmed, or quoted with `"…"` or `'…'` (the quote
+/// doubled inside) or `{…}` (`}}` inside), and then may hold `;`. A non-empty segment without
+/// `=`, an empty key, an unclosed quote or text after a closing quote is a syntax error, as
+/// in `DbConnectionStringBuilder`.
+///
+/// `==` in a key is a literal `=` to ADO.NET (`literal_eq`), but a driver that splits a pair
+/// at its first `=` reads `pwd==x` as `pwd` = `=x`: both readings are taken (a fuzzer found
+/// the second one's secret kept as part of the first one's key).
 struct Ado<'t> {
     b: &'t [u8],
     i: usize,
+    /// Whether `==` in a key is a literal `=` (ADO.NET), rather than the end of the key.
+    literal_eq: bool,
 }
 
 impl Grammar for Ado<'_> {
@@ -57,7 +63,7 @@ impl Grammar for Ado<'_> {
         loop {
             match b.get(i) {
                 None | Some(b';') => return Some(Err(Unparsed)),
-                Some(b'=') if b.get(i + 1) == Some(&b'=') => i += 2,
+                Some(b'=') if self.literal_eq && b.get(i + 1) == Some(&b'=') => i += 2,
                 Some(b'=') => break,
                 Some(_) => i += 1,
             }
@@ -253,7 +259,8 @@ fn secret_values<'g>(text: &'g [u8], mut g: impl Grammar + 'g) -> impl Iterator<
         .map(|p| p.value)
 }
 
-/// The secret spans of one reading (a variant per grammar: no allocation, no `dyn`).
+/// The secret spans of one reading (a variant per grammar: no allocation, no `dyn`; both
+/// ADO readings are `Ado`).
 enum Spans<A, L, R> {
     Ado(A),
     Libpq(L),
@@ -336,19 +343,27 @@ pub(super) enum Dialects {
 /// `dialects` that parses it reads it. [`Stop::Unsure`] when none parses it.
 pub(super) fn write(text: &str, dialects: Dialects, out: &mut dyn Output) -> Result<(), Stop> {
     let b = text.as_bytes();
-    let ado = parses(Ado { b, i: 0 });
+    let ado_at = |literal_eq| Ado {
+        b,
+        i: 0,
+        literal_eq,
+    };
+    let ado = parses(ado_at(true));
+    // Without `==` in the text both ADO readings are the same: the second is not taken.
+    let ado_first_eq = doubled(b, b'=') && parses(ado_at(false));
     let any = dialects == Dialects::Any;
     let libpq = any && parses(Libpq { b, i: 0 });
     let redis = any && b.contains(&b',') && parses(Redis { b, i: 0 });
-    if !ado && !libpq && !redis {
+    if !ado && !ado_first_eq && !libpq && !redis {
         return Err(Stop::Unsure);
     }
     let mut readings = [
-        ado.then(|| Spans::Ado(secret_values(b, Ado { b, i: 0 }))),
+        ado.then(|| Spans::Ado(secret_values(b, ado_at(true)))),
+        ado_first_eq.then(|| Spans::Ado(secret_values(b, ado_at(false)))),
         libpq.then(|| Spans::Libpq(secret_values(b, Libpq { b, i: 0 }))),
         redis.then(|| Spans::Redis(secret_values(b, Redis { b, i: 0 }))),
     ];
-    let mut heads = [None; 3];
+    let mut heads = [None; 4];
     for (head, r) in heads.iter_mut().zip(readings.iter_mut()) {
         *head = r.as_mut().and_then(Spans::next);
     }
@@ -375,6 +390,11 @@ pub(super) fn write(text: &str, dialects: Dialects, out: &mut dyn Output) -> Res
     }
     out.keep(slice(text, written, text.len()))?;
     Ok(())
+}
+
+/// Whether `c` appears twice in a row in `b`.
+fn doubled(b: &[u8], c: u8) -> bool {
+    b.windows(2).any(|w| w[0] == c && w[1] == c)
 }
 
 /// Keeps `text[from..span.0]`, masks the span, and returns where the next kept text starts.
@@ -408,6 +428,18 @@ mod tests {
             Ado {
                 b: text.as_bytes(),
                 i: 0,
+                literal_eq: true,
+            },
+            text,
+        )
+    }
+
+    fn ado_first_eq(text: &str) -> Result<Vec<(String, String)>, Unparsed> {
+        pairs(
+            Ado {
+                b: text.as_bytes(),
+                i: 0,
+                literal_eq: false,
             },
             text,
         )
@@ -456,6 +488,16 @@ mod tests {
         ] {
             assert_eq!(ado(bad), Err(Unparsed), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn ado_grammar_split_at_the_first_eq() {
+        assert_eq!(
+            ado_first_eq("a==b=c;pwd==x").unwrap(),
+            kv(&[("a", "=b=c"), ("pwd", "=x")])
+        );
+        assert_eq!(ado_first_eq("a==b").unwrap(), kv(&[("a", "=b")]));
+        assert_eq!(ado("a==b"), Err(Unparsed));
     }
 
     #[test]

@@ -127,6 +127,29 @@ fn json_output_is_escaped_and_cut_after_sanitizing() {
     );
 }
 
+/// Found by the `sanitize` fuzz target (`fuzz/regressions/sanitize/value-starting-with-eq`):
+/// the secret after `private_key_file_pwd==` was kept as part of a key, the ADO.NET reading
+/// (`==` is a literal `=` in a key), where a driver splitting at the first `=` reads it as
+/// the value; and a comma inside it made a Redis reading's masks stop short.
+#[test]
+fn a_value_starting_with_eq_is_masked_in_either_reading() {
+    let secret = "=S,.yy\u{3b4}KK,pw=r";
+    let text = format!("account=w;user=w;password={{{secret}}};private_key_file_pwd={secret}");
+    let (out, _) = conn(&text);
+    assert!(!out.contains('\u{3b4}'), "{out}");
+    assert_eq!(out, "account=w;user=w;password=***");
+    assert_eq!(conn("user=u;pwd==x;db=d").0, "user=u;pwd=***;db=d");
+    assert_eq!(
+        conn("user=u;a==b;c=d").0,
+        "user=u;a==b;c=d",
+        "no secret key either way"
+    );
+    assert_eq!(
+        conn("jdbc:sqlserver://h;user=u;pwd==x;db=d").0,
+        "jdbc:sqlserver://h;user=u;pwd=***;db=d"
+    );
+}
+
 #[test]
 fn megabyte_inputs_are_read_in_linear_time() {
     let big = "a=b;".repeat(1 << 18);
