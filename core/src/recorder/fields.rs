@@ -213,8 +213,29 @@ const OBJECTS: &[(Section, &[u8])] = &[
     (Section::Annotation, b",\"annotations\":"),
 ];
 
-/// Writes `"name":…,"id":…` and the rest, comma-separated, without braces.
+/// Writes `"name":…,"id":…` and the rest, comma-separated, without braces: in one pass when
+/// the records came in document order (see `fields_in_order`), grouped otherwise.
 pub(crate) fn write_fields(
+    s: &mut SliceSink<'_>,
+    log: &FieldLog,
+    area: &[u8],
+    doc: &Doc<'_>,
+    level: Level,
+) -> Result<(), Full> {
+    #[cfg(not(feature = "small"))]
+    if level == Level::Full {
+        let mark = s.len();
+        match super::fields_in_order::write_fields_in_order(s, log, area, doc) {
+            Ok(()) => return Ok(()),
+            Err(_) => s.truncate(mark),
+        }
+    }
+    write_fields_grouped(s, log, area, doc, level)
+}
+
+/// [`write_fields`] for any order of records and at any level: gathers the entity's records
+/// and groups them by section first.
+pub(crate) fn write_fields_grouped(
     s: &mut SliceSink<'_>,
     log: &FieldLog,
     area: &[u8],
@@ -229,6 +250,29 @@ pub(crate) fn write_fields(
         .of(Section::Name)
         .last()
         .map_or(&b""[..], |r| r.payload);
+    write_head(s, doc, name)?;
+    if level == Level::Minimal {
+        return Ok(());
+    }
+    let w = doc.writers;
+    for write in [w.top, w.http].into_iter().flatten() {
+        write(s, entity, level)?;
+    }
+    for &(section, key) in OBJECTS {
+        if entity.has(section) {
+            s.write(key)?;
+            object(s, entity, section)?;
+        }
+    }
+    for write in [w.metadata, w.cause, w.precursors].into_iter().flatten() {
+        write(s, entity, level)?;
+    }
+    Ok(())
+}
+
+/// Writes the members every document has: the name member (as recorded), `id`, the times,
+/// the segment's `trace_id` and `parent_id`, and the error flags.
+pub(crate) fn write_head(s: &mut SliceSink<'_>, doc: &Doc<'_>, name: &[u8]) -> Result<(), Full> {
     s.write(name)?;
     s.write(b",\"id\":")?;
     json::segment_id(s, doc.slot.id)?;
@@ -248,22 +292,6 @@ pub(crate) fn write_fields(
         if doc.slot.flags & flag != 0 {
             s.write(text)?;
         }
-    }
-    if level == Level::Minimal {
-        return Ok(());
-    }
-    let w = doc.writers;
-    for write in [w.top, w.http].into_iter().flatten() {
-        write(s, entity, level)?;
-    }
-    for &(section, key) in OBJECTS {
-        if entity.has(section) {
-            s.write(key)?;
-            object(s, entity, section)?;
-        }
-    }
-    for write in [w.metadata, w.cause, w.precursors].into_iter().flatten() {
-        write(s, entity, level)?;
     }
     Ok(())
 }

@@ -68,6 +68,8 @@
 // - `field_log.rs`: the log of open entities' fields and its operations (push, kill, squeeze);
 // - `layout.rs`: the byte layout of every record kept in the buffer, one accessor per field;
 // - `fields.rs`: writes one entity's own fields from the log, at a level of detail;
+// - `fields_in_order.rs`: the same in one pass, when the records came in document order (the
+//   default build's common case; not with `small`);
 // - `close.rs`: closes an entity and places its document (in its parent's run of children, or
 //   out as its own datagram), the byte budget and sending;
 // - `byte_moves.rs`: moving bytes inside the buffer (rotations, left shifts);
@@ -78,6 +80,8 @@ mod close;
 mod config;
 mod field_log;
 mod fields;
+#[cfg(not(feature = "small"))]
+mod fields_in_order;
 #[cfg(debug_assertions)]
 mod invariants;
 mod layout;
