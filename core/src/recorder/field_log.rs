@@ -110,6 +110,34 @@ pub(crate) struct Record<'a> {
     pub(crate) payload: &'a [u8],
 }
 
+/// The live records of one slot (see [`FieldLog::of_slot`]): a walk that reads each record's
+/// header once, for the one-pass writer.
+pub(crate) struct SlotRecords<'a> {
+    /// The log's bytes in use.
+    log: &'a [u8],
+    at: usize,
+    slot: u8,
+}
+
+impl<'a> Iterator for SlotRecords<'a> {
+    type Item = Record<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Record<'a>> {
+        loop {
+            let (slot, section, payload) = record::read(self.log, self.at)?;
+            self.at = payload.end;
+            if slot == self.slot && section != Section::Dead as u8 {
+                return Some(Record {
+                    slot,
+                    section: Section::from_u8(section),
+                    payload: self.log.get(payload)?,
+                });
+            }
+        }
+    }
+}
+
 /// The log's state; the bytes live in the recorder's buffer and are passed in.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct FieldLog {
@@ -221,6 +249,15 @@ impl FieldLog {
             at = next;
             Some(rec)
         })
+    }
+
+    /// Live records of `slot`, in order, from the record boundary `from` on.
+    pub(crate) fn of_slot<'a>(&self, area: &'a [u8], from: usize, slot: u8) -> SlotRecords<'a> {
+        SlotRecords {
+            log: area.get(..self.len).unwrap_or(&[]),
+            at: from,
+            slot,
+        }
     }
 
     /// Live records of one slot and section.

@@ -97,9 +97,7 @@ pub(crate) fn write_fields_in_order(
     area: &[u8],
     doc: &Doc<'_>,
 ) -> Result<(), NotInOrder> {
-    let mut records = log
-        .records_from(area, doc.slot.log_from())
-        .filter(|r| r.slot == doc.slot_index);
+    let mut records = log.of_slot(area, doc.slot.log_from(), doc.slot_index);
     // The name is the entity's first record (recorded when it began), and its only one.
     let name = match records.next() {
         Some(r) if r.section == Section::Name => r.payload,

@@ -77,6 +77,17 @@ pub(crate) mod record {
         &area[payload_range(area, at)]
     }
 
+    /// The slot, the section (as stored) and where the payload lies, of the record at `at` in
+    /// `log` (the log's bytes in use): `None` unless the whole record lies within it. For
+    /// walks that read every record and must stop at the log's end.
+    #[inline]
+    pub(crate) fn read(log: &[u8], at: usize) -> Option<(u8, u8, Range<usize>)> {
+        let h = log.get(at..at + HEADER)?;
+        let len = usize::from(u16::from_le_bytes([h[LEN.start], h[LEN.start + 1]]));
+        let payload = at + HEADER..at + HEADER + len;
+        (payload.end <= log.len()).then_some((h[SLOT], h[SECTION], payload))
+    }
+
     /// The whole length (header and payload) of the record at `at`.
     pub(crate) fn total_len(area: &[u8], at: usize) -> usize {
         HEADER + payload_len(area, at)
