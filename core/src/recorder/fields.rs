@@ -106,10 +106,7 @@ impl<'a> Entity<'a> {
     /// Gathers the entity's records, in place: an `Entity` returned by value was copied
     /// whole (its list of records with it) at every close.
     fn gather(&mut self) {
-        for r in self.log.records_from(self.area, self.from) {
-            if r.slot != self.slot {
-                continue;
-            }
+        for r in self.log.of_slot(self.area, self.from, self.slot) {
             self.present |= 1 << (r.section as u8);
             if !self.overflow && self.records.push(r).is_err() {
                 self.overflow = true;
