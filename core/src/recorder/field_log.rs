@@ -187,12 +187,13 @@ impl FieldLog {
     }
 
     /// Appends a record if it fits as the log is (see [`FieldLog::push`]).
-    pub(crate) fn try_push(
+    #[cfg_attr(not(feature = "small"), inline)]
+    pub(crate) fn try_push<P: Payload + ?Sized>(
         &mut self,
         area: &mut [u8],
         slot: u8,
         section: Section,
-        write: &mut dyn Payload,
+        write: &mut P,
     ) -> Result<(), Full> {
         let start = self.len;
         let Some(rest) = area.get_mut(start + HEADER..) else {

@@ -438,14 +438,20 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         section: Section,
         mut write: impl FnMut(&mut SliceSink<'_>) -> Result<(), Full>,
     ) -> Result<(), Full> {
-        self.push_payload(slot, section, &mut write)
+        // The default build pushes each caller's writer as itself, inlined into the push;
+        // `small` pushes them all through one `dyn` push (less code).
+        #[cfg(not(feature = "small"))]
+        return self.push_payload(slot, section, &mut write);
+        #[cfg(feature = "small")]
+        return self.push_payload::<dyn Payload>(slot, section, &mut write);
     }
 
-    fn push_payload(
+    #[cfg_attr(not(feature = "small"), inline(always))]
+    fn push_payload<P: Payload + ?Sized>(
         &mut self,
         slot: usize,
         section: Section,
-        write: &mut dyn Payload,
+        write: &mut P,
     ) -> Result<(), Full> {
         let (_, area) = self.buf.as_mut().split_at_mut(self.log_start);
         let mut r = self.log.try_push(area, slot as u8, section, write);
