@@ -667,7 +667,9 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     }
 
     /// The slot index behind a live handle.
-    #[inline(never)]
+    // Called by every recording call: inlined it is fast, out of line it is small.
+    #[cfg_attr(not(feature = "small"), inline)]
+    #[cfg_attr(feature = "small", inline(never))]
     fn slot(&self, id: EntityId) -> Option<usize> {
         let i = usize::from(id.slot);
         let s = self.slots.get(i)?;

@@ -417,7 +417,9 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
     // ----- internals -----
 
     /// The slot index of an entity that can take fields.
-    #[inline(never)]
+    // Called by every recording call: inlined it is fast, out of line it is small.
+    #[cfg_attr(not(feature = "small"), inline)]
+    #[cfg_attr(feature = "small", inline(never))]
     pub(super) fn writable(&self, id: EntityId) -> Result<usize, Outcome> {
         let i = self.slot(id).ok_or(Outcome::NoEntity)?;
         if !self.trace.sampled {
