@@ -25,15 +25,16 @@
 //! This list is the one description of the crate's features; `Cargo.toml` and the README
 //! refer here.
 //!
-//! - `small`: prefer smaller code to speed, for flash-constrained firmware. The sink's write
-//!   stays one out-of-line function; buffer rotations swap bytes instead of calling
-//!   `memmove`; an entity's fields are read from the log per section; escaping and name
-//!   filtering skip their eight-byte fast paths; the URL sanitizer looks at its input byte by
-//!   byte and reads every URL with its one general reader; timestamps are written one digit
-//!   at a time; keys are compared byte by byte instead of with `memcmp`. The output is the
-//!   same byte for byte. What it saves in flash and costs in speed is measured by
-//!   `scripts/firmware-size.sh` and `cargo bench -p xray-core --bench encode` (figures in the
-//!   README); services leave it off.
+//! - `small`: prefer smaller code to speed, for flash-constrained firmware. The sink's write stays
+//!   one out-of-line function; buffer rotations swap bytes instead of calling `memmove`; every
+//!   field goes through one out-of-line push instead of its own inlined one, and slot lookups are
+//!   calls; an entity's fields are read from the log per section, never in the default build's one
+//!   pass for records that came in document order; escaping and name filtering skip their
+//!   eight-byte fast paths; the URL sanitizer looks at its input byte by byte and reads every URL
+//!   with its one general reader; timestamps are written one digit at a time; keys are compared
+//!   byte by byte instead of with `memcmp`. The output is the same byte for byte. What it saves in
+//!   flash and costs in speed is measured by `scripts/firmware-size.sh` and `cargo bench -p
+//!   xray-core --bench encode` (figures in the README); services leave it off.
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
