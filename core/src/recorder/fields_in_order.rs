@@ -293,7 +293,9 @@ mod tests {
         let in_order: heapless::Vec<usize, 16> = (0..RECORDS.len())
             .filter(|&i| i != 10 && RECORDS[i].0 != Section::CauseId)
             .collect();
-        for mask in 0u32..1 << in_order.len() {
+        // Every subset natively; under miri (where each takes most of a second) one in 397.
+        let step = if cfg!(miri) { 397 } else { 1 };
+        for mask in (0u32..1 << in_order.len()).step_by(step) {
             let order: heapless::Vec<usize, 16> = in_order
                 .iter()
                 .enumerate()
@@ -316,7 +318,8 @@ mod tests {
         // the one-pass writer accepts an order, its bytes are the grouped writer's.
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut accepted = 0;
-        for round in 0..4000 {
+        let rounds = if cfg!(miri) { 24 } else { 4000 };
+        for round in 0..rounds {
             let n = 1 + round % RECORDS.len();
             let mut order: heapless::Vec<usize, 16> = (0..RECORDS.len()).collect();
             for i in (1..order.len()).rev() {
@@ -333,6 +336,9 @@ mod tests {
             }
         }
         // Short shuffles are often in order: the comparison above was made.
-        assert!(accepted > 100, "only {accepted} orders written in one pass");
+        assert!(
+            accepted > rounds / 40,
+            "only {accepted} orders written in one pass"
+        );
     }
 }
