@@ -124,6 +124,9 @@ for label, v in (("embassy-net, with tracing", t), ("embassy-net, without tracin
     print(f"| mps2-an386 (thumbv7em-none-eabihf) | {label} | {v[0]} | {v[1]} | {v[2]} | {v[3]} "
           f"| {v[0] + v[1] + v[2]} | {v[2] + v[3]} | {v[4]} |")
 
+# Flash within this many bytes over its row passes (the checkout directory alone moves the
+# layout by a few bytes: see LAYOUT_NOISE in scripts/firmware-size.sh).
+LAYOUT_NOISE = 32
 lines = open(budget_path).read().splitlines()
 failures = []
 seen = set()
@@ -142,7 +145,11 @@ for n, line in enumerate(lines):
         b_flash, b_ram = flash, ram
     for measure, actual, limit in (("flash", flash, int(b_flash)), ("static RAM", ram, int(b_ram)),
                                    ("peak stack", stack, int(b_stack))):
-        if actual > limit:
+        if measure == "flash" and limit < actual <= limit + LAYOUT_NOISE:
+            print(f"size gate: note: firmware-net {build}: flash is {actual:,} B, "
+                  f"{actual - limit:,} B over its budget of {limit:,} B, within the "
+                  f"{LAYOUT_NOISE} B a checkout directory can move it")
+        elif actual > limit:
             failures.append(f"{build}: {measure} is {actual:,} B, above its budget of {limit:,} B")
     print(f"size gate: firmware-net {build}: flash {flash:,} of {int(b_flash):,} B, static RAM "
           f"{ram:,} of {int(b_ram):,} B, peak stack {stack:,} of {int(b_stack):,} B")

@@ -13,7 +13,8 @@
 #
 # The gate: every full and basic build is checked against examples/firmware/size-budget.txt, and
 # the script fails, naming board, build, measure, budget and actual, when flash or static RAM is
-# above its row or the peak stack above its bound. Builds share their target directories
+# above its row (flash by more than the 32 B that the checkout directory alone can move it) or
+# the peak stack above its bound. Builds share their target directories
 # (target/full, target/basic, target/baseline) with scripts/firmware-test.sh: run after it, only
 # the builds it does not make are compiled. When growth is intended, rewrite the budget's flash
 # and static RAM columns with what the builds measure, and commit it with the change:
@@ -245,7 +246,12 @@ for n, line in enumerate(lines):
         board, build, flash, ram, stack = line.split()
         rows[(board, build)] = (n, int(flash), int(ram), int(stack))
 
-failures, notes = [], []
+# The same code can link a few bytes larger or smaller from another checkout directory (the
+# path is in the crates' metadata hashes, which order the functions and so their padding:
+# 4 B measured between two clones of one commit). Flash within this many bytes over its row is
+# reported, not failed; the rows stay what the builds measure.
+LAYOUT_NOISE = 32
+failures, notes, noise = [], [], []
 for board, build in sorted(measured.keys() - rows.keys()):
     failures.append(f"{board} {build}: no row in the budget; add one "
                     "(XRAY_UPDATE_BUDGET=1 then fills in flash and static RAM)")
@@ -261,7 +267,11 @@ for key in sorted(rows.keys() & measured.keys()):
         b_flash, b_ram = flash, ram
     for measure, actual, limit in (("flash", flash, b_flash), ("static RAM", ram, b_ram),
                                    ("peak stack", stack, b_stack)):
-        if actual > limit:
+        if measure == "flash" and limit < actual <= limit + LAYOUT_NOISE:
+            noise.append(f"{key[0]} {key[1]}: flash is {actual:,} B, {actual - limit:,} B "
+                         f"over its budget of {limit:,} B, within the {LAYOUT_NOISE} B a "
+                         "checkout directory can move it")
+        elif actual > limit:
             failures.append(f"{key[0]} {key[1]}: {measure} is {actual:,} B, above its "
                             f"budget of {limit:,} B (+{actual - limit:,} B)")
         elif actual < limit and measure != "peak stack":
@@ -274,6 +284,8 @@ if update:
     print(f"size gate: rewrote flash and static RAM in {budget_path}; review and commit it")
 for note in notes:
     print(f"size gate: note: {note} (tighten it: XRAY_UPDATE_BUDGET=1 bash scripts/firmware-size.sh)")
+for note in noise:
+    print(f"size gate: note: {note}")
 for failure in failures:
     print(f"size gate: FAIL {failure}")
 if failures:
