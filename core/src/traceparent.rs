@@ -755,6 +755,32 @@ mod tests {
         ]
     }
 
+    /// Every change of one byte of the spec's example, all 55 positions × 256 values, parses
+    /// exactly when the result is still a valid `traceparent`. (It was a property test: its
+    /// model had `f0` invalid, and a random draw hit that in about one run in 55.)
+    #[test]
+    fn one_character_changed_is_caught_or_harmless() {
+        // Under miri, every seventh byte value.
+        let step = if cfg!(miri) { 7 } else { 1 };
+        for i in 0..SPEC.len() {
+            for c in (0..=u8::MAX).step_by(step) {
+                let mut b = SPEC.as_bytes().to_vec();
+                b[i] = c;
+                let Ok(text) = core::str::from_utf8(&b) else {
+                    continue;
+                };
+                // The version's other digit stays `0`: every lowercase hex digit gives a valid
+                // version (`f0` and `0f` too; only `ff` is invalid, which one change cannot
+                // make).
+                let valid = match i {
+                    2 | 35 | 52 => c == b'-',
+                    _ => c.is_ascii_digit() || (b'a'..=b'f').contains(&c),
+                };
+                assert_eq!(TraceParent::parse(text).is_ok(), valid, "{text}");
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn format_then_parse_is_identity(
@@ -799,19 +825,6 @@ mod tests {
         fn parse_never_panics(s in ".{0,70}") {
             let _ = TraceParent::parse(&s);
             let _ = TraceState::parse(&s);
-        }
-
-        #[test]
-        fn one_character_changed_is_caught_or_harmless(i in 0usize..55, c in any::<u8>()) {
-            let mut b = SPEC.as_bytes().to_vec();
-            b[i] = c;
-            let Ok(text) = core::str::from_utf8(&b) else { return Ok(()) };
-            let valid = match i {
-                0 | 1 => c.is_ascii_digit() || (b'a'..=b'e').contains(&c) || (i == 1 && c == b'f'),
-                2 | 35 | 52 => c == b'-',
-                _ => c.is_ascii_digit() || (b'a'..=b'f').contains(&c),
-            };
-            prop_assert_eq!(TraceParent::parse(text).is_ok(), valid, "{}", text);
         }
 
         #[test]
