@@ -456,23 +456,33 @@ pub(crate) fn write_cause(
             if i > 0 {
                 s.byte(b',')?;
             }
-            s.byte(b'{')?;
-            s.write(e.members)?;
-            let keep_stack = level < Level::NoStacks && e.frames > 0;
-            if keep_stack {
-                s.write(b",\"stack\":[")?;
-                s.write(e.stack)?;
-                s.byte(b']')?;
-            }
-            let truncated =
-                u64::from(e.truncated) + if keep_stack { 0 } else { u64::from(e.frames) };
-            if truncated > 0 {
-                s.write(b",\"truncated\":")?;
-                json::u64(s, truncated)?;
-            }
-            s.byte(b'}')?;
+            write_exception(s, &e, level)?;
         }
         s.byte(b']')?;
+    }
+    s.byte(b'}')
+}
+
+/// Writes one exception object: its members, its stack (left out from [`Level::NoStacks`]
+/// on, and then counted in `truncated`) and `truncated`.
+#[inline]
+pub(crate) fn write_exception(
+    s: &mut SliceSink<'_>,
+    e: &exception::Exception<'_>,
+    level: Level,
+) -> Result<(), Full> {
+    s.byte(b'{')?;
+    s.write(e.members)?;
+    let keep_stack = level < Level::NoStacks && e.frames > 0;
+    if keep_stack {
+        s.write(b",\"stack\":[")?;
+        s.write(e.stack)?;
+        s.byte(b']')?;
+    }
+    let truncated = u64::from(e.truncated) + if keep_stack { 0 } else { u64::from(e.frames) };
+    if truncated > 0 {
+        s.write(b",\"truncated\":")?;
+        json::u64(s, truncated)?;
     }
     s.byte(b'}')
 }

@@ -13,25 +13,22 @@
 //! [`Level::Full`]: super::fields::Level::Full
 
 use super::field_log::{FieldLog, Section};
-use super::fields::{Doc, write_head};
+use super::fields::{Doc, Level, write_exception, write_head};
 use super::layout::{exception, metadata};
 use crate::id::SegmentId;
 use crate::json;
 use crate::sink::{Full, Sink, SliceSink};
 
-/// Why the one-pass writer gave up (the caller writes the fields the other way).
+/// The one-pass writer gave up: a record came after one that the document lists later, or is
+/// of a section it leaves to the grouped writer (`cause` given as an id, a second namespace…),
+/// or the sink is full (the grouped writer decides what gives way). The caller writes the
+/// fields the other way.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum NotInOrder {
-    /// A record came after one that the document lists later, or is of a section this
-    /// writer leaves to the other (`cause` given as an id, a second namespace…).
-    Order,
-    /// The sink is full: the other writer decides what gives way.
-    Full,
-}
+pub(crate) struct NotInOrder;
 
 impl From<Full> for NotInOrder {
     fn from(_: Full) -> Self {
-        NotInOrder::Full
+        NotInOrder
     }
 }
 
@@ -101,7 +98,7 @@ pub(crate) fn write_fields_in_order(
     // The name is the entity's first record (recorded when it began), and its only one.
     let name = match records.next() {
         Some(r) if r.section == Section::Name => r.payload,
-        _ => return Err(NotInOrder::Order),
+        _ => return Err(NotInOrder),
     };
     write_head(s, doc, name)?;
     let mut current: Option<Section> = None;
@@ -109,11 +106,11 @@ pub(crate) fn write_fields_in_order(
     // The one namespace metadata records may have here.
     let mut namespace: &[u8] = &[];
     for r in records {
-        let r_rank = rank(r.section).ok_or(NotInOrder::Order)?;
+        let r_rank = rank(r.section).ok_or(NotInOrder)?;
         let first_of_group = current != Some(r.section);
         if first_of_group {
             if r_rank <= current_rank {
-                return Err(NotInOrder::Order);
+                return Err(NotInOrder);
             }
             if let Some(c) = current {
                 close(s, c, Some(r.section))?;
@@ -134,7 +131,7 @@ pub(crate) fn write_fields_in_order(
                     s.write(ns)?;
                     s.write(b"\":{")?;
                 } else if ns != namespace {
-                    return Err(NotInOrder::Order);
+                    return Err(NotInOrder);
                 } else {
                     s.byte(b',')?;
                 }
@@ -144,14 +141,14 @@ pub(crate) fn write_fields_in_order(
                 if !first_of_group {
                     s.byte(b',')?;
                 }
-                let e = exception::parse(r.payload).ok_or(NotInOrder::Order)?;
-                write_exception(s, &e)?;
+                let e = exception::parse(r.payload).ok_or(NotInOrder)?;
+                write_exception(s, &e, Level::Full)?;
             }
             Section::Precursor => {
                 if !first_of_group {
                     s.byte(b',')?;
                 }
-                let id = r.payload.first_chunk::<8>().ok_or(NotInOrder::Order)?;
+                let id = r.payload.first_chunk::<8>().ok_or(NotInOrder)?;
                 json::segment_id(s, SegmentId::from_bytes(*id))?;
             }
             _ => {
@@ -166,22 +163,6 @@ pub(crate) fn write_fields_in_order(
         close(s, c, None)?;
     }
     Ok(())
-}
-
-/// One exception with its stack, at `Level::Full`.
-fn write_exception(s: &mut SliceSink<'_>, e: &exception::Exception<'_>) -> Result<(), Full> {
-    s.byte(b'{')?;
-    s.write(e.members)?;
-    if e.frames > 0 {
-        s.write(b",\"stack\":[")?;
-        s.write(e.stack)?;
-        s.byte(b']')?;
-    }
-    if e.truncated > 0 {
-        s.write(b",\"truncated\":")?;
-        json::u64(s, u64::from(e.truncated))?;
-    }
-    s.byte(b'}')
 }
 
 #[cfg(test)]
