@@ -507,6 +507,36 @@ fn setting_a_key_again_replaces_it() {
 }
 
 #[test]
+fn a_checked_key_annotates_as_a_str_key_does() {
+    use xray_core::model::AnnotationKey;
+    let run = |checked: bool| {
+        let (clock, mut rng, mut out) = (StepClock::new(), TestRng(12), Capture::default());
+        let mut rec = recorder(4096);
+        let seg = rec.begin_segment("svc", None, true, &clock, &mut rng);
+        let mut outcomes = Vec::new();
+        for (key, value) in [("k", 1i64), ("j", 2), ("k", 3)] {
+            outcomes.push(if checked {
+                rec.annotate_key(seg, AnnotationKey::new(key).unwrap(), value)
+            } else {
+                rec.annotate(seg, key, value)
+            });
+        }
+        outcomes.push(if checked {
+            rec.annotate_key(seg, AnnotationKey::new("s").unwrap(), "text")
+        } else {
+            rec.annotate(seg, "s", "text")
+        });
+        let _ = rec.end(seg, &clock, &mut out);
+        (outcomes, out.0)
+    };
+    let (checked, sent) = run(true);
+    assert_eq!(checked, vec![Outcome::Recorded; 4]);
+    assert_eq!((checked, sent.clone()), run(false));
+    let doc = check_datagram(&sent[0], 4096);
+    assert_eq!(doc["annotations"], json!({"k": 3, "j": 2, "s": "text"}));
+}
+
+#[test]
 fn documents_degrade_in_the_documented_order() {
     let (clock, mut rng) = (StepClock::new(), TestRng(13));
     let big = "x".repeat(900);

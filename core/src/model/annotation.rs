@@ -57,6 +57,32 @@ pub fn valid_annotation_key(key: &str) -> bool {
     (1..=MAX_ANNOTATION_KEY_LEN).contains(&key.len()) && all_key_bytes(key.as_bytes())
 }
 
+/// A key checked once to be a valid annotation key ([`valid_annotation_key`]), for code that
+/// checks a key before it records it (to route other keys elsewhere, say) and need not have
+/// the recorder check it again: see `Recorder::annotate_key`.
+///
+/// ```
+/// use xray_core::model::AnnotationKey;
+///
+/// assert_eq!(AnnotationKey::new("order_id").map(|k| k.as_str()), Some("order_id"));
+/// assert!(AnnotationKey::new("order.id").is_none());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnnotationKey<'a>(&'a str);
+
+impl<'a> AnnotationKey<'a> {
+    /// `key`, if it is a valid annotation key.
+    #[inline]
+    pub fn new(key: &'a str) -> Option<Self> {
+        valid_annotation_key(key).then_some(AnnotationKey(key))
+    }
+
+    /// The key.
+    pub fn as_str(self) -> &'a str {
+        self.0
+    }
+}
+
 /// Whether a byte may appear in an annotation key.
 const fn is_key_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_'
@@ -96,6 +122,17 @@ mod tests {
         assert!(!valid_annotation_key("é"));
         assert!(valid_annotation_key(&"k".repeat(500)));
         assert!(!valid_annotation_key(&"k".repeat(501)));
+    }
+
+    #[test]
+    fn a_checked_key_is_made_only_from_a_valid_key() {
+        for key in ["order_count_2", "", "a.b", "a b", "é", "k"] {
+            assert_eq!(
+                AnnotationKey::new(key).map(AnnotationKey::as_str),
+                valid_annotation_key(key).then_some(key),
+                "{key:?}"
+            );
+        }
     }
 
     proptest::proptest! {

@@ -10,7 +10,7 @@ mod http;
 pub mod sanitize;
 mod sql;
 
-pub use annotation::{AnnotationValue, valid_annotation_key};
+pub use annotation::{AnnotationKey, AnnotationValue, valid_annotation_key};
 pub use aws::{Aws, AwsParam, Ec2, Ecs, Eks, ElasticBeanstalk};
 pub use cause::{Exception, StackFrame};
 pub use http::{HttpRequest, HttpResponse};

@@ -10,7 +10,8 @@ use crate::id::SegmentId;
 use crate::json;
 use crate::metadata_serializer::SerializeError;
 use crate::model::{
-    AnnotationValue, Aws, Exception, HttpRequest, HttpResponse, Members, Sql, valid_annotation_key,
+    AnnotationKey, AnnotationValue, Aws, Exception, HttpRequest, HttpResponse, Members, Sql,
+    valid_annotation_key,
 };
 use crate::sink::{Full, Sink, SliceSink};
 use rand_core::Rng;
@@ -54,48 +55,86 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         key: &str,
         value: impl Into<AnnotationValue<'v>>,
     ) -> Outcome {
-        match value.into() {
-            AnnotationValue::Str(v) => self.annotate_str(id, key, v),
+        self.annotate_any::<false>(id, key, value.into())
+    }
+
+    /// [`Recorder::annotate`] with a key already checked: the same, without checking it again.
+    #[inline]
+    pub fn annotate_key<'v>(
+        &mut self,
+        id: EntityId,
+        key: AnnotationKey<'_>,
+        value: impl Into<AnnotationValue<'v>>,
+    ) -> Outcome {
+        self.annotate_any::<true>(id, key.as_str(), value.into())
+    }
+
+    /// `CHECKED`: `key` is known to be valid (an [`AnnotationKey`]).
+    #[inline(always)]
+    fn annotate_any<const CHECKED: bool>(
+        &mut self,
+        id: EntityId,
+        key: &str,
+        value: AnnotationValue<'_>,
+    ) -> Outcome {
+        match value {
+            AnnotationValue::Str(v) => self.annotate_str::<CHECKED>(id, key, v),
             AnnotationValue::Int(v) => {
-                self.annotate_with(id, key, |s| json::i64(s, v).map(|()| false))
+                self.annotate_with::<CHECKED>(id, key, |s| json::i64(s, v).map(|()| false))
             }
             AnnotationValue::Bool(v) => {
-                self.annotate_with(id, key, |s| json::bool(s, v).map(|()| false))
+                self.annotate_with::<CHECKED>(id, key, |s| json::bool(s, v).map(|()| false))
             }
-            AnnotationValue::Float(v) => self.annotate_float(id, key, v),
+            AnnotationValue::Float(v) => self.annotate_float::<CHECKED>(id, key, v),
         }
     }
 
-    fn annotate_str(&mut self, id: EntityId, key: &str, value: &str) -> Outcome {
+    fn annotate_str<const CHECKED: bool>(
+        &mut self,
+        id: EntityId,
+        key: &str,
+        value: &str,
+    ) -> Outcome {
         let max = self.config.max_string_chars.min(1000);
-        self.annotate_with(id, key, |s| json::string(s, value, max))
+        self.annotate_with::<CHECKED>(id, key, |s| json::string(s, value, max))
     }
 
-    fn annotate_float(&mut self, id: EntityId, key: &str, value: f64) -> Outcome {
+    fn annotate_float<const CHECKED: bool>(
+        &mut self,
+        id: EntityId,
+        key: &str,
+        value: f64,
+    ) -> Outcome {
         if !value.is_finite() {
             return Outcome::Rejected(Rejection::NotFinite);
         }
-        self.annotate_with(id, key, |s| json::f64(s, value).map(|_| false))
+        self.annotate_with::<CHECKED>(id, key, |s| json::f64(s, value).map(|_| false))
     }
 
     /// Records `"key":<value>`; `value` writes the JSON value and says whether it was cut.
     #[inline(always)]
-    fn annotate_with(
+    fn annotate_with<const CHECKED: bool>(
         &mut self,
         id: EntityId,
         key: &str,
         mut value: impl FnMut(&mut SliceSink<'_>) -> Result<bool, Full>,
     ) -> Outcome {
-        self.annotate_value(id, key, &mut value)
+        self.annotate_value::<CHECKED>(id, key, &mut value)
     }
 
     /// [`Recorder::annotate_with`], not generic.
-    fn annotate_value(&mut self, id: EntityId, key: &str, value: &mut dyn Value) -> Outcome {
+    fn annotate_value<const CHECKED: bool>(
+        &mut self,
+        id: EntityId,
+        key: &str,
+        value: &mut dyn Value,
+    ) -> Outcome {
         let i = match self.writable(id) {
             Ok(i) => i,
             Err(o) => return o,
         };
-        if !valid_annotation_key(key) {
+        // Checked after the entity, so that an unsampled trace pays for neither.
+        if !CHECKED && !valid_annotation_key(key) {
             return Outcome::Rejected(Rejection::InvalidAnnotationKey);
         }
         let mut cut = false;

@@ -26,7 +26,7 @@ use std::fmt;
 
 use tracing::field::{Field, Visit};
 use xray_core::Outcome;
-use xray_core::model::{AnnotationValue, valid_annotation_key};
+use xray_core::model::{AnnotationKey, AnnotationValue};
 use xray_core::recorder::Rejection;
 
 use super::semconv::{self, Collected};
@@ -57,14 +57,14 @@ pub(crate) enum Route<'n> {
     /// Metadata under this key.
     Metadata(&'n str),
     /// An annotation if the value is a scalar, else metadata.
-    Annotation(&'n str),
+    Annotation(AnnotationKey<'n>),
 }
 
 /// The route of a field name (steps 1 to 7 of the module docs, the value aside).
 pub(crate) fn route(name: &str) -> Route<'_> {
     // Most fields are plain keys: a valid key has no dot, so none of the names below.
-    if valid_annotation_key(name) {
-        return Route::Annotation(name);
+    if let Some(key) = AnnotationKey::new(name) {
+        return Route::Annotation(key);
     }
     match name {
         "otel.name" => return Route::Skip,
@@ -86,13 +86,14 @@ pub(crate) fn route(name: &str) -> Route<'_> {
 
 impl SpanFields<'_> {
     /// An annotation, or metadata once the trace has as many annotations as it may hold.
-    fn annotate(&mut self, key: &str, value: AnnotationValue<'_>) {
+    fn annotate(&mut self, key: AnnotationKey<'_>, value: AnnotationValue<'_>) {
         let out = self
             .held
-            .with_recorder(|rec, id| rec.annotate(id, key, value));
+            .with_recorder(|rec, id| rec.annotate_key(id, key, value));
         if !matches!(out, Some(Outcome::Rejected(Rejection::TooManyAnnotations))) {
             return;
         }
+        let key = key.as_str();
         match value {
             AnnotationValue::Str(v) => self.held.metadata(key, v),
             AnnotationValue::Int(v) => self.held.metadata(key, &v),
@@ -124,7 +125,8 @@ impl SpanFields<'_> {
             }
             Route::Semconv(slot) => self.semconv(slot, value.to_owned()),
             Route::Annotation(key) if scalar => self.annotate(key, value.into()),
-            Route::Annotation(key) | Route::Metadata(key) => self.held.metadata(key, value),
+            Route::Annotation(key) => self.held.metadata(key.as_str(), value),
+            Route::Metadata(key) => self.held.metadata(key, value),
         }
     }
 
@@ -140,7 +142,8 @@ impl SpanFields<'_> {
                     self.annotate(key, v);
                 }
             }
-            Route::Annotation(key) | Route::Metadata(key) => self.held.metadata(key, &value),
+            Route::Annotation(key) => self.held.metadata(key.as_str(), &value),
+            Route::Metadata(key) => self.held.metadata(key, &value),
             Route::Skip | Route::Kind | Route::Status => {}
         }
     }
@@ -213,7 +216,10 @@ mod tests {
         assert_eq!(route("metadata.cart"), Route::Metadata("cart"));
         assert_eq!(route("metadata.order_id"), Route::Metadata("order_id"));
         assert_eq!(route("xray.trace_id"), Route::Skip);
-        assert_eq!(route("order_id"), Route::Annotation("order_id"));
+        assert_eq!(
+            route("order_id"),
+            Route::Annotation(AnnotationKey::new("order_id").unwrap())
+        );
         assert_eq!(route("user.id"), Route::Metadata("user.id"));
         assert_eq!(route("naïve"), Route::Metadata("naïve"));
         let long = "k".repeat(501);
