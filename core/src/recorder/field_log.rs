@@ -145,11 +145,51 @@ pub(crate) struct FieldLog {
     /// Where the last record pushed starts (while `len > 0`), kept rather than found by
     /// walking the log.
     last: usize,
+    run: Run,
+}
+
+/// The slot that pushed every record from `from` to the log's end, one after another (the
+/// entity being recorded on, usually): [`FieldLog::kill_slot`] cuts its records off without
+/// walking them. `slot` is `None` when no such run is known. Not kept with the `small`
+/// feature (a zero-sized type there), which never cuts a slot's records off this way.
+#[derive(Clone, Copy, Debug, Default)]
+struct Run {
+    #[cfg(not(feature = "small"))]
+    slot: Option<u8>,
+    #[cfg(not(feature = "small"))]
+    from: usize,
+}
+
+impl Run {
+    fn forget(&mut self) {
+        #[cfg(not(feature = "small"))]
+        {
+            self.slot = None;
+        }
+    }
+
+    #[inline]
+    fn pushed(&mut self, _slot: u8, _at: usize) {
+        #[cfg(not(feature = "small"))]
+        if self.slot != Some(_slot) {
+            self.slot = Some(_slot);
+            self.from = _at;
+        }
+    }
+
+    /// Whether every record from `from` on was pushed by `slot`.
+    fn covers(&self, _slot: u8, _from: usize) -> bool {
+        #[cfg(not(feature = "small"))]
+        return self.slot == Some(_slot) && self.from <= _from;
+        #[cfg(feature = "small")]
+        false
+    }
 }
 
 impl FieldLog {
     pub(crate) fn clear(&mut self) {
         self.len = 0;
+        self.run.forget();
     }
 
     /// Bytes in use (live and dead).
@@ -207,6 +247,7 @@ impl FieldLog {
         area[start..start + HEADER].copy_from_slice(&record::header(slot, section, n as u16));
         self.len = start + HEADER + n;
         self.last = start;
+        self.run.pushed(slot, start);
         Ok(())
     }
 
@@ -373,6 +414,16 @@ impl FieldLog {
     /// to `from` instead, and the new length returned: the caller keeps the other slots'
     /// starting points within it.
     pub(crate) fn kill_slot(&mut self, area: &mut [u8], from: usize, slot: u8) -> Option<usize> {
+        if self.run.covers(slot, from) {
+            // Every record from `from` on is this slot's: the walk below would kill them all
+            // and cut the log back.
+            if from < self.len {
+                self.len = from;
+                self.run.forget();
+                return Some(from);
+            }
+            return None;
+        }
         let mut at = from;
         let mut only_ours = true;
         while at + HEADER <= self.len {
@@ -387,6 +438,7 @@ impl FieldLog {
         }
         if only_ours && from < self.len {
             self.len = from;
+            self.run.forget();
             return Some(from);
         }
         None
@@ -415,6 +467,26 @@ impl FieldLog {
             at += record::total_len(area, at);
         }
         assert_eq!(at, self.len, "field log records do not end at its length");
+        #[cfg(not(feature = "small"))]
+        if let Run {
+            slot: Some(slot),
+            from,
+        } = self.run
+        {
+            let mut at = 0;
+            while at < from {
+                at += record::total_len(area, at);
+            }
+            assert_eq!(at, from, "the run's start is not a record boundary");
+            while at + HEADER <= self.len {
+                assert_eq!(
+                    record::slot(area, at),
+                    slot,
+                    "another slot's record in the run"
+                );
+                at += record::total_len(area, at);
+            }
+        }
     }
 
     /// Squeezes out dead records. Returns whether any space was freed.
@@ -430,6 +502,7 @@ impl FieldLog {
         }
         let freed = write < self.len;
         self.len = write;
+        self.run.forget();
         freed
     }
 }
@@ -499,6 +572,50 @@ mod tests {
         // Nothing but dead records and slot 2's from the start: cut back to 0.
         assert_eq!(log.kill_slot(&mut area, 0, 2), Some(0));
         assert_eq!(log.len(), 0);
+    }
+
+    #[test]
+    fn a_slot_that_pushed_last_is_cut_off_as_the_walk_would() {
+        let mut area = [0u8; 128];
+        let mut log = FieldLog::default();
+        let push = |log: &mut FieldLog, area: &mut [u8], slot: u8, member: &[u8]| {
+            log.push(area, slot, Section::Top, |s| s.write(member))
+                .unwrap();
+            log.check_invariants(area);
+            log.last_at()
+        };
+        let live = |log: &FieldLog, area: &[u8]| -> heapless::Vec<(u8, heapless::Vec<u8, 8>), 8> {
+            log.records(area)
+                .map(|r| (r.slot, heapless::Vec::from_slice(r.payload).unwrap()))
+                .collect()
+        };
+        // Slot 1's records with slot 2's between them: only marked dead.
+        let first = push(&mut log, &mut area, 1, b"\"a\":1");
+        push(&mut log, &mut area, 2, b"\"b\":2");
+        push(&mut log, &mut area, 1, b"\"c\":3");
+        assert_eq!(log.kill_slot(&mut area, first, 1), None);
+        log.check_invariants(&area);
+        let len = log.len();
+        // Slot 1 again (another entity): its records are the last ones and go.
+        let from = push(&mut log, &mut area, 1, b"\"d\":4");
+        push(&mut log, &mut area, 1, b"\"e\":5");
+        assert_eq!(log.kill_slot(&mut area, from, 1), Some(from));
+        log.check_invariants(&area);
+        assert_eq!(log.len(), len);
+        let want: heapless::Vec<(u8, heapless::Vec<u8, 8>), 8> =
+            [(2, heapless::Vec::from_slice(b"\"b\":2").unwrap())]
+                .into_iter()
+                .collect();
+        assert_eq!(live(&log, &area), want);
+        // After a squeeze the run is unknown: the walk decides, with the same result.
+        assert!(log.compact(&mut area));
+        log.check_invariants(&area);
+        let from = push(&mut log, &mut area, 3, b"\"f\":6");
+        assert_eq!(log.kill_slot(&mut area, 0, 3), None);
+        assert_eq!(live(&log, &area), want);
+        assert_eq!(log.kill_slot(&mut area, 0, 2), Some(0));
+        assert_eq!((log.len(), from > 0), (0, true));
+        log.check_invariants(&area);
     }
 
     #[test]

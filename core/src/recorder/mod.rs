@@ -623,7 +623,7 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
             return Outcome::NoEntity;
         };
         let now = clock.now().unwrap_or(self.slots[i].start);
-        self.end_at(id, now, transport)
+        self.end_slot(i, now, transport)
     }
 
     /// Ends an entity at `end`. Its children still open end first, at the same time. Ending
@@ -638,6 +638,16 @@ impl<B: AsMut<[u8]> + AsRef<[u8]>, const N: usize> Recorder<B, N> {
         let Some(i) = self.slot(id) else {
             return Outcome::NoEntity;
         };
+        self.end_slot(i, end, transport)
+    }
+
+    /// [`Recorder::end_at`] for the live slot `i`.
+    fn end_slot<T: Transport + ?Sized>(
+        &mut self,
+        i: usize,
+        end: Timestamp,
+        transport: &mut T,
+    ) -> Outcome {
         let is_root = self.slots[i].parent == NO_PARENT;
         // Read before `reset`, which clears it when the segment ends.
         let sampled = self.trace.sampled;
