@@ -8,11 +8,14 @@
 # 2. wall time per request against a raw `send_to` of a datagram of the same size, from ONE run
 #    that alternates batches of both (`loadgen --vs-raw`), and their ratio. Varies with the
 #    machine's load; the ratio less so.
+# 3. atomic read-modify-write instructions (`lock`-prefixed, `xchg`) executed per request, from
+#    the same two callgrind runs: each costs tens of cycles whatever the instruction count says
+#    (reference counts, locks, counters).
 #
 #   bash scripts/bench-request.sh            # both
 #   REQUESTS=200000 bash scripts/bench-request.sh
 #
-# Needs valgrind. Builds the load generator (release) in the workspace's target directory.
+# Needs valgrind and objdump. Builds the load generator (release) in the workspace's target directory.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,7 +35,7 @@ trap 'rm -rf "$tmp"' EXIT
 # Total instructions of a callgrind run (its "Collected" line). The datagrams go to an address
 # where nothing listens: the send costs the same user-space instructions either way.
 instructions() {
-    AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:9 valgrind --tool=callgrind \
+    AWS_XRAY_DAEMON_ADDRESS=127.0.0.1:9 valgrind --tool=callgrind --dump-instr=yes \
         --callgrind-out-file="$tmp/callgrind.out.$1" "$loadgen" --requests "$1" \
         >"$tmp/out.$1" 2>"$tmp/err.$1" || { cat "$tmp/err.$1" >&2; exit 1; }
     local n
@@ -44,6 +47,48 @@ one="$(instructions 1)"
 many="$(instructions 2001)"
 per_request=$(( (many - one) / 2000 ))
 echo "instructions per reference request (callgrind, (Ir(2001) - Ir(1)) / 2000): $per_request"
+python3 - "$tmp/callgrind.out.1" "$tmp/callgrind.out.2001" <<'PY'
+import re, subprocess, sys
+
+def executed(path):
+    """(object, address) -> times executed, from a callgrind profile with --dump-instr=yes."""
+    counts, names, obj, last, call = {}, {}, None, 0, False
+    for line in open(path):
+        m = re.match(r"(c?ob)=\((\d+)\)(?: (.*))?", line)
+        if m:
+            if m.group(3):
+                names[m.group(2)] = m.group(3).strip()
+            if m.group(1) == "ob":
+                obj = names.get(m.group(2))
+            continue
+        if line.startswith("calls="):
+            call = True  # the next cost line is the call's inclusive cost, not an execution
+            continue
+        m = re.match(r"(0x[0-9a-f]+|[+-]\d+|\*)\s+\S+\s+(\d+)", line)
+        if not m:
+            continue
+        a = m.group(1)
+        last = int(a, 16) if a.startswith("0x") else last if a == "*" else last + int(a)
+        if call:
+            call = False
+            continue
+        counts[(obj, last)] = counts.get((obj, last), 0) + int(m.group(2))
+    return counts
+
+def atomic_addresses(obj):
+    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", obj],
+                         capture_output=True, text=True).stdout
+    return {int(m.group(1), 16) for line in out.splitlines()
+            if re.search(r"\block\b|\bxchg", line)
+            for m in [re.match(r"\s*([0-9a-f]+):", line)] if m}
+
+one, many = executed(sys.argv[1]), executed(sys.argv[2])
+objs = {o for o, _ in many if o and o.startswith("/")}
+atomic = {o: atomic_addresses(o) for o in objs}
+total = sum(n for (o, a), n in many.items() if a in atomic.get(o, ())) - \
+    sum(n for (o, a), n in one.items() if a in atomic.get(o, ()))
+print(f"atomic read-modify-write instructions per reference request: {total / 2000:.1f}")
+PY
 if [ -n "${KEEP_PROFILE:-}" ]; then
     cp "$tmp/callgrind.out.2001" "$KEEP_PROFILE"
     echo "profile of the 2001-request run: $KEEP_PROFILE (callgrind_annotate it)"
