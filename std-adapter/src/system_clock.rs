@@ -26,9 +26,9 @@ impl Clock for SystemClock {
     fn now(&self) -> Option<Timestamp> {
         // What `SystemTime::now` reads, without its checked `Duration` arithmetic: the clock
         // is read six times in a typical request.
-        let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
-        let secs = u64::try_from(t.tv_sec).ok()?;
-        let micros = u64::try_from(t.tv_nsec / 1_000).ok()?;
+        let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME).ok()?;
+        let secs = u64::try_from(t.tv_sec()).ok()?;
+        let micros = u64::try_from(t.tv_nsec() / 1_000).ok()?;
         Some(Timestamp::from_micros(
             secs.saturating_mul(1_000_000).saturating_add(micros),
         ))
