@@ -14,7 +14,6 @@
 //! - `xray_untraced`: outside any request: what every span of a program costs the layer.
 //! - `otel_traced`: `tracing_opentelemetry::layer()` with an always-on sampler.
 //! - `*_no_fields`: the same with a span that has no fields (the subsegment or span alone).
-//! - `*_no_fields`: the same with a span that has no fields (the subsegment or span alone).
 //!
 //! `cargo bench -p xray-std --features tracing --bench tracing_layer`
 //!
