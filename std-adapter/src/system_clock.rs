@@ -28,10 +28,8 @@ impl Clock for SystemClock {
         // is read six times in a typical request.
         let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME).ok()?;
         let secs = u64::try_from(t.tv_sec()).ok()?;
-        let micros = u64::try_from(t.tv_nsec() / 1_000).ok()?;
-        Some(Timestamp::from_micros(
-            secs.saturating_mul(1_000_000).saturating_add(micros),
-        ))
+        let micros = u32::try_from(t.tv_nsec() / 1_000).ok()?;
+        Some(Timestamp::from_secs_micros(secs, micros))
     }
 
     #[cfg(not(any(target_os = "linux", target_os = "android")))]

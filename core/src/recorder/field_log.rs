@@ -414,16 +414,20 @@ impl FieldLog {
     /// to `from` instead, and the new length returned: the caller keeps the other slots'
     /// starting points within it.
     pub(crate) fn kill_slot(&mut self, area: &mut [u8], from: usize, slot: u8) -> Option<usize> {
-        if self.run.covers(slot, from) {
-            // Every record from `from` on is this slot's: the walk below would kill them all
-            // and cut the log back.
-            if from < self.len {
-                self.len = from;
-                self.run.forget();
-                return Some(from);
-            }
-            return None;
+        // When every record from `from` on is this slot's, they are not walked: the log is cut
+        // back below.
+        let only_ours = self.run.covers(slot, from) || self.kill_walk(area, from, slot);
+        if only_ours && from < self.len {
+            self.len = from;
+            self.run.forget();
+            return Some(from);
         }
+        None
+    }
+
+    /// [`FieldLog::kill_slot`]'s walk: marks `slot`'s records from `from` on dead, and says
+    /// whether no other slot has a live record there.
+    fn kill_walk(&self, area: &mut [u8], from: usize, slot: u8) -> bool {
         let mut at = from;
         let mut only_ours = true;
         while at + HEADER <= self.len {
@@ -436,12 +440,7 @@ impl FieldLog {
             }
             at += record::total_len(area, at);
         }
-        if only_ours && from < self.len {
-            self.len = from;
-            self.run.forget();
-            return Some(from);
-        }
-        None
+        only_ours
     }
 
     /// The first `len` payload bytes of the record at `at` (fewer if it is shorter).
