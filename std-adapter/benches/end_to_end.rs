@@ -1,5 +1,6 @@
-//! Record → encode → send of the reference request over loopback UDP, next to a raw UDP
-//! `send_to` of the same bytes from the same process (the floor).
+//! Record → encode → send of the reference request over loopback UDP, next to raw sends of
+//! the same bytes from the same process: `send_to` from an unconnected socket (the floor
+//! issue 17 names), and `send` from a connected one (the floor of what the transport does).
 //!
 //! `cargo bench -p xray-std --bench end_to_end`
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -45,6 +46,14 @@ fn end_to_end(c: &mut Criterion) {
     group.bench_function("raw_udp_send_to_same_bytes", |b| {
         b.iter(|| {
             let _ = raw.send_to(black_box(&datagram), addr);
+        })
+    });
+    let connected = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    connected.set_nonblocking(true).expect("nonblocking");
+    connected.connect(addr).expect("connect");
+    group.bench_function("raw_udp_send_connected_same_bytes", |b| {
+        b.iter(|| {
+            let _ = connected.send(black_box(&datagram));
         })
     });
     group.finish();

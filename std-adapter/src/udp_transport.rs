@@ -14,10 +14,18 @@ use crate::daemon_address::DaemonAddress;
 /// A best-effort UDP [`Transport`] to the X-Ray daemon.
 ///
 /// - One socket, bound once to an ephemeral port on the wildcard address of the daemon's
-///   address family, non-blocking, and reused for every send.
-/// - The socket is not connected: each datagram goes out with `send_to`. An unconnected
-///   socket does not collect ICMP "port unreachable" errors, so a missing daemon costs
-///   nothing and prints nothing; datagrams are simply lost, as with any UDP.
+///   address family, non-blocking, connected to the daemon's address, and reused for every
+///   send. A connected socket sends with `send`, which reuses the route the kernel found when
+///   connecting, where `send_to` looks it up again for every datagram (a tenth of a loopback
+///   send's time; `scripts/bench-request.sh` measures both).
+/// - A daemon that is not listening makes the kernel report ICMP "port unreachable" on the
+///   next send of a connected socket; that send is tried once more, so the datagram still
+///   goes out and nothing is counted or printed. A missing daemon costs that second system
+///   call; datagrams are simply lost, as with any UDP.
+/// - When the connected socket cannot send but an unconnected one can (the host's address or
+///   its route changed after connecting: a connected socket keeps the source address it
+///   got), the transport sends from a second, unconnected socket with `send_to` from then on,
+///   and logs it once. Where connecting fails at start, it does so from the start.
 /// - A send never blocks and never fails the caller. Datagrams larger than the limit
 ///   (65,507 bytes, or lower with [`UdpTransport::with_max_datagram_len`]), datagrams the OS
 ///   refuses as too large (`EMSGSIZE`, e.g. macOS's 9,216-byte default), sends that would
@@ -51,7 +59,13 @@ pub struct UdpTransport {
 }
 
 struct Inner {
-    socket: UdpSocket,
+    /// Connected to `target`, if connecting worked.
+    connected: Option<UdpSocket>,
+    /// Sends with `send_to`: used while `use_connected` is false.
+    unconnected: UdpSocket,
+    /// Whether sends go through `connected` (cleared for good once it fails where
+    /// `unconnected` does not).
+    use_connected: AtomicBool,
     target: SocketAddr,
     max_len: AtomicUsize,
     counters: Counters,
@@ -97,25 +111,33 @@ impl UdpTransport {
     /// Binds an ephemeral port on `0.0.0.0` (or `[::]` for an IPv6 target) and makes the
     /// socket non-blocking. Fails only if the OS gives no socket.
     pub fn new(target: SocketAddr) -> io::Result<Self> {
-        let bind: SocketAddr = match target {
-            SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-            SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+        let unconnected = bound_socket(target)?;
+        // Failing to connect (no route yet) is not fatal: `send_to` finds the route per send.
+        let connected = match bound_socket(target).and_then(|s| s.connect(target).map(|()| s)) {
+            Ok(socket) => Some(socket),
+            Err(e) => {
+                log::debug!(
+                    "X-Ray: cannot connect a UDP socket to {target} ({e}); sending unconnected"
+                );
+                None
+            }
         };
-        let socket = UdpSocket::bind(bind)?;
-        socket.set_nonblocking(true)?;
-        log::debug!(
-            "X-Ray: UDP transport from {:?} to {target}",
-            socket.local_addr().ok()
-        );
-        Ok(Self {
+        let transport = Self {
             inner: Arc::new(Inner {
-                socket,
+                use_connected: AtomicBool::new(connected.is_some()),
+                connected,
+                unconnected,
                 target,
                 max_len: AtomicUsize::new(MAX_DATAGRAM_LEN),
                 counters: Counters::default(),
                 warned_oversize: AtomicBool::new(false),
             }),
-        })
+        };
+        log::debug!(
+            "X-Ray: UDP transport from {:?} to {target}",
+            transport.local_addr().ok()
+        );
+        Ok(transport)
     }
 
     /// A transport to the UDP endpoint of `address`, resolving a host name once, now.
@@ -145,9 +167,10 @@ impl UdpTransport {
         self.inner.target
     }
 
-    /// The local address the socket is bound to.
+    /// The local address datagrams are sent from: the connected socket's (a concrete source
+    /// address), or the unconnected one's (the wildcard address) once sends have moved there.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.inner.socket.local_addr()
+        self.inner.socket().local_addr()
     }
 
     /// The largest datagram this transport sends.
@@ -174,23 +197,7 @@ impl UdpTransport {
         let outcome = if datagram.len() > max_len {
             SendOutcome::Oversize
         } else {
-            let mut result = inner.socket.send_to(datagram, inner.target);
-            if let Err(e) = &result
-                && matches!(
-                    e.kind(),
-                    io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
-                )
-            {
-                // Some platforms report an earlier datagram's ICMP error on a later send
-                // (Windows does even for unconnected sockets). The error was consumed; the
-                // datagram was not sent: try once more.
-                result = inner.socket.send_to(datagram, inner.target);
-            }
-            let outcome = classify(&result, datagram.len());
-            if outcome == SendOutcome::Error {
-                log::debug!("X-Ray: UDP send to {} failed: {result:?}", inner.target);
-            }
-            outcome
+            inner.send(datagram)
         };
         let c = &inner.counters;
         match outcome {
@@ -216,6 +223,76 @@ impl UdpTransport {
                 c.errors.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+}
+
+/// A UDP socket on an ephemeral port of the wildcard address of `target`'s family,
+/// non-blocking.
+fn bound_socket(target: SocketAddr) -> io::Result<UdpSocket> {
+    let bind: SocketAddr = match target {
+        SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = UdpSocket::bind(bind)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket)
+}
+
+impl Inner {
+    /// The socket sends go through now.
+    fn socket(&self) -> &UdpSocket {
+        match &self.connected {
+            Some(s) if self.use_connected.load(Ordering::Relaxed) => s,
+            _ => &self.unconnected,
+        }
+    }
+
+    /// Sends one datagram within the size limit and sorts the result.
+    fn send(&self, datagram: &[u8]) -> SendOutcome {
+        let Some(connected) = self
+            .connected
+            .as_ref()
+            .filter(|_| self.use_connected.load(Ordering::Relaxed))
+        else {
+            return self.send_with(datagram, |d| self.unconnected.send_to(d, self.target));
+        };
+        let outcome = self.send_with(datagram, |d| connected.send(d));
+        if outcome != SendOutcome::Error {
+            return outcome;
+        }
+        // The connected socket's source address or route may be gone: an unconnected socket
+        // picks both again for each datagram.
+        let retry = self.send_with(datagram, |d| self.unconnected.send_to(d, self.target));
+        if retry == SendOutcome::Sent && self.use_connected.swap(false, Ordering::Relaxed) {
+            log::warn!(
+                "X-Ray: the UDP socket connected to {} stopped sending (the host's address or \
+                 route changed?); sending from an unconnected socket from now on",
+                self.target
+            );
+        }
+        retry
+    }
+
+    /// One send with `send`, tried once more after an earlier datagram's ICMP error.
+    fn send_with(&self, datagram: &[u8], send: impl Fn(&[u8]) -> io::Result<usize>) -> SendOutcome {
+        let mut result = send(datagram);
+        if let Err(e) = &result
+            && matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+            )
+        {
+            // A connected socket reports an earlier datagram's ICMP error ("port
+            // unreachable": the daemon was not listening) on a later send, and so does
+            // Windows even for unconnected sockets. The error was consumed; the datagram was
+            // not sent: try once more.
+            result = send(datagram);
+        }
+        let outcome = classify(&result, datagram.len());
+        if outcome == SendOutcome::Error {
+            log::debug!("X-Ray: UDP send to {} failed: {result:?}", self.target);
+        }
+        outcome
     }
 }
 
@@ -269,7 +346,7 @@ impl fmt::Debug for UdpTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UdpTransport")
             .field("target", &self.inner.target)
-            .field("local", &self.inner.socket.local_addr().ok())
+            .field("local", &self.local_addr().ok())
             .field("max_datagram_len", &self.max_datagram_len())
             .field("stats", &self.stats())
             .finish()

@@ -1,11 +1,13 @@
 //! `UdpTransport` against real sockets on the loopback interface: delivery, the size limit,
-//! a port nobody listens on, sharing across threads, host name resolution and IPv6.
+//! a port nobody listens on, sharing across threads, host name resolution and IPv6; and, in a
+//! network namespace of its own, a source address that goes away after connecting.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod ports;
 
 use std::collections::HashSet;
-use std::net::{Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -57,6 +59,8 @@ fn delivers_every_datagram_from_one_reused_socket() {
     let daemon = listener("127.0.0.1:0");
     let mut transport = UdpTransport::new(daemon.local_addr().unwrap()).unwrap();
     let local = transport.local_addr().unwrap();
+    // Connected: the kernel chose a concrete source address, not the wildcard.
+    assert_eq!(local.ip(), Ipv4Addr::LOCALHOST);
     let sent: Vec<Vec<u8>> = (0..20).map(datagram).collect();
     for d in &sent {
         transport.send(d);
@@ -111,7 +115,8 @@ fn a_port_nobody_listens_on_is_not_an_error_and_sending_resumes_later() {
     assert_eq!(stats.sent + stats.dropped(), 50, "{stats:?}");
     assert_eq!(stats.dropped_oversize, 0);
     if cfg!(target_os = "linux") {
-        // An unconnected socket never sees the ICMP errors: every send succeeds locally.
+        // The connected socket reports "port unreachable" on the send after one that found
+        // nobody; that send is tried again and goes out: every send succeeds locally.
         assert_eq!(stats.sent, 50, "{stats:?}");
     }
 
@@ -216,4 +221,84 @@ fn sending_never_blocks_even_when_nobody_reads() {
     assert_eq!(stats.sent + stats.dropped(), 2_000, "{stats:?}");
     assert_eq!(stats.dropped_oversize + stats.dropped_error, 0, "{stats:?}");
     drop(daemon);
+}
+
+/// Runs `script` with `sh -c`, failing the test if it fails.
+fn sh(script: &str) {
+    let status = Command::new("sh").arg("-c").arg(script).status().unwrap();
+    assert!(status.success(), "`{script}` failed: {status}");
+}
+
+/// Set in the copy of this test binary that runs inside the network namespace.
+const IN_NAMESPACE: &str = "XRAY_TEST_IN_NETNS";
+
+#[test]
+fn sends_move_to_an_unconnected_socket_when_the_source_address_goes_away() {
+    if std::env::var_os(IN_NAMESPACE).is_none() {
+        // Run this same test again inside a network and user namespace of its own (`unshare
+        // -rn`), where it may change addresses and routes without touching the machine's.
+        if !Command::new("unshare")
+            .args(["-rn", "true"])
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            eprintln!("skipped: `unshare -rn` is not allowed here (no network namespace)");
+            return;
+        }
+        let test = "sends_move_to_an_unconnected_socket_when_the_source_address_goes_away";
+        let out = Command::new("unshare")
+            .arg("-rn")
+            .arg(std::env::current_exe().unwrap())
+            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .env(IN_NAMESPACE, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "in the namespace: {}\n{text}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+    // Datagrams to 10.8.0.0/24 leave through `lo` from 10.9.0.1 (and, not being for a local
+    // address, are dropped there: only the sender's side matters here).
+    sh("ip link set lo up && ip addr add 10.9.0.1/32 dev lo \
+        && ip route add 10.8.0.0/24 dev lo src 10.9.0.1");
+    let mut transport = UdpTransport::new("10.8.0.2:2000".parse().unwrap()).unwrap();
+    assert_eq!(
+        transport.local_addr().unwrap().ip(),
+        Ipv4Addr::new(10, 9, 0, 1),
+        "connected, from the route's source address"
+    );
+    transport.send(&datagram(1));
+    assert_eq!(
+        (transport.stats().sent, transport.stats().dropped()),
+        (1, 0)
+    );
+    // A socket connected the same way, to show what the transport's own would do.
+    let witness = UdpSocket::bind("0.0.0.0:0").unwrap();
+    witness.connect("10.8.0.2:2000").unwrap();
+
+    // The host's address changes: the connected socket keeps the old one and can no longer
+    // send ("network unreachable"); an unconnected socket uses the new one.
+    sh(
+        "ip addr del 10.9.0.1/32 dev lo && ip addr add 10.9.0.3/32 dev lo \
+        && ip route replace 10.8.0.0/24 dev lo src 10.9.0.3",
+    );
+    assert!(
+        witness.send(b"x").is_err(),
+        "a connected socket cannot send now"
+    );
+    for i in 2..=5 {
+        transport.send(&datagram(i));
+    }
+    let stats = transport.stats();
+    assert_eq!((stats.sent, stats.dropped()), (5, 0), "{stats:?}");
+    assert_eq!(
+        transport.local_addr().unwrap().ip(),
+        Ipv4Addr::UNSPECIFIED,
+        "sends moved to the unconnected socket"
+    );
 }

@@ -7,10 +7,11 @@
 //! ```
 //!
 //! With `--vs-raw`, it measures the floor in the same run: it binds its own receiver on
-//! 127.0.0.1, and alternates batches of `--batch` reference requests with batches of raw
-//! `send_to` calls of a datagram of the same size (from an unconnected, non-blocking socket,
-//! as the transport's), so that both see the same load on the machine. The summary then adds
-//! the raw send's time and the ratio. `scripts/bench-request.sh` runs both modes.
+//! 127.0.0.1, and alternates batches of `--batch` reference requests with batches of raw sends
+//! of a datagram of the same size, so that all see the same load on the machine: `send_to`
+//! from an unconnected, non-blocking socket, and `send` from a connected one (as the
+//! transport's). The summary then adds both raw sends' times and the ratios to each.
+//! `scripts/bench-request.sh` runs both modes.
 
 use std::net::UdpSocket;
 use std::process::ExitCode;
@@ -29,8 +30,9 @@ struct Args {
     /// Threads sending at once (each request borrows one pooled recorder).
     #[arg(long, default_value_t = 1)]
     threads: u64,
-    /// Interleave the requests with raw `send_to` calls of a same-size datagram to a receiver
-    /// of its own, and report both (one thread; the daemon address is not used).
+    /// Interleave the requests with raw `send_to` and connected `send` calls of a same-size
+    /// datagram to a receiver of its own, and report all three (one thread; the daemon
+    /// address is not used).
     #[arg(long)]
     vs_raw: bool,
     /// Requests (and raw sends) per batch with `--vs-raw`.
@@ -129,9 +131,15 @@ fn vs_raw(args: &Args) -> Result<serde_json::Value, String> {
     let datagram = buf[..len].to_vec();
     let raw = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind sender: {e}"))?;
     raw.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let connected = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind sender: {e}"))?;
+    connected.set_nonblocking(true).map_err(|e| e.to_string())?;
+    connected
+        .connect(addr)
+        .map_err(|e| format!("connect: {e}"))?;
 
     let batch = args.batch.max(1);
-    let (mut traced, mut floor) = (Duration::ZERO, Duration::ZERO);
+    let (mut traced, mut floor, mut floor_connected) =
+        (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let (mut done, mut raw_failed) = (0u64, 0u64);
     while done < args.requests {
         let n = batch.min(args.requests - done);
@@ -147,18 +155,29 @@ fn vs_raw(args: &Args) -> Result<serde_json::Value, String> {
             }
         }
         floor += start.elapsed();
+        let start = Instant::now();
+        for _ in 0..n {
+            if connected.send(std::hint::black_box(&datagram)).is_err() {
+                raw_failed += 1;
+            }
+        }
+        floor_connected += start.elapsed();
         done += n;
     }
     let udp = tracer.transport_stats().unwrap_or_default();
     let traced_us = per_request(traced, done);
     let raw_us = per_request(floor, done);
+    let connected_us = per_request(floor_connected, done);
+    let ratio = |floor: f64| if floor > 0.0 { traced_us / floor } else { 0.0 };
     Ok(serde_json::json!({
         "requests": done,
         "batch": batch,
         "datagram_bytes": len,
         "us_per_request": traced_us,
         "raw_send_to_us": raw_us,
-        "ratio": if raw_us > 0.0 { traced_us / raw_us } else { 0.0 },
+        "ratio": ratio(raw_us),
+        "raw_send_connected_us": connected_us,
+        "ratio_to_connected": ratio(connected_us),
         "dropped": udp.dropped() + tracer.stats().pool_exhausted,
         "raw_send_failed": raw_failed,
     }))
