@@ -257,6 +257,24 @@ impl TraceContext {
         });
     }
 
+    /// [`TraceContext::record`] for a call whose arguments cost something to make: `f` makes
+    /// and records them only if the trace is sampled (under the lock: it must run no user
+    /// code). Otherwise the outcome kept is `NotSampled`, as the recorder's own call says.
+    #[cfg(feature = "tower")]
+    pub(crate) fn record_sampled(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&mut PooledRecorder, EntityId) -> Outcome,
+    ) {
+        self.record(what, |st, _, id| {
+            if st.rec.is_sampled() {
+                f(&mut st.rec, id)
+            } else {
+                Outcome::NotSampled
+            }
+        });
+    }
+
     /// A handle on this handle's entity that keeps the recorder locked across several
     /// calls: see [`Held`].
     #[cfg(feature = "tracing")]

@@ -77,7 +77,14 @@ async fn segments_carry_http_fields_and_the_flags_of_200_404_429_500() {
         "no response header unless the request said Sampled=?"
     );
     for path in ["/missing", "/throttled", "/boom"] {
+        // A proxy in front that ended TLS says so; the URL takes its scheme.
+        let proto = if path == "/throttled" {
+            "https"
+        } else {
+            "http"
+        };
         let req = Request::get(format!("http://{addr}{path}"))
+            .header("x-forwarded-proto", proto)
             .body(Body::default())
             .unwrap();
         send(&c, req).await;
@@ -118,6 +125,11 @@ async fn segments_carry_http_fields_and_the_flags_of_200_404_429_500() {
 
     let throttled = by_path(&docs, "/throttled");
     assert_eq!(throttled["http"]["response"]["status"], 429);
+    assert_eq!(
+        throttled["http"]["request"]["url"],
+        format!("https://{addr}/throttled"),
+        "the scheme X-Forwarded-Proto names"
+    );
     assert_eq!(
         (&throttled["error"], &throttled["throttle"]),
         (&Value::Bool(true), &Value::Bool(true))

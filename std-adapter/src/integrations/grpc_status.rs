@@ -16,6 +16,7 @@ use http::HeaderMap;
 use percent_encoding::percent_decode_str;
 use xray_core::model::Exception;
 
+use super::header_names::{GRPC_MESSAGE, GRPC_STATUS};
 use crate::context::TraceContext;
 
 /// The flags a status implies.
@@ -55,7 +56,7 @@ fn classify(code: u32) -> Option<(&'static str, Flag)> {
 /// status came from the callee). A value that is not a number is recorded as `UNKNOWN`, as
 /// gRPC clients treat it.
 pub(crate) fn record(ctx: &TraceContext, headers: &HeaderMap, remote: bool) {
-    let Some(value) = headers.get("grpc-status") else {
+    let Some(value) = headers.get(&GRPC_STATUS) else {
         return;
     };
     let code = value
@@ -68,7 +69,7 @@ pub(crate) fn record(ctx: &TraceContext, headers: &HeaderMap, remote: bool) {
     };
     // `grpc-message` is percent-encoded UTF-8; kept as sent if it does not decode.
     let sent = headers
-        .get("grpc-message")
+        .get(&GRPC_MESSAGE)
         .and_then(|v| v.to_str().ok())
         .filter(|m| !m.is_empty());
     let decoded = sent.map(|m| percent_decode_str(m).decode_utf8().unwrap_or(m.into()));

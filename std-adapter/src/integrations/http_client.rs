@@ -131,17 +131,21 @@ fn uri_without_userinfo<'b>(buf: &'b mut [u8], uri: &http::Uri) -> &'b str {
 fn begin<B>(ctx: &TraceContext, req: &mut Request<B>, traced: bool) -> Subsegment {
     let name = req.uri().host().unwrap_or("remote");
     let sub = ctx.subsegment(name);
-    let mut url_buf = [0u8; 512];
-    let url = uri_without_userinfo(&mut url_buf, req.uri());
-    sub.namespace("remote");
-    sub.http_request(&HttpRequest {
-        method: Some(req.method().as_str()),
-        url: Some(url),
-        ..HttpRequest::default()
+    // One lock for the three calls; in an unsampled trace, none of them (nor the URL).
+    sub.record_sampled("http_request", |rec, id| {
+        let mut url_buf = [0u8; 512];
+        let url = uri_without_userinfo(&mut url_buf, req.uri());
+        let _ = rec.set_namespace(id, "remote");
+        let out = rec.set_http_request(
+            id,
+            &HttpRequest {
+                method: Some(req.method().as_str()),
+                url: Some(url),
+                ..HttpRequest::default()
+            },
+        );
+        if traced { rec.set_traced(id) } else { out }
     });
-    if traced {
-        sub.traced();
-    }
     inject_header(req.headers_mut(), &sub);
     sub
 }

@@ -103,6 +103,7 @@ use xray_core::model::HttpRequest;
 use xray_core::{SampledFlag, TraceHeader};
 
 pub use self::response_future::ResponseFuture;
+use super::header_names::{X_FORWARDED_FOR, X_FORWARDED_PROTO};
 use super::propagation::{Incoming, Propagation};
 use super::response_body::Open;
 pub use super::response_body::ResponseBody;
@@ -196,7 +197,7 @@ pub(crate) fn content_length<B: Body>(resp: &Response<B>) -> Option<u64> {
         .or_else(|| resp.body().size_hint().exact())
 }
 
-/// Begins the segment for `req` and records its `http.request`.
+/// Begins the segment for `req` and records its `http.request` (if sampled).
 fn begin<B>(
     tracer: &Tracer,
     req: &Request<B>,
@@ -212,44 +213,47 @@ fn begin<B>(
     let ctx = incoming.begin(tracer, &sampling);
     let upstream = incoming.into_header();
 
-    let scheme = req
-        .uri()
-        .scheme_str()
-        .or_else(|| header_str(headers, "x-forwarded-proto"))
-        .unwrap_or("http");
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map_or(path, http::uri::PathAndQuery::as_str);
-    let mut url_buf = [0u8; 512];
-    let url = format_into(
-        &mut url_buf,
-        format_args!("{scheme}://{}{path_and_query}", host.unwrap_or("")),
-    );
+    // An unsampled request (most of them) records nothing: the URL is not even put together.
+    ctx.record_sampled("http_request", |rec, id| {
+        let scheme = req
+            .uri()
+            .scheme_str()
+            .or_else(|| header_str(headers, &X_FORWARDED_PROTO))
+            .unwrap_or("http");
+        let path_and_query = req
+            .uri()
+            .path_and_query()
+            .map_or(path, http::uri::PathAndQuery::as_str);
+        let mut url_buf = [0u8; 512];
+        let url = format_into(
+            &mut url_buf,
+            format_args!("{scheme}://{}{path_and_query}", host.unwrap_or("")),
+        );
 
-    let forwarded = header_str(headers, "x-forwarded-for")
-        .and_then(|v| v.split(',').next())
-        .map(str::trim)
-        .filter(|v| !v.is_empty());
-    let mut ip_buf = [0u8; 64];
-    let peer = req
-        .extensions()
-        .get::<PeerAddr>()
-        .map(|p| p.0)
-        .or_else(|| req.extensions().get::<SocketAddr>().copied());
-    let client_ip = match (forwarded, peer) {
-        (Some(f), _) => Some(f),
-        (None, Some(p)) => Some(format_into(&mut ip_buf, format_args!("{}", p.ip()))),
-        (None, None) => None,
-    };
-    let request = HttpRequest {
-        method: Some(method),
-        url: Some(url),
-        user_agent: header_str(headers, USER_AGENT),
-        client_ip,
-        x_forwarded_for: forwarded.is_some(),
-    };
-    ctx.http_request(&request);
+        let forwarded = header_str(headers, &X_FORWARDED_FOR)
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+            .filter(|v| !v.is_empty());
+        let mut ip_buf = [0u8; 64];
+        let peer = req
+            .extensions()
+            .get::<PeerAddr>()
+            .map(|p| p.0)
+            .or_else(|| req.extensions().get::<SocketAddr>().copied());
+        let client_ip = match (forwarded, peer) {
+            (Some(f), _) => Some(f),
+            (None, Some(p)) => Some(format_into(&mut ip_buf, format_args!("{}", p.ip()))),
+            (None, None) => None,
+        };
+        let request = HttpRequest {
+            method: Some(method),
+            url: Some(url),
+            user_agent: header_str(headers, USER_AGENT),
+            client_ip,
+            x_forwarded_for: forwarded.is_some(),
+        };
+        rec.set_http_request(id, &request)
+    });
     (ctx, upstream)
 }
 

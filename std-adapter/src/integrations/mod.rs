@@ -25,6 +25,8 @@ pub mod aws_sdk;
 #[cfg(feature = "tower")]
 mod grpc_status;
 #[cfg(feature = "tower")]
+mod header_names;
+#[cfg(feature = "tower")]
 pub mod http_client;
 #[cfg(feature = "tower")]
 pub mod http_server;

@@ -54,7 +54,7 @@
 use http::{HeaderMap, HeaderValue};
 use xray_core::{TraceHeader, TraceParent, TraceParentError, TraceState};
 
-use super::TRACE_HEADER;
+use super::header_names as names;
 use crate::context::TraceContext;
 use crate::sampling::SamplingRequest;
 use crate::tracer::{Tracer, bump};
@@ -152,7 +152,7 @@ pub fn extract(headers: &HeaderMap, policy: Propagation) -> Incoming {
     let xray_root = xray.as_ref().and_then(TraceHeader::root);
     let w3c = match policy {
         Propagation::XRayOnly => None,
-        _ => headers.get(TRACEPARENT).map(traceparent),
+        _ => headers.get(&names::TRACEPARENT).map(traceparent),
     };
     let mut found = Incoming::default();
     let valid = match w3c {
@@ -191,30 +191,30 @@ pub fn extract(headers: &HeaderMap, policy: Propagation) -> Incoming {
 pub fn inject(headers: &mut HeaderMap, header: &TraceHeader, tracestate: Option<&TraceState>) {
     match HeaderValue::from_str(&header.to_heapless()) {
         Ok(v) => {
-            headers.insert(TRACE_HEADER, v);
+            headers.insert(names::X_AMZN_TRACE_ID, v);
         }
         Err(_) => {
-            headers.remove(TRACE_HEADER);
+            headers.remove(&names::X_AMZN_TRACE_ID);
         }
     }
     let Some(tp) = TraceParent::from_trace_header(header) else {
-        headers.remove(TRACEPARENT);
-        headers.remove(TRACESTATE);
+        headers.remove(&names::TRACEPARENT);
+        headers.remove(&names::TRACESTATE);
         return;
     };
     // Lowercase hex and '-' only: always a valid header value.
     if let Ok(v) = HeaderValue::from_bytes(&tp.to_bytes()) {
-        headers.insert(TRACEPARENT, v);
+        headers.insert(names::TRACEPARENT, v);
     }
     match tracestate
         .filter(|t| !t.is_empty())
         .and_then(|t| HeaderValue::from_str(t.as_str()).ok())
     {
         Some(v) => {
-            headers.insert(TRACESTATE, v);
+            headers.insert(names::TRACESTATE, v);
         }
         None => {
-            headers.remove(TRACESTATE);
+            headers.remove(&names::TRACESTATE);
         }
     }
 }
@@ -229,7 +229,7 @@ pub fn inject_context(headers: &mut HeaderMap, ctx: &TraceContext) {
 
 /// The incoming `X-Amzn-Trace-Id`, if present; fields that cannot be read are left out.
 fn xray_header(headers: &HeaderMap) -> Option<TraceHeader> {
-    let value = headers.get(TRACE_HEADER)?;
+    let value = headers.get(&names::X_AMZN_TRACE_ID)?;
     match value.to_str().map(TraceHeader::parse) {
         Ok(Ok(h)) => {
             if h.malformed().any() {
@@ -265,7 +265,7 @@ fn traceparent(value: &HeaderValue) -> Result<TraceParent, TraceParentError> {
 
 /// Every `tracestate` field, as one list; `None` (logged) if it is invalid.
 fn tracestate(headers: &HeaderMap) -> Option<TraceState> {
-    let mut fields = headers.get_all(TRACESTATE).iter().peekable();
+    let mut fields = headers.get_all(&names::TRACESTATE).iter().peekable();
     fields.peek()?;
     let mut text_fields = [""; 8];
     let mut n = 0;

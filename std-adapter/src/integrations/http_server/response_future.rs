@@ -12,8 +12,9 @@ use xray_core::model::HttpResponse;
 
 use super::content_length;
 use crate::current::Scoped;
+use crate::integrations::header_names::X_AMZN_TRACE_ID;
+use crate::integrations::record_fault;
 use crate::integrations::response_body::{Open, ResponseBody};
-use crate::integrations::{TRACE_HEADER, record_fault};
 
 /// The inner future inside the request's `tracing` span (feature `tracing`), for log
 /// correlation.
@@ -75,7 +76,7 @@ where
                     open.grpc_status(resp.headers());
                 }
                 if let Some(value) = this.respond_with.take() {
-                    resp.headers_mut().insert(TRACE_HEADER, value);
+                    resp.headers_mut().insert(X_AMZN_TRACE_ID, value);
                 }
                 Ok(resp.map(|body| ResponseBody::new(body, open)))
             }
