@@ -5,14 +5,17 @@
 //! exited and closed. Spans run 10 at a time under one request: an X-Ray segment (begun,
 //! then ended and encoded into one datagram for a transport that discards it) or an
 //! OpenTelemetry root span (with the SDK's simple processor and an exporter that discards
-//! the spans, so OpenTelemetry does no serialisation at all). That request's own cost is
-//! included, shared by its 10 spans.
+//! the spans, so OpenTelemetry does no serialisation at all; or, in `otel_traced_otlp`, one
+//! that encodes each span as OTLP protobuf bytes, as the X-Ray layer encodes each subsegment
+//! as JSON, and discards them). That request's own cost is included, shared by its 10 spans.
 //!
 //! - `registry_only`: the `tracing-subscriber` registry with no layer (the floor).
 //! - `xray_traced`: [`XRayLayer`] inside a sampled request.
 //! - `xray_unsampled`: inside an unsampled request (ids kept, fields skipped).
 //! - `xray_untraced`: outside any request: what every span of a program costs the layer.
 //! - `otel_traced`: `tracing_opentelemetry::layer()` with an always-on sampler.
+//! - `otel_traced_otlp`: the same, each span also turned into an OTLP `Span` message and
+//!   encoded (`opentelemetry-proto`, `prost`): the same work the X-Ray layer does.
 //! - `*_no_fields`: the same with a span that has no fields (the subsegment or span alone).
 //!
 //! `cargo bench -p xray-std --features tracing --bench tracing_layer`
@@ -28,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_proto::tonic::trace::v1::Span as OtlpSpan;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use tracing::Dispatch;
@@ -85,6 +89,26 @@ struct Discard;
 impl SpanExporter for Discard {
     async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
         black_box(batch);
+        Ok(())
+    }
+}
+
+/// Encodes each span as the OTLP exporters do (the SDK's `SpanData` into an OTLP `Span`
+/// message, then protobuf bytes into a buffer reused from span to span), then discards the
+/// bytes: what OpenTelemetry does before a span can leave the process.
+#[derive(Debug, Default)]
+struct OtlpEncode {
+    buf: Mutex<Vec<u8>>,
+}
+
+impl SpanExporter for OtlpEncode {
+    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+        let mut buf = self.buf.lock().unwrap();
+        for span in batch {
+            buf.clear();
+            prost::Message::encode(&OtlpSpan::from(span), &mut *buf).expect("a Vec grows");
+            black_box(&*buf);
+        }
         Ok(())
     }
 }
@@ -172,6 +196,18 @@ fn tracing_layer(c: &mut Criterion) {
                     tracing::info_span!("request").in_scope(f)
                 })
             })
+        });
+    });
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(OtlpEncode::default())
+        .build();
+    let otel_otlp = Dispatch::new(
+        tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"))),
+    );
+    tracing::dispatcher::with_default(&otel_otlp, || {
+        group.bench_function("otel_traced_otlp", |b| {
+            b.iter_custom(|iters| spans(iters, &mut |f| tracing::info_span!("request").in_scope(f)))
         });
     });
     group.finish();
