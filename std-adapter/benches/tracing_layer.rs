@@ -113,6 +113,18 @@ impl SpanExporter for OtlpEncode {
     }
 }
 
+/// A registry with tracing-opentelemetry's layer, every span sampled, each one exported to
+/// `exporter` as it ends (the SDK's simple processor).
+fn otel(exporter: impl SpanExporter + 'static) -> Dispatch {
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter)
+        .build();
+    Dispatch::new(
+        tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"))),
+    )
+}
+
 fn tracer() -> Tracer {
     Tracer::builder("bench")
         .transport(Arc::new(Mutex::new(xray_std::core::NullTransport)))
@@ -179,14 +191,7 @@ fn tracing_layer(c: &mut Criterion) {
     );
     assert_eq!(stats.sampled, stats.traces, "every request was sampled");
 
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(Discard)
-        .build();
-    let otel = Dispatch::new(
-        tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"))),
-    );
-    tracing::dispatcher::with_default(&otel, || {
+    tracing::dispatcher::with_default(&otel(Discard), || {
         group.bench_function("otel_traced", |b| {
             b.iter_custom(|iters| spans(iters, &mut |f| tracing::info_span!("request").in_scope(f)))
         });
@@ -198,14 +203,7 @@ fn tracing_layer(c: &mut Criterion) {
             })
         });
     });
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(OtlpEncode::default())
-        .build();
-    let otel_otlp = Dispatch::new(
-        tracing_subscriber::registry()
-            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bench"))),
-    );
-    tracing::dispatcher::with_default(&otel_otlp, || {
+    tracing::dispatcher::with_default(&otel(OtlpEncode::default()), || {
         group.bench_function("otel_traced_otlp", |b| {
             b.iter_custom(|iters| spans(iters, &mut |f| tracing::info_span!("request").in_scope(f)))
         });
