@@ -29,8 +29,8 @@ use capture::Capture;
 use moto::Moto;
 use serde_json::Value;
 use support::check_datagram;
-use xray_std::Tracer;
 use xray_std::integrations::aws_sdk::XRayInterceptor;
+use xray_std::{TraceHeader, Tracer};
 
 const REGION: &str = "eu-west-3";
 
@@ -265,6 +265,66 @@ async fn dynamodb_with_the_interceptor_on_the_client() {
     assert_eq!(missing_code.as_deref(), Some("ResourceNotFoundException"));
     check_service_error(missing, 400, "ResourceNotFoundException");
     assert_eq!(missing["aws"]["table_name"], "archived-orders");
+}
+
+#[tokio::test]
+async fn an_unsampled_trace_passes_its_header_on_and_records_nothing() {
+    let moto = Moto::start();
+    let capture = Arc::new(Capture::default());
+    let tracer = tracer(&capture);
+    let sent = SentHeaders::default();
+    let client = dynamodb(&moto.endpoint, true, &sent);
+    create_table(&client, "orders").await;
+    sent.take();
+
+    // The caller decided: not sampled (its decision is kept whatever the local sampler says).
+    let root = "1-5759e988-bd862e3fe1be46a994272793";
+    let upstream =
+        TraceHeader::parse(&format!("Root={root};Parent=53995c3f42cd8ad8;Sampled=0")).unwrap();
+    let ctx = tracer.begin(Some(&upstream));
+    assert!(!ctx.is_sampled());
+    let missing_code = ctx
+        .clone()
+        .scope(async {
+            client
+                .put_item()
+                .table_name("orders")
+                .item("id", AttributeValue::S("7".into()))
+                .send()
+                .await
+                .unwrap();
+            let err = client
+                .get_item()
+                .table_name("archived-orders")
+                .key("id", AttributeValue::S("7".into()))
+                .send()
+                .await
+                .unwrap_err();
+            err.code().map(str::to_owned)
+        })
+        .await;
+    ctx.end();
+
+    // The calls went through as always, the error too.
+    assert_eq!(missing_code.as_deref(), Some("ResourceNotFoundException"));
+    let sent = sent.take();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let mut parents = Vec::new();
+    for header in &sent {
+        let header = header.as_deref().expect("a trace header on every attempt");
+        let parent = header
+            .strip_prefix(&format!("Root={root};Parent="))
+            .and_then(|rest| rest.strip_suffix(";Sampled=0"))
+            .unwrap_or_else(|| panic!("not this trace's unsampled header: {header}"));
+        assert_eq!(parent.len(), 16, "{header}");
+        assert_ne!(parent, "53995c3f42cd8ad8", "the call's own subsegment id");
+        parents.push(parent.to_owned());
+    }
+    assert_ne!(parents[0], parents[1], "one subsegment id per call");
+    assert!(
+        capture.0.lock().unwrap().is_empty(),
+        "nothing is sent for an unsampled trace"
+    );
 }
 
 #[tokio::test]

@@ -103,6 +103,9 @@ impl Default for XRayInterceptor {
 struct OperationTrace {
     owner: u64,
     sub: Subsegment,
+    /// Whether the subsegment records (a sampled trace): an unsampled one only passes the
+    /// trace header on, and nothing is read from the request or the response for it.
+    recording: bool,
     table: Option<&'static parameters::Operation>,
     attempts: Mutex<Attempts>,
 }
@@ -192,12 +195,15 @@ impl Intercept for XRayInterceptor {
             return Ok(()); // registered twice (client and operation): one subsegment
         }
         let metadata = cfg.load::<Metadata>();
-        let sub = ctx.subsegment(metadata.map_or("aws", Metadata::service));
-        sub.namespace("aws");
+        let (sub, recording) = ctx.subsegment_recording(metadata.map_or("aws", Metadata::service));
+        if recording {
+            sub.namespace("aws");
+        }
         let table = metadata.and_then(|m| parameters::lookup(m.service(), m.name()));
         cfg.interceptor_state().store_put(OperationTrace {
             owner: self.id,
             sub,
+            recording,
             table,
             attempts: Mutex::new(Attempts::default()),
         });
@@ -216,7 +222,8 @@ impl Intercept for XRayInterceptor {
         let request = context.request_mut();
         if let Ok(mut attempts) = op.attempts.lock() {
             attempts.count = attempts.count.saturating_add(1);
-            if attempts.count == 1 {
+            // The request's parameters are parsed out of its body: not for nothing.
+            if attempts.count == 1 && op.recording {
                 if let Some(table) = op.table {
                     attempts.params = extract::from_request(request, table.request);
                 }
@@ -246,6 +253,11 @@ impl Intercept for XRayInterceptor {
             return Ok(());
         };
         let sub = &op.sub;
+        if !op.recording {
+            // Nothing to record: the response is not read (its body may be large).
+            TraceContext::end(sub);
+            return Ok(());
+        }
         let attempts = op
             .attempts
             .lock()
