@@ -108,8 +108,10 @@ impl TransportStats {
 impl UdpTransport {
     /// A transport sending to `target`.
     ///
-    /// Binds an ephemeral port on `0.0.0.0` (or `[::]` for an IPv6 target) and makes the
-    /// socket non-blocking. Fails only if the OS gives no socket.
+    /// Binds two non-blocking sockets on ephemeral ports of `0.0.0.0` (or `[::]` for an IPv6
+    /// target): one connected to `target`, which sends while it can, and one unconnected,
+    /// used when connecting fails (no route yet) or the connected one stops sending (see the
+    /// type's docs). Fails only if the OS gives no socket.
     pub fn new(target: SocketAddr) -> io::Result<Self> {
         let unconnected = bound_socket(target)?;
         // Failing to connect (no route yet) is not fatal: `send_to` finds the route per send.
