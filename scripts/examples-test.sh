@@ -144,6 +144,12 @@ unset HTTP_PROXY HTTPS_PROXY http_proxy https_proxy ALL_PROXY all_proxy
 step "demo (cargo run -p xray-examples --bin demo)"
 timeout 60 "$BIN/demo" || fail "demo exited $?"
 
+step "tower_requests (the instruction-count program of scripts/bench-tower.sh)"
+# It checks the tracer's counts itself and exits non-zero if they are off.
+for mode in bare not-sampled sampled; do
+    timeout 60 "$BIN/tower_requests" "$mode" 1000 || fail "tower_requests $mode exited $?"
+done
+
 step "axum_service --calls"
 start_viewer axum 5
 AWS_XRAY_DAEMON_ADDRESS=$VIEW_ADDR timeout 60 "$BIN/axum_service" --listen 127.0.0.1:0 --calls ||
@@ -230,4 +236,4 @@ LAMBDA_TRACE=$(sed -n 's/.*"trace_id":"\([^"]*\)".*/\1/p' "$WORK/invoke-ok.out")
 [[ -n $LAMBDA_TRACE ]] && grep -q "^trace $LAMBDA_TRACE " "$WORK/lambda.view" ||
     fail "lambda: the invocation's trace '$LAMBDA_TRACE' is not among the viewer's traces"
 
-step "done: every example built, 5 run and checked by the viewer in $(elapsed) s"
+step "done: every example built, 5 run and checked by the viewer, tower_requests run in $(elapsed) s"

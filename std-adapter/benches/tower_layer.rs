@@ -5,9 +5,9 @@
 //!
 //! `cargo bench -p xray-std --features tower --bench tower_layer`
 //!
-//! Instruction counts per request (steadier than wall time on a shared machine): run one case
-//! under callgrind, `valgrind --tool=callgrind <bench binary> --bench --profile-time 1
-//! 'tower_layer/xray_server_not_sampled$'`, and divide `one`'s inclusive count by its calls.
+//! Instruction counts per request (steadier than wall time on a shared machine):
+//! `bash scripts/bench-tower.sh`, which runs the same request through
+//! `examples/src/bin/tower_requests.rs` under callgrind.
 //!
 //! `unsafe` is allowed in this file only, for the counting `GlobalAlloc` it includes.
 #![allow(missing_docs, unsafe_code, clippy::unwrap_used, clippy::expect_used)]
@@ -55,9 +55,7 @@ impl Service<Request<()>> for Hello {
     }
 }
 
-/// One request on `svc`: call, the future to its response, the body to its end (never
-/// inlined: callgrind counts it per call).
-#[inline(never)]
+/// One request on `svc`: call, the future to its response, the body to its end.
 fn one<S, B>(svc: &mut S, req: Request<()>) -> usize
 where
     S: Service<Request<()>, Response = Response<B>, Error = Infallible>,

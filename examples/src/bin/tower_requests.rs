@@ -1,0 +1,120 @@
+//! Sends N requests through `XRayServer` (or the bare handler) and exits: the program
+//! `scripts/bench-tower.sh` runs under callgrind to count the layer's instructions per
+//! request, sampled and not. Each request is called, its response future polled, its body
+//! read to the end, as a server does; the handler answers at once with a 5-byte body and the
+//! tracer sends to a null transport.
+//!
+//! ```text
+//! cargo run --release -p xray-examples --bin tower_requests -- not-sampled 10000
+//! ```
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::pin::pin;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use tower::{Layer, Service};
+use xray_std::Tracer;
+use xray_std::integrations::http_server::XRayServerLayer;
+
+/// A handler answering at once with a 5-byte body.
+#[derive(Clone)]
+struct Hello;
+
+impl Service<Request<()>> for Hello {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Ready<Result<Self::Response, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: Request<()>) -> Self::Future {
+        ready(Ok(Response::new(Full::new(Bytes::from_static(b"hello")))))
+    }
+}
+
+/// One request on `svc`: call, the future to its response, the body to its end. Returns the
+/// body's frames.
+fn one<S, B>(svc: &mut S, req: Request<()>) -> Result<usize, String>
+where
+    S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
+    B: http_body::Body + Unpin,
+{
+    let mut cx = Context::from_waker(Waker::noop());
+    let Poll::Ready(Ok(resp)) = pin!(svc.call(req)).poll(&mut cx) else {
+        return Err("the handler answers at once, its response future did not".into());
+    };
+    let mut body = resp.into_body();
+    let mut frames = 0;
+    while let Poll::Ready(Some(frame)) = pin!(body.frame()).poll(&mut cx) {
+        frame.map_err(|_| "the body failed".to_string())?;
+        frames += 1;
+    }
+    Ok(frames)
+}
+
+fn run(mode: &str, n: usize) -> Result<usize, String> {
+    let sample = match mode {
+        "bare" | "not-sampled" => false,
+        "sampled" => true,
+        _ => {
+            return Err(format!(
+                "mode is bare, not-sampled or sampled, not {mode:?}"
+            ));
+        }
+    };
+    let requests = (0..n).map(|_| {
+        Request::get("http://orders.example/orders/42")
+            .header("user-agent", "bench/1.0")
+            .body(())
+            .map_err(|e| e.to_string())
+    });
+    let mut frames = 0;
+    if mode == "bare" {
+        let mut svc = Hello;
+        for req in requests {
+            frames += one(&mut svc, req?)?;
+        }
+    } else {
+        let tracer = Tracer::builder("orders-api")
+            .transport(Arc::new(Mutex::new(xray_std::core::NullTransport)))
+            .sampler(move |_| sample)
+            .pool_size(4)
+            .build();
+        let mut svc = XRayServerLayer::new(tracer.clone()).layer(Hello);
+        for req in requests {
+            frames += one(&mut svc, req?)?;
+        }
+        let stats = tracer.stats();
+        if stats.traces != n as u64 || stats.sampled != if sample { n as u64 } else { 0 } {
+            return Err(format!("{n} requests, but the tracer counted {stats:?}"));
+        }
+    }
+    Ok(frames)
+}
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let (Some(mode), Some(n)) = (args.next(), args.next().and_then(|n| n.parse().ok())) else {
+        eprintln!("usage: tower_requests bare|not-sampled|sampled N");
+        return ExitCode::FAILURE;
+    };
+    match run(&mode, n) {
+        Ok(frames) if frames == n => ExitCode::SUCCESS,
+        Ok(frames) => {
+            eprintln!("tower_requests: {n} requests, {frames} body frames");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("tower_requests: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
