@@ -30,6 +30,10 @@
 //! detection may have set from `_X_AMZN_TRACE_ID`. The header is not part of the SigV4
 //! signature, so setting it after signing is safe.
 //!
+//! In an unsampled trace the interceptor only passes that header on (with `Sampled=0`): it
+//! reads nothing from the request or the response, whose bodies it would otherwise parse for
+//! the parameters above.
+//!
 //! The subsegment begins when the operation's input is about to be serialized (the first
 //! hook that sees the operation's name whichever way the interceptor is registered) and ends
 //! when the operation completes, or, if the operation's future is dropped first, when the
