@@ -13,18 +13,13 @@
 #![allow(missing_docs, unsafe_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::convert::Infallible;
-use std::future::{Future, Ready, ready};
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response};
 use http_body::Body;
-use http_body_util::Full;
 use tower_layer::Layer;
 use tower_service::Service;
 use xray_std::Tracer;
@@ -37,41 +32,17 @@ use counting_alloc::{Counting, allocations as allocated};
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// A handler answering at once with a 5-byte body.
-#[derive(Clone)]
-struct Hello;
+#[path = "support/one_request.rs"]
+mod one_request;
+use one_request::Hello;
 
-impl Service<Request<()>> for Hello {
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Request<()>) -> Self::Future {
-        ready(Ok(Response::new(Full::new(Bytes::from_static(b"hello")))))
-    }
-}
-
-/// One request on `svc`: call, the future to its response, the body to its end.
+/// [`one_request::one`], which every service here answers at once.
 fn one<S, B>(svc: &mut S, req: Request<()>) -> usize
 where
     S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
     B: Body,
 {
-    let mut cx = Context::from_waker(Waker::noop());
-    let fut = pin!(svc.call(req));
-    let Poll::Ready(Ok(resp)) = fut.poll(&mut cx) else {
-        panic!("the handler answers at once")
-    };
-    let mut body = pin!(resp.into_body());
-    let mut frames = 0;
-    while let Poll::Ready(Some(_)) = body.as_mut().poll_frame(&mut cx) {
-        frames += 1;
-    }
-    frames
+    one_request::one(svc, req).expect("the handler answers at once")
 }
 
 fn request() -> Request<()> {

@@ -13,9 +13,9 @@ use crate::daemon_address::DaemonAddress;
 
 /// A best-effort UDP [`Transport`] to the X-Ray daemon.
 ///
-/// - One socket, bound once to an ephemeral port on the wildcard address of the daemon's
-///   address family, non-blocking, connected to the daemon's address, and reused for every
-///   send. A connected socket sends with `send`, which reuses the route the kernel found when
+/// - Sends go through one socket, bound once to an ephemeral port on the wildcard address of
+///   the daemon's address family, non-blocking, connected to the daemon's address, and
+///   reused for every send (a second, unconnected one stands by: see below). A connected socket sends with `send`, which reuses the route the kernel found when
 ///   connecting, where `send_to` looks it up again for every datagram (a tenth of a loopback
 ///   send's time; `scripts/bench-request.sh` measures both).
 /// - A daemon that is not listening makes the kernel report ICMP "port unreachable" on the

@@ -177,6 +177,19 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
         .unwrap();
 }
 
+/// A `GetItem` of `id` from the table `archived-orders`, which does not exist: the error
+/// code the SDK gives for the failure it must be.
+async fn get_from_missing_table(client: &aws_sdk_dynamodb::Client, id: &str) -> Option<String> {
+    let err = client
+        .get_item()
+        .table_name("archived-orders")
+        .key("id", AttributeValue::S(id.into()))
+        .send()
+        .await
+        .unwrap_err();
+    err.code().map(str::to_owned)
+}
+
 #[tokio::test]
 async fn dynamodb_with_the_interceptor_on_the_client() {
     let moto = Moto::start();
@@ -227,14 +240,7 @@ async fn dynamodb_with_the_interceptor_on_the_client() {
                 .await
                 .unwrap();
             assert_eq!(scan.count(), 1);
-            let err = client
-                .get_item()
-                .table_name("archived-orders")
-                .key("id", AttributeValue::S("1042".into()))
-                .send()
-                .await
-                .unwrap_err();
-            err.code().map(str::to_owned)
+            get_from_missing_table(&client, "1042").await
         })
         .await;
     let trace_id = ctx.trace_id().unwrap().to_string();
@@ -293,14 +299,7 @@ async fn an_unsampled_trace_passes_its_header_on_and_records_nothing() {
                 .send()
                 .await
                 .unwrap();
-            let err = client
-                .get_item()
-                .table_name("archived-orders")
-                .key("id", AttributeValue::S("7".into()))
-                .send()
-                .await
-                .unwrap_err();
-            err.code().map(str::to_owned)
+            get_from_missing_table(&client, "7").await
         })
         .await;
     ctx.end();

@@ -9,55 +9,25 @@
 //! ```
 
 use std::convert::Infallible;
-use std::future::{Future, Ready, ready};
-use std::pin::pin;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
 
-use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::{BodyExt, Full};
 use tower::{Layer, Service};
 use xray_std::Tracer;
 use xray_std::integrations::http_server::XRayServerLayer;
 
-/// A handler answering at once with a 5-byte body.
-#[derive(Clone)]
-struct Hello;
+#[path = "../../../std-adapter/benches/support/one_request.rs"]
+mod one_request;
+use one_request::Hello;
 
-impl Service<Request<()>> for Hello {
-    type Response = Response<Full<Bytes>>;
-    type Error = Infallible;
-    type Future = Ready<Result<Self::Response, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Request<()>) -> Self::Future {
-        ready(Ok(Response::new(Full::new(Bytes::from_static(b"hello")))))
-    }
-}
-
-/// One request on `svc`: call, the future to its response, the body to its end. Returns the
-/// body's frames.
+/// One request on `svc` ([`one_request::one`]): its body's frames.
 fn one<S, B>(svc: &mut S, req: Request<()>) -> Result<usize, String>
 where
     S: Service<Request<()>, Response = Response<B>, Error = Infallible>,
-    B: http_body::Body + Unpin,
+    B: http_body::Body,
 {
-    let mut cx = Context::from_waker(Waker::noop());
-    let Poll::Ready(Ok(resp)) = pin!(svc.call(req)).poll(&mut cx) else {
-        return Err("the handler answers at once, its response future did not".into());
-    };
-    let mut body = resp.into_body();
-    let mut frames = 0;
-    while let Poll::Ready(Some(frame)) = pin!(body.frame()).poll(&mut cx) {
-        frame.map_err(|_| "the body failed".to_string())?;
-        frames += 1;
-    }
-    Ok(frames)
+    one_request::one(svc, req).ok_or_else(|| "the handler answers at once; it did not".into())
 }
 
 fn run(mode: &str, n: usize) -> Result<usize, String> {
