@@ -39,6 +39,16 @@
 //! the request's handle (and of its [`Subsegment`] guards) is dropped, or earlier at
 //! [`TraceContext::end`]. A clone kept past the request keeps its recorder out of the pool
 //! until it is dropped (the pool grows to make up for it).
+//!
+//! # Unsampled traces
+//!
+//! A trace the sampler did not sample borrows no recorder: its handles carry its ids (the
+//! trace id, and each handle's own segment or subsegment id, drawn when the subsegment
+//! begins) so that logs and downstream headers (`Sampled=0`) have them, and nothing else.
+//! The pool's recorders, and its maximum, are for the sampled requests in flight. Recording
+//! calls on such a handle do nothing and report [`Outcome::NotSampled`]; a call on a
+//! subsegment that has ended is not told apart from one on an open subsegment there (there is
+//! nothing it could have recorded either way).
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -50,6 +60,7 @@ use xray_core::{EntityId, Outcome, SampledFlag, SegmentId, TraceHeader, TraceId,
 
 use crate::config::ContextMissing;
 use crate::current::{self, Scoped};
+use crate::rng::ThreadRng;
 use crate::tracer::{ByRef, Entry, Inner, PooledRecorder, State, TraceError, Tracer, bump};
 
 /// One request's trace: see the [module docs](self).
@@ -67,8 +78,21 @@ enum Link {
     Off,
     /// No recorder: the incoming header, passed on downstream as it came.
     Propagating(Arc<TraceHeader>),
+    /// An unsampled trace: its ids, no recorder.
+    Unsampled(Unsampled),
     /// A recorder lent from the pool.
     Recording(Lease),
+}
+
+/// The ids of a handle on an unsampled trace (see the module docs).
+#[derive(Clone)]
+struct Unsampled {
+    trace_id: TraceId,
+    /// This handle's segment or subsegment.
+    id: SegmentId,
+    /// The upstream header, kept for its extra fields (`K=V;K=V`, such as `Lineage`) to pass
+    /// on downstream; `None` when it has none (no allocation then).
+    upstream: Option<Arc<TraceHeader>>,
 }
 
 /// A share of a recorder lent from the pool; the last one to drop gives it back.
@@ -176,6 +200,27 @@ impl TraceContext {
                 tracestate: None,
             },
             None => TraceContext::none(),
+        }
+    }
+
+    /// A handle on an unsampled trace: `trace_id`, the segment's `id`, and `upstream`'s extra
+    /// fields to pass on.
+    pub(crate) fn unsampled(
+        trace_id: TraceId,
+        id: SegmentId,
+        upstream: Option<&TraceHeader>,
+    ) -> TraceContext {
+        let upstream = upstream
+            .filter(|h| !h.extra().is_empty())
+            .map(|h| Arc::new(h.clone()));
+        TraceContext {
+            link: Link::Unsampled(Unsampled {
+                trace_id,
+                id,
+                upstream,
+            }),
+            entity: EntityId::NONE,
+            tracestate: None,
         }
     }
 
@@ -296,6 +341,19 @@ impl TraceContext {
     /// [`TraceContext::subsegment`], and whether the subsegment is recording (what
     /// [`TraceContext::is_recording`] on it answers), read under the same lock.
     pub(crate) fn subsegment_recording(&self, name: &str) -> (Subsegment, bool) {
+        if let Link::Unsampled(u) = &self.link {
+            let sub = Subsegment {
+                ctx: TraceContext {
+                    link: Link::Unsampled(Unsampled {
+                        id: SegmentId::generate(&mut ThreadRng),
+                        ..u.clone()
+                    }),
+                    entity: EntityId::NONE,
+                    tracestate: self.tracestate.clone(),
+                },
+            };
+            return (sub, false);
+        }
         let (child, recording) = if self.entity.is_none() {
             (EntityId::NONE, false)
         } else {
@@ -456,6 +514,7 @@ impl TraceContext {
         match &self.link {
             Link::Off => None,
             Link::Propagating(h) => h.root(),
+            Link::Unsampled(u) => Some(u.trace_id),
             Link::Recording(_) => self.locked(|st, _| st.rec.trace_id()).flatten(),
         }
     }
@@ -463,6 +522,9 @@ impl TraceContext {
     /// The id of this handle's segment or subsegment (for logs); `None` when nothing is
     /// recorded.
     pub fn id(&self) -> Option<SegmentId> {
+        if let Link::Unsampled(u) = &self.link {
+            return Some(u.id);
+        }
         self.locked(|st, _| st.rec.segment_id(self.entity))
             .flatten()
     }
@@ -473,6 +535,7 @@ impl TraceContext {
         match &self.link {
             Link::Off => false,
             Link::Propagating(h) => h.sampled() == SampledFlag::Sampled,
+            Link::Unsampled(_) => false,
             Link::Recording(_) => self.locked(|st, _| st.rec.is_sampled()).unwrap_or(false),
         }
     }
@@ -492,6 +555,14 @@ impl TraceContext {
         match &self.link {
             Link::Off => None,
             Link::Propagating(h) => Some(TraceHeader::clone(h)),
+            Link::Unsampled(u) => {
+                let mut header = TraceHeader::with(u.trace_id, Some(u.id), SampledFlag::NotSampled);
+                for (key, value) in u.upstream.iter().flat_map(|h| h.extra_fields()) {
+                    // Checked when the upstream header was parsed, and within its capacity.
+                    let _ = header.push_extra(key, value);
+                }
+                Some(header)
+            }
             Link::Recording(_) => self
                 .locked(|st, _| {
                     st.rec

@@ -198,6 +198,7 @@ fn the_pool_grows_to_its_maximum_then_requests_pass_their_header_on() {
     let daemon = Daemon::bind();
     let tracer = Tracer::from_config(&config(&daemon, &[]), "pool")
         .unwrap()
+        .always_sample()
         .pool_size(1)
         .max_pool_size(2)
         .build();
@@ -222,8 +223,10 @@ fn the_pool_grows_to_its_maximum_then_requests_pass_their_header_on() {
     drop((sub, third, second, first));
     assert_eq!(tracer.pool_available(), 2, "every recorder went back");
     assert_eq!(daemon.recv(3, Duration::from_secs(2)).len(), 2);
-    // Without a header there is nothing to pass on.
+    // Without a header there is nothing to pass on (sampled requests: only they borrow
+    // recorders).
     let (a, b) = (tracer.begin(None), tracer.begin(None));
+    assert!(a.is_recording() && b.is_recording());
     let c = tracer.begin(None);
     assert!(c.trace_id().is_none() && c.downstream_header().is_none());
     drop((a, b, c));
@@ -315,4 +318,124 @@ fn a_redacted_value_is_said_and_counted() {
     assert!(!text.contains("s3cret"), "{text}");
     check_datagram(&datagrams[0]);
     assert_eq!(tracer.stats().redacted, 1);
+}
+
+#[test]
+fn unsampled_requests_borrow_no_recorder_and_keep_their_ids() {
+    let daemon = Daemon::bind();
+    let tracer = Tracer::from_config(&config(&daemon, &[]), "unsampled")
+        .unwrap()
+        .sampler(|_| false)
+        .pool_size(1)
+        .max_pool_size(1)
+        .build();
+    let upstream = TraceHeader::parse(
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=?;Lineage=a:1",
+    )
+    .unwrap();
+    // Far more requests in flight, each with a subsegment open, than the pool may hold.
+    let held: Vec<_> = (0..64)
+        .map(|i| {
+            let ctx = tracer.begin((i % 2 == 0).then_some(&upstream));
+            let sub = ctx.subsegment("call");
+            (ctx, sub)
+        })
+        .collect();
+    assert_eq!(tracer.pool_available(), 1, "no recorder was lent");
+    let stats = tracer.stats();
+    assert_eq!(
+        (stats.traces, stats.sampled, stats.pool_exhausted),
+        (64, 0, 0)
+    );
+    let mut ids = std::collections::HashSet::new();
+    for (i, (ctx, sub)) in held.iter().enumerate() {
+        assert!(!ctx.is_sampled() && !ctx.is_recording() && !sub.is_recording());
+        let trace = ctx.trace_id().expect("a trace id for logs");
+        let (segment, call) = (
+            ctx.id().expect("a segment id"),
+            sub.id().expect("its own id"),
+        );
+        assert!(
+            ids.insert(segment) && ids.insert(call),
+            "ids are drawn anew"
+        );
+        assert_eq!(sub.trace_id(), Some(trace));
+        if i % 2 == 0 {
+            assert_eq!(Some(trace), upstream.root(), "the caller's trace continues");
+        }
+        // What a call made from the subsegment carries: as the recorder would write it.
+        let down = sub.downstream_header().expect("a header to pass on");
+        assert_eq!(down.root(), Some(trace));
+        assert_eq!(down.parent(), Some(call));
+        assert_eq!(down.sampled(), SampledFlag::NotSampled);
+        assert_eq!(down.extra(), if i % 2 == 0 { "Lineage=a:1" } else { "" });
+        assert_eq!(
+            ctx.downstream_header().and_then(|h| h.parent()),
+            Some(segment)
+        );
+        let nested = sub.subsegment("nested");
+        assert_eq!(nested.trace_id(), Some(trace));
+        assert!(nested.id().is_some() && nested.id() != sub.id());
+        sub.annotate("k", 1);
+        assert_eq!(sub.last_outcome(), Ok(Outcome::NotSampled));
+    }
+    // The same header from the recorder's own unsampled trace.
+    let mut rec: xray_std::core::Recorder<[u8; 4096]> =
+        xray_std::core::Recorder::new([0; 4096], xray_std::core::RecorderConfig::with_budget(2048));
+    let seg = rec.begin_segment(
+        "unsampled",
+        Some(&upstream),
+        false,
+        &xray_std::SystemClock,
+        &mut xray_std::FastRng::from_os(),
+    );
+    let from_recorder = rec.downstream_header(seg).unwrap();
+    let from_handle = held[0].0.downstream_header().unwrap();
+    assert_eq!(from_handle.root(), from_recorder.root());
+    assert_eq!(from_handle.sampled(), from_recorder.sampled());
+    assert_eq!(from_handle.extra(), from_recorder.extra());
+    drop(held);
+    // A sampled request still gets the recorder, and only it is sent.
+    let yes = TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1").unwrap();
+    let ctx = tracer.begin(Some(&yes));
+    assert!(ctx.is_recording());
+    drop(ctx);
+    assert_eq!(daemon.recv(2, Duration::from_secs(2)).len(), 1);
+    assert_eq!(tracer.pool_available(), 1);
+}
+
+#[test]
+fn an_unsampled_lambda_invocation_borrows_no_recorder() {
+    let daemon = Daemon::bind();
+    let tracer = Tracer::from_config(&config(&daemon, &[]), "fn")
+        .unwrap()
+        .lambda(true)
+        .pool_size(1)
+        .max_pool_size(1)
+        .build();
+    let header = TraceHeader::parse(
+        "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0;Lineage=b:2",
+    )
+    .unwrap();
+    let held: Vec<_> = (0..4).map(|_| tracer.begin_lambda(Some(&header))).collect();
+    assert_eq!(tracer.pool_available(), 1, "no recorder was lent");
+    for ctx in &held {
+        // The facade's ids: the header's own.
+        assert_eq!(ctx.trace_id(), header.root());
+        assert_eq!(ctx.id(), header.parent());
+        assert!(!ctx.is_sampled());
+        let sub = ctx.subsegment("work");
+        let down = sub.downstream_header().unwrap();
+        assert_eq!(down.root(), header.root());
+        assert_eq!(down.parent(), sub.id());
+        assert_ne!(sub.id(), header.parent());
+        assert_eq!(down.sampled(), SampledFlag::NotSampled);
+        assert_eq!(down.extra(), "Lineage=b:2");
+    }
+    drop(held);
+    assert_eq!(tracer.stats().traces, 4);
+    assert!(
+        daemon.recv(1, Duration::from_millis(300)).is_empty(),
+        "nothing is sent"
+    );
 }

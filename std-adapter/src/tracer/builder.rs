@@ -92,10 +92,10 @@ impl TracerBuilder {
         self
     }
 
-    /// Recorders made when the tracer is built (default [`DEFAULT_POOL_SIZE`]): requests up
-    /// to this many at once never wait for an allocation. Beyond it the pool grows, one
-    /// recorder per extra request in flight, up to [`TracerBuilder::max_pool_size`], and keeps
-    /// what it grew. Each recorder is [`TracerBuilder::recorder_bytes`] of buffer plus about
+    /// Recorders made when the tracer is built (default [`DEFAULT_POOL_SIZE`]): sampled
+    /// requests up to this many at once never wait for an allocation (unsampled requests
+    /// borrow no recorder). Beyond it the pool grows, one recorder per extra sampled request
+    /// in flight, up to [`TracerBuilder::max_pool_size`], and keeps what it grew. Each recorder is [`TracerBuilder::recorder_bytes`] of buffer plus about
     /// 1.2 KB of state.
     pub fn pool_size(mut self, n: usize) -> Self {
         self.pool_size = n;
@@ -103,8 +103,8 @@ impl TracerBuilder {
     }
 
     /// The most recorders the pool grows to (default [`DEFAULT_MAX_POOL_SIZE`], at least
-    /// [`TracerBuilder::pool_size`]), which bounds the tracer's memory. A request that finds
-    /// every recorder lent at the maximum is not recorded, but its handle still propagates
+    /// [`TracerBuilder::pool_size`]), which bounds the tracer's memory. A sampled request that
+    /// finds every recorder lent at the maximum is not recorded, but its handle still propagates
     /// the incoming trace header downstream; it is counted in
     /// [`TracerStats::pool_exhausted`](crate::TracerStats::pool_exhausted) and logged (at
     /// the 1st, 2nd, 4th, 8th… occurrence).

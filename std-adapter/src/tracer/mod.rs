@@ -1,12 +1,17 @@
 //! The std entry point: a [`Tracer`] shared by every thread, handing out one
 //! [`TraceContext`] per request.
 //!
-//! A `Tracer` owns a pool of [`Recorder`](xray_core::Recorder)s. Each traced request borrows
+//! A `Tracer` owns a pool of [`Recorder`](xray_core::Recorder)s. Each sampled request borrows
 //! one through its [`TraceContext`] (shared by its clones and guards), records into it, and
 //! gives it back when the last handle is dropped. Nothing on the record → encode → send path
 //! allocates: the recorder writes into its own buffer and the datagram goes straight to the
 //! transport. The pool grows on demand up to a maximum; a recorder is allocated only when it
 //! grows ([`TracerBuilder::pool_size`], [`TracerBuilder::max_pool_size`]).
+//!
+//! The sampler decides first, so an unsampled request (most of them, with the default 1 a
+//! second plus 5 %) borrows no recorder: its handle carries the trace's ids alone, for logs
+//! and for the `Sampled=0` header of downstream calls. The pool's size is that of the sampled
+//! requests in flight.
 //!
 //! ```
 //! use std::sync::{Arc, Mutex};
@@ -27,10 +32,10 @@
 //!
 //! # Never silently dropped
 //!
-//! When every recorder is lent and the pool is at its maximum, the request is not recorded,
-//! but its handle still carries the incoming header (same Root, the upstream Parent, the
-//! upstream Sampled), so calls made downstream stay in the caller's trace. The request is
-//! counted ([`TracerStats::pool_exhausted`]) and logged (rate-limited).
+//! When every recorder is lent and the pool is at its maximum, a sampled request is not
+//! recorded, but its handle still carries the incoming header (same Root, the upstream
+//! Parent, the upstream Sampled), so calls made downstream stay in the caller's trace. The
+//! request is counted ([`TracerStats::pool_exhausted`]) and logged (rate-limited).
 //!
 //! # Context missing
 //!
@@ -72,11 +77,13 @@ pub use crate::sampling::{
 
 use crate::config::Config;
 use crate::context::TraceContext;
+use crate::rng::ThreadRng;
 use crate::system_clock::SystemClock;
 use crate::udp_transport::{TransportStats, UdpTransport};
 use pool::Pool;
+use xray_core::recorder::Sampling as Decided;
 use xray_core::sampler::Upstream;
-use xray_core::{Clock, SampledFlag, Timestamp, TraceHeader};
+use xray_core::{Clock, SampledFlag, SegmentId, Timestamp, TraceHeader, TraceId};
 
 /// Who decides for requests whose upstream header carries no decision.
 #[derive(Clone)]
@@ -245,41 +252,66 @@ impl Tracer {
         upstream: Option<&TraceHeader>,
         request: &SamplingRequest<'_>,
     ) -> TraceContext {
-        let Some(ctx) = self.lend(upstream) else {
-            return TraceContext::unrecorded(self.inner.enabled, upstream);
-        };
         let inner = &*self.inner;
+        if !self.note_upstream(upstream) {
+            return TraceContext::unrecorded(false, upstream);
+        }
+        // One clock reading for the decision and the segment start.
+        let clock = ReadClock(inner.clock.now());
+        let mut rng = ThreadRng;
+        let decided: Decided<'_> = match (&inner.sampling, upstream.map(TraceHeader::sampled)) {
+            (_, Some(SampledFlag::Sampled)) => true.into(),
+            (_, Some(SampledFlag::NotSampled)) => false.into(),
+            // Lambda: the invocation header decides, nothing else samples.
+            _ if inner.lambda => false.into(),
+            (Sampling::Always, _) => true.into(),
+            (Sampling::Custom(f), _) => f(request).into(),
+            (Sampling::Rules(sampler), _) => {
+                let up = Upstream::from_header(upstream);
+                sampler
+                    .decide(&request.to_core(), up, &clock, &mut rng)
+                    .into()
+            }
+            // The rule's name is the centralized rules' (read-locked while it is used).
+            #[cfg(feature = "centralized-sampling")]
+            (Sampling::Centralized(central), _) => {
+                let up = Upstream::from_header(upstream);
+                return central.decide_with(
+                    &request.to_core(),
+                    up,
+                    &clock,
+                    &mut rng,
+                    |decision, rng| self.begin_decided(upstream, decision.into(), &clock, rng),
+                );
+            }
+        };
+        self.begin_decided(upstream, decided, &clock, &mut rng)
+    }
+
+    /// Begins the trace the sampler decided on: a sampled one on a recorder from the pool, an
+    /// unsampled one as its ids alone (see [`TraceContext`]'s module docs).
+    fn begin_decided(
+        &self,
+        upstream: Option<&TraceHeader>,
+        decided: Decided<'_>,
+        clock: &ReadClock,
+        rng: &mut ThreadRng,
+    ) -> TraceContext {
+        let inner = &*self.inner;
+        if !decided.sampled {
+            // The ids the recorder would have made.
+            let root = upstream.and_then(TraceHeader::root);
+            let trace_id =
+                root.unwrap_or_else(|| TraceId::generate(clock.0.unwrap_or_default(), rng));
+            bump(&inner.counters.traces);
+            return TraceContext::unsampled(trace_id, SegmentId::generate(rng), upstream);
+        }
+        let Some(ctx) = self.lend(upstream) else {
+            return TraceContext::unrecorded(true, upstream);
+        };
         ctx.begin(inner, |st| {
             let State { rec, rng, .. } = st;
-            // One clock reading for the decision and the segment start.
-            let clock = ReadClock(inner.clock.now());
-            let name = inner.name.as_str();
-            match (&inner.sampling, upstream.map(TraceHeader::sampled)) {
-                (_, Some(SampledFlag::Sampled)) => {
-                    rec.begin_segment(name, upstream, true, &clock, rng)
-                }
-                (_, Some(SampledFlag::NotSampled)) => {
-                    rec.begin_segment(name, upstream, false, &clock, rng)
-                }
-                // Lambda: the invocation header decides, nothing else samples.
-                _ if inner.lambda => rec.begin_segment(name, upstream, false, &clock, rng),
-                (Sampling::Always, _) => rec.begin_segment(name, upstream, true, &clock, rng),
-                (Sampling::Custom(f), _) => {
-                    rec.begin_segment(name, upstream, f(request), &clock, rng)
-                }
-                (Sampling::Rules(sampler), _) => {
-                    let up = Upstream::from_header(upstream);
-                    let decision = sampler.decide(&request.to_core(), up, &clock, rng);
-                    rec.begin_segment(name, upstream, decision, &clock, rng)
-                }
-                #[cfg(feature = "centralized-sampling")]
-                (Sampling::Centralized(central), _) => {
-                    let up = Upstream::from_header(upstream);
-                    central.decide_with(&request.to_core(), up, &clock, rng, |decision, rng| {
-                        rec.begin_segment(name, upstream, decision, &clock, rng)
-                    })
-                }
-            }
+            rec.begin_segment(inner.name.as_str(), upstream, decided, clock, rng)
         })
     }
 
@@ -292,28 +324,40 @@ impl Tracer {
     /// With a Root but no Parent (PassThrough mode), nothing is recorded and the header is
     /// passed on downstream as it came.
     pub fn begin_lambda(&self, header: Option<&TraceHeader>) -> TraceContext {
-        let Some(header) = header.filter(|h| h.root().is_some() && h.parent().is_some()) else {
-            if self.inner.enabled && header.is_some_and(|h| h.malformed().any()) {
-                bump(&self.inner.counters.malformed_headers);
-            }
-            return TraceContext::unrecorded(self.inner.enabled, header);
+        if !self.note_upstream(header) {
+            return TraceContext::unrecorded(false, header);
+        }
+        let (Some(header), Some(root), Some(parent)) = (
+            header,
+            header.and_then(TraceHeader::root),
+            header.and_then(TraceHeader::parent),
+        ) else {
+            return TraceContext::unrecorded(true, header);
         };
+        if header.sampled() != SampledFlag::Sampled {
+            // The facade's ids: the header's Root and Parent.
+            bump(&self.inner.counters.traces);
+            return TraceContext::unsampled(root, parent, Some(header));
+        }
         let Some(ctx) = self.lend(Some(header)) else {
-            return TraceContext::unrecorded(self.inner.enabled, Some(header));
+            return TraceContext::unrecorded(true, Some(header));
         };
         ctx.begin(&self.inner, |st| st.rec.begin_facade(header))
     }
 
-    /// A recorder from the pool, as a handle with no entity yet. `None` when tracing is off
-    /// or no recorder can be had (then counted and logged).
-    fn lend(&self, upstream: Option<&TraceHeader>) -> Option<TraceContext> {
+    /// Whether tracing is on; counts a malformed `upstream` header if it is.
+    fn note_upstream(&self, upstream: Option<&TraceHeader>) -> bool {
         let inner = &*self.inner;
-        if !inner.enabled {
-            return None;
-        }
-        if upstream.is_some_and(|h| h.malformed().any()) {
+        if inner.enabled && upstream.is_some_and(|h| h.malformed().any()) {
             bump(&inner.counters.malformed_headers);
         }
+        inner.enabled
+    }
+
+    /// A recorder from the pool, as a handle with no entity yet. `None` when no recorder can
+    /// be had (then counted and logged).
+    fn lend(&self, upstream: Option<&TraceHeader>) -> Option<TraceContext> {
+        let inner = &*self.inner;
         match inner.pool.take() {
             Some(entry) => Some(TraceContext::lent(self.clone(), entry)),
             None => {
