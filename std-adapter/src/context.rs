@@ -67,9 +67,18 @@ use crate::tracer::{ByRef, Entry, Inner, PooledRecorder, State, TraceError, Trac
 #[derive(Clone)]
 pub struct TraceContext {
     link: Link,
-    entity: EntityId,
+    /// What calls made from here pass on besides the ids; `None` when nothing (most
+    /// requests: no allocation then).
+    passed_on: Option<Arc<PassedOn>>,
+}
+
+/// What a handle passes on downstream besides the ids.
+struct PassedOn {
     /// The incoming W3C `tracestate`, passed on next to `traceparent`.
-    tracestate: Option<Arc<TraceState>>,
+    tracestate: Option<TraceState>,
+    /// For an unsampled trace, the upstream header, kept for its extra fields (`K=V;K=V`,
+    /// such as `Lineage`); a recorder keeps them itself.
+    upstream: Option<TraceHeader>,
 }
 
 #[derive(Clone)]
@@ -80,19 +89,17 @@ enum Link {
     Propagating(Arc<TraceHeader>),
     /// An unsampled trace: its ids, no recorder.
     Unsampled(Unsampled),
-    /// A recorder lent from the pool.
-    Recording(Lease),
+    /// A recorder lent from the pool, and the entity (segment or subsegment) this handle
+    /// records on.
+    Recording(Lease, EntityId),
 }
 
 /// The ids of a handle on an unsampled trace (see the module docs).
-#[derive(Clone)]
+#[derive(Clone, Copy)]
 struct Unsampled {
     trace_id: TraceId,
     /// This handle's segment or subsegment.
     id: SegmentId,
-    /// The upstream header, kept for its extra fields (`K=V;K=V`, such as `Lineage`) to pass
-    /// on downstream; `None` when it has none (no allocation then).
-    upstream: Option<Arc<TraceHeader>>,
 }
 
 /// A share of a recorder lent from the pool; the last one to drop gives it back.
@@ -185,8 +192,7 @@ impl TraceContext {
     pub const fn none() -> TraceContext {
         TraceContext {
             link: Link::Off,
-            entity: EntityId::NONE,
-            tracestate: None,
+            passed_on: None,
         }
     }
 
@@ -196,8 +202,7 @@ impl TraceContext {
         match upstream.filter(|h| enabled && h.root().is_some()) {
             Some(h) => TraceContext {
                 link: Link::Propagating(Arc::new(h.clone())),
-                entity: EntityId::NONE,
-                tracestate: None,
+                passed_on: None,
             },
             None => TraceContext::none(),
         }
@@ -210,17 +215,15 @@ impl TraceContext {
         id: SegmentId,
         upstream: Option<&TraceHeader>,
     ) -> TraceContext {
-        let upstream = upstream
-            .filter(|h| !h.extra().is_empty())
-            .map(|h| Arc::new(h.clone()));
+        let passed_on = upstream.filter(|h| !h.extra().is_empty()).map(|h| {
+            Arc::new(PassedOn {
+                tracestate: None,
+                upstream: Some(h.clone()),
+            })
+        });
         TraceContext {
-            link: Link::Unsampled(Unsampled {
-                trace_id,
-                id,
-                upstream,
-            }),
-            entity: EntityId::NONE,
-            tracestate: None,
+            link: Link::Unsampled(Unsampled { trace_id, id }),
+            passed_on,
         }
     }
 
@@ -228,16 +231,15 @@ impl TraceContext {
     pub(crate) fn lent(tracer: Tracer, entry: Arc<Entry>) -> TraceContext {
         entry.users.store(1, Ordering::Release);
         TraceContext {
-            link: Link::Recording(Lease { tracer, entry }),
-            entity: EntityId::NONE,
-            tracestate: None,
+            link: Link::Recording(Lease { tracer, entry }, EntityId::NONE),
+            passed_on: None,
         }
     }
 
     /// Begins the trace with `f` (a panic in it leaves through here; the recorder goes back
     /// to the pool as `self` drops) and counts it.
     pub(crate) fn begin(mut self, inner: &Inner, f: impl FnOnce(&mut State) -> EntityId) -> Self {
-        let Link::Recording(lease) = &self.link else {
+        let Link::Recording(lease, entity) = &mut self.link else {
             return self;
         };
         let (segment, sampled) = match lease.entry.lock(&inner.counters) {
@@ -252,8 +254,17 @@ impl TraceContext {
         if sampled {
             bump(&inner.counters.sampled);
         }
-        self.entity = segment;
+        *entity = segment;
         self
+    }
+
+    /// The entity this handle records on (`NONE` without a recorder).
+    #[inline]
+    fn entity(&self) -> EntityId {
+        match &self.link {
+            Link::Recording(_, entity) => *entity,
+            _ => EntityId::NONE,
+        }
     }
 
     /// The handle of the request being served on this thread or task: inside
@@ -278,7 +289,7 @@ impl TraceContext {
     /// Runs `f` on the locked recording state; `None` without a recorder or after a panic
     /// abandoned the trace.
     fn locked<R>(&self, f: impl FnOnce(&mut State, &Inner) -> R) -> Option<R> {
-        let Link::Recording(lease) = &self.link else {
+        let Link::Recording(lease, _) = &self.link else {
             return None;
         };
         let inner = &*lease.tracer.inner;
@@ -291,7 +302,7 @@ impl TraceContext {
 
     /// Runs a recording call on this handle's entity and keeps its outcome.
     fn record(&self, what: &'static str, f: impl FnOnce(&mut State, &Inner, EntityId) -> Outcome) {
-        let entity = self.entity;
+        let entity = self.entity();
         // A guard whose subsegment could not begin records nothing (counted by the recorder).
         if entity.is_none() {
             return;
@@ -341,37 +352,43 @@ impl TraceContext {
     /// [`TraceContext::subsegment`], and whether the subsegment is recording (what
     /// [`TraceContext::is_recording`] on it answers), read under the same lock.
     pub(crate) fn subsegment_recording(&self, name: &str) -> (Subsegment, bool) {
-        if let Link::Unsampled(u) = &self.link {
-            let sub = Subsegment {
-                ctx: TraceContext {
-                    link: Link::Unsampled(Unsampled {
-                        id: SegmentId::generate(&mut ThreadRng),
-                        ..u.clone()
-                    }),
-                    entity: EntityId::NONE,
-                    tracestate: self.tracestate.clone(),
-                },
-            };
-            return (sub, false);
-        }
-        let (child, recording) = if self.entity.is_none() {
+        let parent = match &self.link {
+            Link::Recording(_, entity) => *entity,
+            Link::Unsampled(u) => {
+                let sub = Subsegment {
+                    ctx: TraceContext {
+                        link: Link::Unsampled(Unsampled {
+                            id: SegmentId::generate(&mut ThreadRng),
+                            ..*u
+                        }),
+                        passed_on: self.passed_on.clone(),
+                    },
+                };
+                return (sub, false);
+            }
+            Link::Off | Link::Propagating(_) => EntityId::NONE,
+        };
+        let (child, recording) = if parent.is_none() {
             (EntityId::NONE, false)
         } else {
             self.locked(|st, inner| {
                 let State { rec, rng, .. } = st;
-                let id = rec.begin_subsegment(self.entity, name, &inner.clock, rng);
-                if id.is_none() && rec.segment_id(self.entity).is_none() {
+                let id = rec.begin_subsegment(parent, name, &inner.clock, rng);
+                if id.is_none() && rec.segment_id(parent).is_none() {
                     st.last = missing(inner, "subsegment");
                 }
                 (id, !id.is_none() && rec.is_sampled())
             })
             .unwrap_or((EntityId::NONE, false))
         };
+        let link = match &self.link {
+            Link::Recording(lease, _) => Link::Recording(lease.clone(), child),
+            other => other.clone(),
+        };
         let sub = Subsegment {
             ctx: TraceContext {
-                link: self.link.clone(),
-                entity: child,
-                tracestate: self.tracestate.clone(),
+                link,
+                passed_on: self.passed_on.clone(),
             },
         };
         (sub, recording)
@@ -489,7 +506,7 @@ impl TraceContext {
 
     /// Ends the entity if it is still open, never letting a panic out (for `drop`).
     pub(crate) fn end_quietly(&self) {
-        let entity = self.entity;
+        let entity = self.entity();
         if entity.is_none() {
             return;
         }
@@ -515,7 +532,7 @@ impl TraceContext {
             Link::Off => None,
             Link::Propagating(h) => h.root(),
             Link::Unsampled(u) => Some(u.trace_id),
-            Link::Recording(_) => self.locked(|st, _| st.rec.trace_id()).flatten(),
+            Link::Recording(..) => self.locked(|st, _| st.rec.trace_id()).flatten(),
         }
     }
 
@@ -525,7 +542,7 @@ impl TraceContext {
         if let Link::Unsampled(u) = &self.link {
             return Some(u.id);
         }
-        self.locked(|st, _| st.rec.segment_id(self.entity))
+        self.locked(|st, _| st.rec.segment_id(self.entity()))
             .flatten()
     }
 
@@ -536,14 +553,14 @@ impl TraceContext {
             Link::Off => false,
             Link::Propagating(h) => h.sampled() == SampledFlag::Sampled,
             Link::Unsampled(_) => false,
-            Link::Recording(_) => self.locked(|st, _| st.rec.is_sampled()).unwrap_or(false),
+            Link::Recording(..) => self.locked(|st, _| st.rec.is_sampled()).unwrap_or(false),
         }
     }
 
     /// Whether calls on this handle are recorded and will be sent (a recorder, a sampled
     /// trace in progress, and this handle's entity open).
     pub fn is_recording(&self) -> bool {
-        self.locked(|st, _| st.rec.is_sampled() && st.rec.segment_id(self.entity).is_some())
+        self.locked(|st, _| st.rec.is_sampled() && st.rec.segment_id(self.entity()).is_some())
             .unwrap_or(false)
     }
 
@@ -557,16 +574,17 @@ impl TraceContext {
             Link::Propagating(h) => Some(TraceHeader::clone(h)),
             Link::Unsampled(u) => {
                 let mut header = TraceHeader::with(u.trace_id, Some(u.id), SampledFlag::NotSampled);
-                for (key, value) in u.upstream.iter().flat_map(|h| h.extra_fields()) {
+                let upstream = self.passed_on.as_ref().and_then(|p| p.upstream.as_ref());
+                for (key, value) in upstream.iter().flat_map(|h| h.extra_fields()) {
                     // Checked when the upstream header was parsed, and within its capacity.
                     let _ = header.push_extra(key, value);
                 }
                 Some(header)
             }
-            Link::Recording(_) => self
+            Link::Recording(..) => self
                 .locked(|st, _| {
                     st.rec
-                        .downstream_header(self.entity)
+                        .downstream_header(self.entity())
                         .or_else(|| st.rec.downstream_header(st.segment))
                 })
                 .flatten(),
@@ -575,13 +593,26 @@ impl TraceContext {
 
     /// The incoming W3C `tracestate` this trace passes on downstream next to `traceparent`.
     pub fn tracestate(&self) -> Option<&TraceState> {
-        self.tracestate.as_deref()
+        self.passed_on.as_ref()?.tracestate.as_ref()
     }
 
     /// This handle, passing `tracestate` on downstream (the server layer gives it the
     /// incoming one); an empty list is not kept.
     pub fn with_tracestate(mut self, tracestate: Option<TraceState>) -> Self {
-        self.tracestate = tracestate.filter(|t| !t.is_empty()).map(Arc::new);
+        let tracestate = tracestate.filter(|t| !t.is_empty());
+        let upstream = self
+            .passed_on
+            .take()
+            .and_then(|p| match Arc::try_unwrap(p) {
+                Ok(p) => p.upstream,
+                Err(shared) => shared.upstream.clone(),
+            });
+        if tracestate.is_some() || upstream.is_some() {
+            self.passed_on = Some(Arc::new(PassedOn {
+                tracestate,
+                upstream,
+            }));
+        }
         self
     }
 
@@ -599,7 +630,7 @@ impl TraceContext {
         &self,
         f: impl FnOnce(&mut PooledRecorder, EntityId) -> R,
     ) -> Option<R> {
-        self.locked(|st, _| f(&mut st.rec, self.entity))
+        self.locked(|st, _| f(&mut st.rec, self.entity()))
     }
 }
 
@@ -627,7 +658,7 @@ impl<'a> Held<'a> {
     fn state(&mut self) -> Option<(&mut State, &'a Inner)> {
         if self.guard.is_none() {
             let ctx: &'a TraceContext = self.ctx;
-            let Link::Recording(lease) = &ctx.link else {
+            let Link::Recording(lease, _) = &ctx.link else {
                 return None;
             };
             let inner = &*lease.tracer.inner;
@@ -650,13 +681,13 @@ impl<'a> Held<'a> {
         &mut self,
         f: impl FnOnce(&mut PooledRecorder, EntityId) -> R,
     ) -> Option<R> {
-        let entity = self.ctx.entity;
+        let entity = self.ctx.entity();
         self.state().map(|(st, _)| f(&mut st.rec, entity))
     }
 
     /// A recording call as [`TraceContext`]'s own (`what` names it for a missing context).
     fn record(&mut self, what: &'static str, f: impl FnOnce(&mut State, EntityId) -> Outcome) {
-        let entity = self.ctx.entity;
+        let entity = self.ctx.entity();
         if entity.is_none() {
             return;
         }

@@ -379,6 +379,18 @@ fn unsampled_requests_borrow_no_recorder_and_keep_their_ids() {
         sub.annotate("k", 1);
         assert_eq!(sub.last_outcome(), Ok(Outcome::NotSampled));
     }
+    // A `tracestate` given to an unsampled handle goes along with its extra fields.
+    let state = xray_std::core::TraceState::parse("vendor=abc").unwrap();
+    let with_state = tracer
+        .begin(Some(&upstream))
+        .with_tracestate(Some(state.clone()));
+    let sub = with_state.subsegment("call");
+    assert_eq!(sub.tracestate(), Some(&state));
+    assert_eq!(sub.downstream_header().unwrap().extra(), "Lineage=a:1");
+    let plain = tracer.begin(None).with_tracestate(Some(state.clone()));
+    assert_eq!(plain.tracestate(), Some(&state));
+    assert_eq!(plain.with_tracestate(None).tracestate(), None);
+    drop((sub, with_state));
     // The same header from the recorder's own unsampled trace.
     let mut rec: xray_std::core::Recorder<[u8; 4096]> =
         xray_std::core::Recorder::new([0; 4096], xray_std::core::RecorderConfig::with_budget(2048));

@@ -22,6 +22,7 @@
 //!
 //! Fields recorded later with `Span::record` follow the same rules.
 
+use std::cell::Cell;
 use std::fmt;
 
 use tracing::field::{Field, Visit};
@@ -60,10 +61,44 @@ pub(crate) enum Route<'n> {
     Annotation(AnnotationKey<'n>),
 }
 
+/// Annotation keys this thread has checked, found by the address of their text.
+const KNOWN_KEYS: usize = 64;
+
+thread_local! {
+    /// A field's name is its callsite's `&'static str`: the same address and length is the
+    /// same text for the life of the program, so a name checked once (a look at every byte)
+    /// is known by where it is. One entry per slot, the last name checked there.
+    static KNOWN: [Cell<Option<AnnotationKey<'static>>>; KNOWN_KEYS] =
+        const { [const { Cell::new(None) }; KNOWN_KEYS] };
+}
+
+/// [`AnnotationKey::new`] for a field's name, remembered per thread (see [`KNOWN`]).
+fn annotation_key(name: &'static str) -> Option<AnnotationKey<'static>> {
+    let at = name.as_ptr() as usize;
+    let slot = (at ^ (at >> 7) ^ name.len()) % KNOWN_KEYS;
+    let same = |k: &AnnotationKey<'static>| {
+        let k = k.as_str();
+        k.as_ptr() == name.as_ptr() && k.len() == name.len()
+    };
+    let known = KNOWN.try_with(|known| {
+        let cell = &known[slot];
+        match cell.get() {
+            Some(key) if same(&key) => Some(key),
+            _ => {
+                let key = AnnotationKey::new(name)?;
+                cell.set(Some(key));
+                Some(key)
+            }
+        }
+    });
+    // During thread teardown: checked, not remembered.
+    known.unwrap_or_else(|_| AnnotationKey::new(name))
+}
+
 /// The route of a field name (steps 1 to 7 of the module docs, the value aside).
-pub(crate) fn route(name: &str) -> Route<'_> {
+pub(crate) fn route(name: &'static str) -> Route<'static> {
     // Most fields are plain keys: a valid key has no dot, so none of the names below.
-    if let Some(key) = AnnotationKey::new(name) {
+    if let Some(key) = annotation_key(name) {
         return Route::Annotation(key);
     }
     match name {
@@ -222,7 +257,38 @@ mod tests {
         );
         assert_eq!(route("user.id"), Route::Metadata("user.id"));
         assert_eq!(route("naïve"), Route::Metadata("naïve"));
-        let long = "k".repeat(501);
-        assert_eq!(route(&long), Route::Metadata(&long));
+        let long: &'static str = "k".repeat(501).leak();
+        assert_eq!(route(long), Route::Metadata(long));
+    }
+
+    #[test]
+    fn a_remembered_key_is_told_apart_from_names_at_the_same_address() {
+        // One text, three names starting at its first byte.
+        const TEXT: &str = "order_id.v2";
+        let (key, dotted, short) = (&TEXT[..8], TEXT, &TEXT[..5]);
+        for _ in 0..3 {
+            assert_eq!(
+                route(key),
+                Route::Annotation(AnnotationKey::new(key).unwrap())
+            );
+            assert_eq!(route(dotted), Route::Metadata(dotted));
+            assert_eq!(
+                route(short),
+                Route::Annotation(AnnotationKey::new(short).unwrap())
+            );
+        }
+        // More names than the thread remembers: each still routed as when first seen.
+        let names: Vec<&'static str> = (0..3 * KNOWN_KEYS)
+            .map(|i| -> &'static str { format!("key_{i}").leak() })
+            .collect();
+        for _ in 0..2 {
+            for name in &names {
+                assert_eq!(
+                    route(name),
+                    Route::Annotation(AnnotationKey::new(name).unwrap())
+                );
+            }
+        }
+        assert_eq!(route("not a key"), Route::Metadata("not a key"));
     }
 }
