@@ -337,8 +337,31 @@ impl TraceContext {
     pub(crate) fn hold(&self) -> Held<'_> {
         Held {
             ctx: self,
+            entity: self.entity(),
             guard: None,
         }
+    }
+
+    /// A guard for a subsegment of this handle's entity that is not begun yet, and that
+    /// entity: [`Held::begin_subsegment`] begins it under the lock its fields are then
+    /// recorded with (one lock for both; the tracing layer's new spans). Until then it
+    /// records nothing and ends nothing.
+    #[cfg(feature = "tracing")]
+    #[inline]
+    pub(crate) fn unbegun_child(&self) -> (Subsegment, EntityId) {
+        let (link, parent) = match &self.link {
+            Link::Recording(lease, entity) => {
+                (Link::Recording(lease.clone(), EntityId::NONE), *entity)
+            }
+            // Its own id now: there is no recorder to begin it in.
+            Link::Unsampled(_) => return (self.subsegment_recording("").0, EntityId::NONE),
+            other => (other.clone(), EntityId::NONE),
+        };
+        let ctx = TraceContext {
+            link,
+            passed_on: self.passed_on.clone(),
+        };
+        (Subsegment { ctx }, parent)
     }
 
     /// Begins a subsegment of this handle's entity; it ends when the guard is dropped (or at
@@ -371,15 +394,8 @@ impl TraceContext {
         let (child, recording) = if parent.is_none() {
             (EntityId::NONE, false)
         } else {
-            self.locked(|st, inner| {
-                let State { rec, rng, .. } = st;
-                let id = rec.begin_subsegment(parent, name, &inner.clock, rng);
-                if id.is_none() && rec.segment_id(parent).is_none() {
-                    st.last = missing(inner, "subsegment");
-                }
-                (id, !id.is_none() && rec.is_sampled())
-            })
-            .unwrap_or((EntityId::NONE, false))
+            self.locked(|st, inner| begin_child(st, inner, parent, name))
+                .unwrap_or((EntityId::NONE, false))
         };
         let link = match &self.link {
             Link::Recording(lease, _) => Link::Recording(lease.clone(), child),
@@ -634,6 +650,17 @@ impl TraceContext {
     }
 }
 
+/// Begins subsegment `name` of `parent` on the locked state: its id, and whether it records.
+#[inline]
+fn begin_child(st: &mut State, inner: &Inner, parent: EntityId, name: &str) -> (EntityId, bool) {
+    let State { rec, rng, .. } = st;
+    let id = rec.begin_subsegment(parent, name, &inner.clock, rng);
+    if id.is_none() && rec.segment_id(parent).is_none() {
+        st.last = missing(inner, "subsegment");
+    }
+    (id, !id.is_none() && rec.is_sampled())
+}
+
 /// Keeps what a recording call did, for [`TraceContext::last_outcome`].
 fn keep_outcome(st: &mut State, inner: &Inner, what: &'static str, out: Outcome) {
     st.last = match out {
@@ -649,6 +676,8 @@ fn keep_outcome(st: &mut State, inner: &Inner, what: &'static str, out: Outcome)
 #[cfg(feature = "tracing")]
 pub(crate) struct Held<'a> {
     ctx: &'a TraceContext,
+    /// The entity recorded on: the handle's, or the one [`Held::begin_subsegment`] began.
+    entity: EntityId,
     guard: Option<(crate::tracer::Locked<'a>, &'a Inner)>,
 }
 
@@ -676,18 +705,35 @@ impl<'a> Held<'a> {
         self.guard = None;
     }
 
+    /// Begins subsegment `name` of `parent` for a guard made by
+    /// [`TraceContext::unbegun_child`], the recorder staying locked for the calls that follow
+    /// (which record on it): its id, for [`Subsegment::set_begun`] once this is dropped, and
+    /// whether it records. What [`TraceContext::subsegment_recording`] would answer.
+    #[inline]
+    pub(crate) fn begin_subsegment(&mut self, parent: EntityId, name: &str) -> (EntityId, bool) {
+        if parent.is_none() {
+            return (EntityId::NONE, false);
+        }
+        let begun = match self.state() {
+            Some((st, inner)) => begin_child(st, inner, parent, name),
+            None => (EntityId::NONE, false),
+        };
+        self.entity = begun.0;
+        begun
+    }
+
     /// [`TraceContext::with_recorder`].
     pub(crate) fn with_recorder<R>(
         &mut self,
         f: impl FnOnce(&mut PooledRecorder, EntityId) -> R,
     ) -> Option<R> {
-        let entity = self.ctx.entity();
+        let entity = self.entity;
         self.state().map(|(st, _)| f(&mut st.rec, entity))
     }
 
     /// A recording call as [`TraceContext`]'s own (`what` names it for a missing context).
     fn record(&mut self, what: &'static str, f: impl FnOnce(&mut State, EntityId) -> Outcome) {
-        let entity = self.ctx.entity();
+        let entity = self.entity;
         if entity.is_none() {
             return;
         }
@@ -734,6 +780,15 @@ impl Subsegment {
     /// Ends the subsegment now (dropping the guard does the same).
     pub fn end(self) {
         drop(self);
+    }
+
+    /// Gives a guard made by [`TraceContext::unbegun_child`] the subsegment
+    /// [`Held::begin_subsegment`] began for it.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn set_begun(&mut self, id: EntityId) {
+        if let Link::Recording(_, entity) = &mut self.ctx.link {
+            *entity = id;
+        }
     }
 }
 

@@ -96,6 +96,7 @@ fn annotation_key(name: &'static str) -> Option<AnnotationKey<'static>> {
 }
 
 /// The route of a field name (steps 1 to 7 of the module docs, the value aside).
+#[inline(always)]
 pub(crate) fn route(name: &'static str) -> Route<'static> {
     // Most fields are plain keys: a valid key has no dot, so none of the names below.
     if let Some(key) = annotation_key(name) {
@@ -121,6 +122,7 @@ pub(crate) fn route(name: &'static str) -> Route<'static> {
 
 impl SpanFields<'_> {
     /// An annotation, or metadata once the trace has as many annotations as it may hold.
+    #[inline(always)]
     fn annotate(&mut self, key: AnnotationKey<'_>, value: AnnotationValue<'_>) {
         let out = self
             .held

@@ -136,6 +136,37 @@ fn record_fields(
     }
 }
 
+/// Begins `sub` (made by [`TraceContext::unbegun_child`]) as subsegment `name` of `parent`
+/// and, if it records, records `attrs` on it, under one lock; whether it records.
+fn begin_with_fields(
+    sub: &mut Subsegment,
+    parent: xray_core::EntityId,
+    name: &str,
+    collected: &mut Option<Box<Collected>>,
+    attrs: &Attributes<'_>,
+) -> bool {
+    let mut held = sub.hold();
+    let (id, recording) = held.begin_subsegment(parent, name);
+    let mut blocks_changed = false;
+    if recording {
+        let mut visitor = SpanFields {
+            held,
+            collected,
+            blocks_changed: false,
+        };
+        attrs.record(&mut visitor);
+        blocks_changed = visitor.blocks_changed;
+    } else {
+        drop(held);
+    }
+    sub.set_begun(id);
+    if blocks_changed && let Some(c) = collected {
+        // Unlocked: `apply` locks the recorder itself.
+        c.apply(sub);
+    }
+    recording
+}
+
 /// `Attributes` and `Record` alike.
 trait RecordFields {
     fn record_into(&self, visitor: &mut dyn Visit);
@@ -218,19 +249,17 @@ where
                 name = std::str::from_utf8(&name_buf[..len]).unwrap_or(name);
             }
         }
-        let begun = match &ancestor {
-            Some(parent) => Some(parent.subsegment_recording(name)),
-            // The current request's handle, borrowed rather than cloned (beginning a
-            // subsegment runs no user code that could enter a scope).
-            None => current::with_current(|parent| parent.subsegment_recording(name)),
+        let child = match &ancestor {
+            Some(parent) => Some(parent.unbegun_child()),
+            // The current request's handle, borrowed rather than cloned (making a guard runs
+            // no user code that could enter a scope).
+            None => current::with_current(TraceContext::unbegun_child),
         };
-        let Some((sub, recording)) = begun else {
+        let Some((mut sub, parent)) = child else {
             return;
         };
         let mut collected = None;
-        if recording {
-            record_fields(&sub, &mut collected, attrs);
-        }
+        let recording = begin_with_fields(&mut sub, parent, name, &mut collected, attrs);
         span.extensions_mut().insert(Traced {
             sub,
             recording,
