@@ -20,9 +20,9 @@
 //!
 //! `cargo bench -p xray-std --features tracing --bench tracing_layer`
 //!
-//! Instruction counts per span (steadier than wall time on a shared machine): run one case
-//! under callgrind, `valgrind --tool=callgrind <bench binary> --bench --profile-time 1
-//! 'span_3_fields/xray_traced$'`, and divide `one_span`'s inclusive count by its calls.
+//! Instruction counts per span (steadier than wall time on a shared machine), every case and
+//! the ratios: `bash scripts/bench-span.sh` (each case under callgrind, `one_span`'s inclusive
+//! count divided by its calls).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
