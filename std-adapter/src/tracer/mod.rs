@@ -356,26 +356,35 @@ impl Tracer {
 
     /// A recorder from the pool, as a handle with no entity yet. `None` when no recorder can
     /// be had (then counted and logged).
+    #[inline]
     fn lend(&self, upstream: Option<&TraceHeader>) -> Option<TraceContext> {
-        let inner = &*self.inner;
-        match inner.pool.take() {
+        match self.inner.pool.take() {
             Some(entry) => Some(TraceContext::lent(self.clone(), entry)),
             None => {
-                let n = bump(&inner.counters.pool_exhausted);
-                if n.is_power_of_two() {
-                    log::warn!(
-                        "X-Ray: all {} recorders are in use: a request is not recorded, its \
-                         trace header ({}) is passed on downstream ({n} so far)",
-                        inner.pool.max(),
-                        if upstream.is_some_and(|h| h.root().is_some()) {
-                            "present"
-                        } else {
-                            "absent"
-                        }
-                    );
-                }
+                self.pool_exhausted(upstream);
                 None
             }
+        }
+    }
+
+    /// Counts and logs (at the 1st, 2nd, 4th… time) a sampled request the pool had no
+    /// recorder for.
+    #[cold]
+    #[inline(never)]
+    fn pool_exhausted(&self, upstream: Option<&TraceHeader>) {
+        let inner = &*self.inner;
+        let n = bump(&inner.counters.pool_exhausted);
+        if n.is_power_of_two() {
+            log::warn!(
+                "X-Ray: all {} recorders are in use: a request is not recorded, its \
+                 trace header ({}) is passed on downstream ({n} so far)",
+                inner.pool.max(),
+                if upstream.is_some_and(|h| h.root().is_some()) {
+                    "present"
+                } else {
+                    "absent"
+                }
+            );
         }
     }
 }
