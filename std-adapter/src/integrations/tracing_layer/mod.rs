@@ -224,6 +224,14 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        // Outside any request, a span with no parent at all has nothing to be traced under:
+        // decided before the registry is asked for it.
+        let in_request = current::is_set();
+        if !in_request
+            && (attrs.is_root() || (attrs.is_contextual() && ctx.current_span().id().is_none()))
+        {
+            return;
+        }
         let Some(span) = ctx.span(id) else {
             return;
         };
@@ -232,7 +240,7 @@ where
             return;
         }
         let ancestor = traced_ancestor(span.parent());
-        if ancestor.is_none() && !current::is_set() {
+        if ancestor.is_none() && !in_request {
             return;
         }
         let mut name_buf = [0u8; 200];
