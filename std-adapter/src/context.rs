@@ -354,7 +354,7 @@ impl TraceContext {
                 (Link::Recording(lease.clone(), EntityId::NONE), *entity)
             }
             // Its own id now: there is no recorder to begin it in.
-            Link::Unsampled(_) => return (self.subsegment_recording("").0, EntityId::NONE),
+            Link::Unsampled(u) => return (self.unsampled_child(u), EntityId::NONE),
             other => (other.clone(), EntityId::NONE),
         };
         let ctx = TraceContext {
@@ -377,18 +377,7 @@ impl TraceContext {
     pub(crate) fn subsegment_recording(&self, name: &str) -> (Subsegment, bool) {
         let parent = match &self.link {
             Link::Recording(_, entity) => *entity,
-            Link::Unsampled(u) => {
-                let sub = Subsegment {
-                    ctx: TraceContext {
-                        link: Link::Unsampled(Unsampled {
-                            id: SegmentId::generate(&mut ThreadRng),
-                            ..*u
-                        }),
-                        passed_on: self.passed_on.clone(),
-                    },
-                };
-                return (sub, false);
-            }
+            Link::Unsampled(u) => return (self.unsampled_child(u), false),
             Link::Off | Link::Propagating(_) => EntityId::NONE,
         };
         let (child, recording) = if parent.is_none() {
@@ -408,6 +397,20 @@ impl TraceContext {
             },
         };
         (sub, recording)
+    }
+
+    /// A subsegment guard of the unsampled trace `u` (this handle's): only a new id.
+    #[inline]
+    fn unsampled_child(&self, u: &Unsampled) -> Subsegment {
+        Subsegment {
+            ctx: TraceContext {
+                link: Link::Unsampled(Unsampled {
+                    id: SegmentId::generate(&mut ThreadRng),
+                    ..*u
+                }),
+                passed_on: self.passed_on.clone(),
+            },
+        }
     }
 
     /// Adds an annotation (indexed, filterable; keys `[A-Za-z0-9_]`): strings, integers,

@@ -62,6 +62,15 @@ impl SentHeaders {
     }
 }
 
+/// What every test starts with: moto on loopback, a tracer whose datagrams `capture` keeps,
+/// and the trace headers the client sends.
+fn setup() -> (Moto, Arc<Capture>, Tracer, SentHeaders) {
+    let moto = Moto::start();
+    let capture = Arc::new(Capture::default());
+    let tracer = tracer(&capture);
+    (moto, capture, tracer, SentHeaders::default())
+}
+
 fn tracer(capture: &Arc<Capture>) -> Tracer {
     Tracer::builder("app")
         .transport(capture.clone())
@@ -192,10 +201,7 @@ async fn get_from_missing_table(client: &aws_sdk_dynamodb::Client, id: &str) -> 
 
 #[tokio::test]
 async fn dynamodb_with_the_interceptor_on_the_client() {
-    let moto = Moto::start();
-    let capture = Arc::new(Capture::default());
-    let tracer = tracer(&capture);
-    let sent = SentHeaders::default();
+    let (moto, capture, tracer, sent) = setup();
     let client = dynamodb(&moto.endpoint, true, &sent);
 
     // Outside a traced request: nothing recorded, no header sent.
@@ -275,10 +281,7 @@ async fn dynamodb_with_the_interceptor_on_the_client() {
 
 #[tokio::test]
 async fn an_unsampled_trace_passes_its_header_on_and_records_nothing() {
-    let moto = Moto::start();
-    let capture = Arc::new(Capture::default());
-    let tracer = tracer(&capture);
-    let sent = SentHeaders::default();
+    let (moto, capture, tracer, sent) = setup();
     let client = dynamodb(&moto.endpoint, true, &sent);
     create_table(&client, "orders").await;
     sent.take();
@@ -328,10 +331,7 @@ async fn an_unsampled_trace_passes_its_header_on_and_records_nothing() {
 
 #[tokio::test]
 async fn dynamodb_with_the_interceptor_on_one_operation() {
-    let moto = Moto::start();
-    let capture = Arc::new(Capture::default());
-    let tracer = tracer(&capture);
-    let sent = SentHeaders::default();
+    let (moto, capture, tracer, sent) = setup();
     let client = dynamodb(&moto.endpoint, false, &sent);
     create_table(&client, "orders").await;
     sent.take();
@@ -446,10 +446,7 @@ async fn s3_bucket_and_key_from_the_uri_errors_by_code() {
     use aws_sdk_s3::primitives::ByteStream;
     use aws_sdk_s3::types::{BucketLocationConstraint, CreateBucketConfiguration};
 
-    let moto = Moto::start();
-    let capture = Arc::new(Capture::default());
-    let tracer = tracer(&capture);
-    let sent = SentHeaders::default();
+    let (moto, capture, tracer, sent) = setup();
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new(REGION))
@@ -564,10 +561,7 @@ async fn s3_bucket_and_key_from_the_uri_errors_by_code() {
 async fn sqs_queue_url_message_id_and_counts() {
     use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
 
-    let moto = Moto::start();
-    let capture = Arc::new(Capture::default());
-    let tracer = tracer(&capture);
-    let sent = SentHeaders::default();
+    let (moto, capture, tracer, sent) = setup();
     let config = aws_sdk_sqs::Config::builder()
         .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
         .region(aws_sdk_sqs::config::Region::new(REGION))

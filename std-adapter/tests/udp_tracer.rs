@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use support::{Daemon, check_datagram, entities};
 use xray_std::{
-    Config, ContextMissing, Outcome, SampledFlag, TraceError, TraceHeader, Tracer, reference,
+    Config, ContextMissing, Outcome, SampledFlag, TraceError, TraceHeader, Tracer, TracerBuilder,
+    reference,
 };
 
 fn config(daemon: &Daemon, extra: &[(&str, &str)]) -> Config {
@@ -25,6 +26,14 @@ fn config(daemon: &Daemon, extra: &[(&str, &str)]) -> Config {
         extra.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
     })
     .expect("valid config")
+}
+
+/// A tracer `name` sending to `daemon`, with one recorder and never more.
+fn one_recorder(daemon: &Daemon, name: &str) -> TracerBuilder {
+    Tracer::from_config(&config(daemon, &[]), name)
+        .expect("valid config")
+        .pool_size(1)
+        .max_pool_size(1)
 }
 
 #[test]
@@ -249,12 +258,7 @@ fn the_sampler_decides_only_without_an_upstream_decision() {
 #[test]
 fn lambda_invocations_trace_only_with_root_and_parent_and_never_invent_ids() {
     let daemon = Daemon::bind();
-    let tracer = Tracer::from_config(&config(&daemon, &[]), "fn")
-        .unwrap()
-        .lambda(true)
-        .pool_size(1)
-        .max_pool_size(1)
-        .build();
+    let tracer = one_recorder(&daemon, "fn").lambda(true).build();
     // No header: nothing recorded, no ids, nothing passed on.
     let none = tracer.begin_lambda(None);
     assert!(none.trace_id().is_none() && none.id().is_none());
@@ -323,11 +327,8 @@ fn a_redacted_value_is_said_and_counted() {
 #[test]
 fn unsampled_requests_borrow_no_recorder_and_keep_their_ids() {
     let daemon = Daemon::bind();
-    let tracer = Tracer::from_config(&config(&daemon, &[]), "unsampled")
-        .unwrap()
+    let tracer = one_recorder(&daemon, "unsampled")
         .sampler(|_| false)
-        .pool_size(1)
-        .max_pool_size(1)
         .build();
     let upstream = TraceHeader::parse(
         "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=?;Lineage=a:1",
@@ -419,12 +420,7 @@ fn unsampled_requests_borrow_no_recorder_and_keep_their_ids() {
 #[test]
 fn an_unsampled_lambda_invocation_borrows_no_recorder() {
     let daemon = Daemon::bind();
-    let tracer = Tracer::from_config(&config(&daemon, &[]), "fn")
-        .unwrap()
-        .lambda(true)
-        .pool_size(1)
-        .max_pool_size(1)
-        .build();
+    let tracer = one_recorder(&daemon, "fn").lambda(true).build();
     let header = TraceHeader::parse(
         "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0;Lineage=b:2",
     )
