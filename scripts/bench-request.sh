@@ -12,6 +12,9 @@
 # 3. atomic read-modify-write instructions (`lock`-prefixed, `xchg`) executed per request, from
 #    the same two callgrind runs: each costs tens of cycles whatever the instruction count says
 #    (reference counts, locks, counters).
+# 4. where the wall time goes (`loadgen --split`, one more interleaved run): the core recorder
+#    alone, the system clock, the std handles, and how much slower the send is after the
+#    recorder's code than alone.
 #
 #   bash scripts/bench-request.sh            # both
 #   REQUESTS=200000 bash scripts/bench-request.sh
@@ -122,4 +125,25 @@ print(f"wall time per request {s['us_per_request']:.3f} us vs raw send_to of "
 print(f"wall time per request {s['us_per_request']:.3f} us vs raw send of "
       f"{s['datagram_bytes']} bytes on a connected socket (as the transport's) "
       f"{s['raw_send_connected_us']:.3f} us: {s['ratio_to_connected']:.2f}x")
+PY
+
+split="$("$loadgen" --split --requests "$requests" | tail -n 1)"
+python3 - "$split" <<'PY'
+import json, sys
+s = json.loads(sys.argv[1])
+if s["dropped"] or s["raw_send_failed"]:
+    sys.exit(f"bench-request: {s['dropped']} traced and {s['raw_send_failed']} raw sends failed")
+share = s["share"]
+print(f"where the time goes (loadgen --split, {s['requests']} requests, one interleaved run):")
+for label, key in [
+    ("record and encode (core recorder, fixed clock)", "encode_and_record_us"),
+    ("the system clock (6 readings)", "system_clock_us"),
+    ("the std handles (pool, locks, reference counts)", "std_handles_us"),
+    ("the send, slower after the recorder's code than alone", "send_slowed_by_the_code_before_it_us"),
+    ("sending through the tracer, beyond that", "sending_through_the_tracer_beyond_that_us"),
+]:
+    print(f"  {label}: {share[key]:.3f} us")
+print(f"  a raw send on a connected socket: {s['raw_send_connected_us']:.3f} us; "
+      f"the whole request {s['std_udp_us']:.3f} us, {s['ratio']:.2f}x a raw send_to "
+      f"({s['raw_send_to_us']:.3f} us)")
 PY

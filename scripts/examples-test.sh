@@ -150,6 +150,23 @@ for mode in bare not-sampled sampled; do
     timeout 60 "$BIN/tower_requests" "$mode" 1000 || fail "tower_requests $mode exited $?"
 done
 
+step "loadgen --split and --vs-raw (the programs of scripts/bench-request.sh)"
+# The core and std reference requests must make the same datagram, and nothing may be dropped.
+timeout 60 "$BIN/loadgen" --split --requests 2000 --batch 500 >"$WORK/split.json" ||
+    fail "loadgen --split exited $?"
+timeout 60 "$BIN/loadgen" --vs-raw --requests 2000 --batch 500 >"$WORK/vs-raw.json" ||
+    fail "loadgen --vs-raw exited $?"
+python3 - "$WORK/split.json" "$WORK/vs-raw.json" <<'PY' || fail "loadgen: $(cat "$WORK/split.json" "$WORK/vs-raw.json")"
+import json, sys
+split, vs_raw = (json.loads(open(p).read().splitlines()[-1]) for p in sys.argv[1:])
+assert split["requests"] == 2000 and vs_raw["requests"] == 2000, "request counts"
+assert split["datagram_bytes"] == split["core_datagram_bytes"] == vs_raw["datagram_bytes"] > 0, \
+    "the core and std reference requests differ in size"
+for s in (split, vs_raw):
+    assert s["dropped"] == 0 and s["raw_send_failed"] == 0, "drops"
+print("loadgen: split", {k: round(v, 3) for k, v in split["share"].items()})
+PY
+
 step "axum_service --calls"
 start_viewer axum 5
 AWS_XRAY_DAEMON_ADDRESS=$VIEW_ADDR timeout 60 "$BIN/axum_service" --listen 127.0.0.1:0 --calls ||
@@ -236,4 +253,4 @@ LAMBDA_TRACE=$(sed -n 's/.*"trace_id":"\([^"]*\)".*/\1/p' "$WORK/invoke-ok.out")
 [[ -n $LAMBDA_TRACE ]] && grep -q "^trace $LAMBDA_TRACE " "$WORK/lambda.view" ||
     fail "lambda: the invocation's trace '$LAMBDA_TRACE' is not among the viewer's traces"
 
-step "done: every example built, 5 run and checked by the viewer, tower_requests run in $(elapsed) s"
+step "done: every example built, 5 run and checked by the viewer, tower_requests and loadgen run in $(elapsed) s"

@@ -11,14 +11,30 @@
 //! of a datagram of the same size, so that all see the same load on the machine: `send_to`
 //! from an unconnected, non-blocking socket, and `send` from a connected one (as the
 //! transport's). The summary then adds both raw sends' times and the ratios to each.
-//! `scripts/bench-request.sh` runs both modes.
+//!
+//! With `--split`, it breaks one reference request's cost down, from alternating batches in
+//! one run (one thread):
+//!
+//! - the core recorder alone (`xray_std::reference::record_core`), with a fixed clock, then
+//!   with the system clock, its datagram discarded;
+//! - the same, followed by a raw `send` of the reference datagram on a connected socket;
+//! - the std tracer with its datagram discarded, then sending over UDP (the measured request);
+//! - the raw sends alone.
+//!
+//! The differences are what the system clock, the std handles, and the send itself being
+//! slower after the recorder's code than alone cost per request (the kernel's send path
+//! finds its code and branch history evicted by whatever ran before it: a pure arithmetic
+//! loop leaves it alone). All figures vary with the machine's load; their differences less.
+//!
+//! `scripts/bench-request.sh` runs the first two modes.
 
 use std::net::UdpSocket;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use xray_std::{Config, Tracer, reference};
+use xray_std::core::{FixedClock, NullTransport, Recorder, RecorderConfig, Timestamp};
+use xray_std::{Config, SystemClock, ThreadRng, Tracer, reference};
 
 /// Sends reference X-Ray requests to the daemon.
 #[derive(Parser, Debug)]
@@ -35,7 +51,11 @@ struct Args {
     /// address is not used).
     #[arg(long)]
     vs_raw: bool,
-    /// Requests (and raw sends) per batch with `--vs-raw`.
+    /// Break the cost of one request down (see the module docs): one thread; the daemon
+    /// address is not used.
+    #[arg(long, conflicts_with = "vs_raw")]
+    split: bool,
+    /// Requests (and raw sends) per batch with `--vs-raw` and `--split`.
     #[arg(long, default_value_t = 1_000)]
     batch: u64,
 }
@@ -44,6 +64,8 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let result = if args.vs_raw {
         vs_raw(&args)
+    } else if args.split {
+        split(&args)
     } else {
         load(&args)
     };
@@ -61,13 +83,16 @@ fn main() -> ExitCode {
 
 /// Every request sampled: the sampler is not consulted (no upstream decision → always).
 fn tracer(config: &Config, pool: usize) -> Result<Tracer, String> {
+    Ok(builder(config, pool)?.build())
+}
+
+fn builder(config: &Config, pool: usize) -> Result<xray_std::TracerBuilder, String> {
     let builder =
         Tracer::from_config(config, reference::SERVICE_NAME).map_err(|e| e.to_string())?;
     Ok(builder
         .always_sample()
         .pool_size(pool)
-        .name(reference::SERVICE_NAME)
-        .build())
+        .name(reference::SERVICE_NAME))
 }
 
 fn per_request(elapsed: Duration, n: u64) -> f64 {
@@ -110,16 +135,123 @@ fn load(args: &Args) -> Result<serde_json::Value, String> {
     }))
 }
 
-/// Reference requests and raw sends of the same size, in alternating batches.
-fn vs_raw(args: &Args) -> Result<serde_json::Value, String> {
+/// A receiver on 127.0.0.1 that never reads after the first datagram (the kernel drops what
+/// its buffer cannot hold; every send succeeds), and the configuration that sends to it.
+fn receiver() -> Result<(UdpSocket, Config), String> {
     let receiver = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind receiver: {e}"))?;
     receiver
         .set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
-    let addr = receiver.local_addr().map_err(|e| e.to_string())?;
-    let text = addr.to_string();
+    let text = receiver
+        .local_addr()
+        .map_err(|e| e.to_string())?
+        .to_string();
     let config = Config::from_lookup(|k| (k == "AWS_XRAY_DAEMON_ADDRESS").then(|| text.clone()))
         .map_err(|e| e.to_string())?;
+    Ok((receiver, config))
+}
+
+/// Times `n` runs of `f`, adding the time to `total`.
+fn timed(total: &mut Duration, n: u64, mut f: impl FnMut()) {
+    let start = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    *total += start.elapsed();
+}
+
+/// The cost of one request, broken down (see the module docs).
+fn split(args: &Args) -> Result<serde_json::Value, String> {
+    let (receiver, config) = receiver()?;
+    let addr = receiver.local_addr().map_err(|e| e.to_string())?;
+    let udp = tracer(&config, 1)?;
+    let discarding = builder(&config, 1)?
+        .transport(std::sync::Arc::new(std::sync::Mutex::new(NullTransport)))
+        .build();
+    // The core recorder gets the tracer's buffer size and (default) settings.
+    let len = builder(&config, 1)?.recorder_bytes();
+    let mut rec: Recorder<Box<[u8]>> =
+        Recorder::new(vec![0u8; len].into_boxed_slice(), RecorderConfig::default());
+    let fixed = FixedClock(Timestamp::from_secs_micros(1_700_000_000, 0));
+
+    // The datagrams of both paths, for the raw sends and to show they are the same size.
+    reference::record(&udp);
+    let mut buf = vec![0u8; 65_536];
+    let (len, _) = receiver
+        .recv_from(&mut buf)
+        .map_err(|e| format!("no reference datagram arrived: {e}"))?;
+    let datagram = buf[..len].to_vec();
+    let mut slice_out = vec![0u8; 65_536];
+    let mut slice = xray_std::core::SliceTransport::new(&mut slice_out);
+    let missed = reference::record_core(&mut rec, &SystemClock, &mut ThreadRng, &mut slice);
+    let core_len = slice.last().len();
+    if missed != 0 || slice.sent() != 1 {
+        return Err(format!("the core reference request missed {missed} calls"));
+    }
+    let raw = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind sender: {e}"))?;
+    raw.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let connected = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind sender: {e}"))?;
+    connected.set_nonblocking(true).map_err(|e| e.to_string())?;
+    connected
+        .connect(addr)
+        .map_err(|e| format!("connect: {e}"))?;
+
+    let batch = args.batch.max(1);
+    let mut t = [Duration::ZERO; 7];
+    let (mut done, mut raw_failed) = (0u64, 0u64);
+    while done < args.requests {
+        let n = batch.min(args.requests - done);
+        timed(&mut t[0], n, || {
+            reference::record_core(&mut rec, &fixed, &mut ThreadRng, &mut NullTransport);
+        });
+        timed(&mut t[1], n, || {
+            reference::record_core(&mut rec, &SystemClock, &mut ThreadRng, &mut NullTransport);
+        });
+        timed(&mut t[6], n, || {
+            reference::record_core(&mut rec, &SystemClock, &mut ThreadRng, &mut NullTransport);
+            raw_failed += u64::from(connected.send(std::hint::black_box(&datagram)).is_err());
+        });
+        timed(&mut t[2], n, || reference::record(&discarding));
+        timed(&mut t[3], n, || reference::record(&udp));
+        timed(&mut t[4], n, || {
+            raw_failed += u64::from(connected.send(std::hint::black_box(&datagram)).is_err());
+        });
+        timed(&mut t[5], n, || {
+            raw_failed += u64::from(raw.send_to(std::hint::black_box(&datagram), addr).is_err());
+        });
+        done += n;
+    }
+    let us = t.map(|d| per_request(d, done));
+    let sent = udp.transport_stats().unwrap_or_default();
+    Ok(serde_json::json!({
+        "requests": done,
+        "batch": batch,
+        "datagram_bytes": len,
+        "core_datagram_bytes": core_len,
+        "core_fixed_clock_us": us[0],
+        "core_system_clock_us": us[1],
+        "core_then_raw_send_us": us[6],
+        "std_discarded_us": us[2],
+        "std_udp_us": us[3],
+        "raw_send_connected_us": us[4],
+        "raw_send_to_us": us[5],
+        "share": {
+            "encode_and_record_us": us[0],
+            "system_clock_us": us[1] - us[0],
+            "std_handles_us": us[2] - us[1],
+            "send_slowed_by_the_code_before_it_us": us[6] - us[1] - us[4],
+            "sending_through_the_tracer_beyond_that_us": (us[3] - us[2]) - (us[6] - us[1]),
+        },
+        "ratio": if us[5] > 0.0 { us[3] / us[5] } else { 0.0 },
+        "dropped": sent.dropped() + udp.stats().pool_exhausted,
+        "raw_send_failed": raw_failed,
+    }))
+}
+
+/// Reference requests and raw sends of the same size, in alternating batches.
+fn vs_raw(args: &Args) -> Result<serde_json::Value, String> {
+    let (receiver, config) = receiver()?;
+    let addr = receiver.local_addr().map_err(|e| e.to_string())?;
     let tracer = tracer(&config, 1)?;
 
     // One request first: its datagram's size is the raw send's.
