@@ -137,8 +137,8 @@ share = s["share"]
 print(f"where the time goes (loadgen --split, {s['requests']} requests, one interleaved run):")
 for label, key in [
     ("record and encode (core recorder, fixed clock)", "encode_and_record_us"),
-    ("the system clock (6 readings)", "system_clock_us"),
-    ("the std handles (pool, locks, reference counts)", "std_handles_us"),
+    ("six wall-clock readings (the core's path)", "system_clock_us"),
+    ("the std handles (pool, locks, reference counts; net of the trace clock's saving on those readings)", "std_handles_us"),
     ("the send, slower after the recorder's code than alone", "send_slowed_by_the_code_before_it_us"),
     ("sending through the tracer, beyond that", "sending_through_the_tracer_beyond_that_us"),
 ]:

@@ -133,9 +133,8 @@ impl Drop for Lease {
             let segment = st.segment;
             // `drop` must never panic (it may run while unwinding from another panic).
             let ended = catch_unwind(AssertUnwindSafe(|| {
-                let _ = st
-                    .rec
-                    .end(segment, &inner.clock, &mut ByRef(&*inner.transport));
+                let State { rec, clock, .. } = &mut *st;
+                let _ = rec.end(segment, &*clock, &mut ByRef(&*inner.transport));
             }));
             if ended.is_err() {
                 crate::tracer::abandon(&mut st, &inner.counters);
@@ -519,7 +518,7 @@ impl TraceContext {
     /// missing context.
     pub fn end(&self) {
         self.record("end", |st, inner, id| {
-            st.rec.end(id, &inner.clock, &mut ByRef(&*inner.transport))
+            st.rec.end(id, &st.clock, &mut ByRef(&*inner.transport))
         });
     }
 
@@ -531,8 +530,7 @@ impl TraceContext {
         }
         self.locked(|st, inner| {
             let ended = catch_unwind(AssertUnwindSafe(|| {
-                st.rec
-                    .end(entity, &inner.clock, &mut ByRef(&*inner.transport))
+                st.rec.end(entity, &st.clock, &mut ByRef(&*inner.transport))
             }));
             match ended {
                 // Ended already (by `end`, or with its segment): nothing was done, and the
@@ -656,8 +654,10 @@ impl TraceContext {
 /// Begins subsegment `name` of `parent` on the locked state: its id, and whether it records.
 #[inline]
 fn begin_child(st: &mut State, inner: &Inner, parent: EntityId, name: &str) -> (EntityId, bool) {
-    let State { rec, rng, .. } = st;
-    let id = rec.begin_subsegment(parent, name, &inner.clock, rng);
+    let State {
+        rec, rng, clock, ..
+    } = st;
+    let id = rec.begin_subsegment(parent, name, &*clock, rng);
     if id.is_none() && rec.segment_id(parent).is_none() {
         st.last = missing(inner, "subsegment");
     }

@@ -45,7 +45,7 @@
 //! # Features
 #![doc = document_features::document_features!()]
 #![cfg_attr(docsrs, feature(doc_cfg))]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![doc(test(attr(deny(warnings))))]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -71,6 +71,7 @@ pub mod sampling;
 #[cfg(feature = "centralized-sampling")]
 pub mod sampling_proxy_client;
 pub mod system_clock;
+mod trace_clock;
 pub mod tracer;
 pub mod udp_transport;
 

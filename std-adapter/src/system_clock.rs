@@ -24,8 +24,8 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     fn now(&self) -> Option<Timestamp> {
-        // What `SystemTime::now` reads, without its checked `Duration` arithmetic: the clock
-        // is read six times in a typical request.
+        // What `SystemTime::now` reads, without its checked `Duration` arithmetic: a traced
+        // request reads it at least once (see `trace_clock` for the others).
         let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME).ok()?;
         let secs = u64::try_from(t.tv_sec()).ok()?;
         let micros = u32::try_from(t.tv_nsec() / 1_000).ok()?;

@@ -12,7 +12,6 @@ use super::{Inner, Sampling, Tracer};
 use crate::build_error::BuildError;
 use crate::config::ContextMissing;
 use crate::sampling::{LocalSampler, SamplingRequest, load_sampling_rules, parse_sampling_rules};
-use crate::system_clock::SystemClock;
 use crate::udp_transport::UdpTransport;
 
 /// Recorders a tracer makes when it is built, by default ([`TracerBuilder::pool_size`]).
@@ -229,7 +228,8 @@ impl TracerBuilder {
                 udp: self.udp,
                 sampling: self.sampling,
                 pool: Pool::new(initial, max, len, config),
-                clock: SystemClock,
+                // Lambda freezes an execution environment between invocations (see `trace_clock`).
+                use_counter: !self.lambda && crate::trace_clock::counter_usable(),
                 counters: Counters::default(),
             }),
         }

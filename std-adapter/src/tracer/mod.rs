@@ -30,6 +30,17 @@
 //! assert_eq!(tracer.stats().traces, 1);
 //! ```
 //!
+//! # Timestamps
+//!
+//! A sampled trace reads the wall clock ([`SystemClock`]) when its segment
+//! begins. Where the kernel's clocksource is the CPU's time-stamp counter (x86_64 Linux; not
+//! in Lambda), its later readings within 10 ms of the last wall-clock reading are that reading
+//! plus the counter's ticks since, at the rate the tracer measured from its own trace
+//! beginnings (from 200 ms after the first): about 8 ns a reading instead of 25–33 ns, and
+//! durations inside a trace that are elapsed time even if the wall clock is stepped meanwhile.
+//! Readings stay within a few microseconds of the wall clock's. Everywhere else every reading
+//! is the wall clock's.
+//!
 //! # Never silently dropped
 //!
 //! When every recorder is lent and the pool is at its maximum, a sampled request is not
@@ -79,6 +90,7 @@ use crate::config::Config;
 use crate::context::TraceContext;
 use crate::rng::ThreadRng;
 use crate::system_clock::SystemClock;
+use crate::trace_clock::{TraceClock, TraceStart};
 use crate::udp_transport::{TransportStats, UdpTransport};
 use pool::Pool;
 use xray_core::recorder::Sampling as Decided;
@@ -99,13 +111,32 @@ pub(crate) enum Sampling {
     Centralized(Arc<crate::centralized_sampling::CentralizedSampling>),
 }
 
-/// A clock reading taken once and handed to several calls.
-struct ReadClock(Option<Timestamp>);
+/// The reading a trace's beginning is decided with: taken at the first call (only a sampler
+/// with rules, or making a trace id, needs one), then the same for every call.
+#[derive(Default)]
+struct ReadClock(std::cell::Cell<Option<Option<Timestamp>>>);
+
+/// A reading taken once and handed to a call.
+struct Reading(Option<Timestamp>);
+
+impl Clock for Reading {
+    #[inline]
+    fn now(&self) -> Option<Timestamp> {
+        self.0
+    }
+}
 
 impl Clock for ReadClock {
     #[inline]
     fn now(&self) -> Option<Timestamp> {
-        self.0
+        match self.0.get() {
+            Some(reading) => reading,
+            None => {
+                let reading = SystemClock.now();
+                self.0.set(Some(reading));
+                reading
+            }
+        }
     }
 }
 
@@ -118,7 +149,9 @@ pub(crate) struct Inner {
     udp: Option<UdpTransport>,
     sampling: Sampling,
     pool: Pool,
-    pub(crate) clock: SystemClock,
+    /// Whether traces read the time-stamp counter after their first reading (see
+    /// `trace_clock`).
+    pub(crate) use_counter: bool,
     pub(crate) counters: Counters,
 }
 
@@ -256,8 +289,8 @@ impl Tracer {
         if !self.note_upstream(upstream) {
             return TraceContext::unrecorded(false, upstream);
         }
-        // One clock reading for the decision and the segment start.
-        let clock = ReadClock(inner.clock.now());
+        // One clock reading for the decision and the trace id, if they need one.
+        let clock = ReadClock::default();
         let mut rng = ThreadRng;
         let decided: Decided<'_> = match (&inner.sampling, upstream.map(TraceHeader::sampled)) {
             (_, Some(SampledFlag::Sampled)) => true.into(),
@@ -302,16 +335,24 @@ impl Tracer {
             // The ids the recorder would have made.
             let root = upstream.and_then(TraceHeader::root);
             let trace_id =
-                root.unwrap_or_else(|| TraceId::generate(clock.0.unwrap_or_default(), rng));
+                root.unwrap_or_else(|| TraceId::generate(clock.now().unwrap_or_default(), rng));
             bump(&inner.counters.traces);
             return TraceContext::unsampled(trace_id, SegmentId::generate(rng), upstream);
         }
         let Some(ctx) = self.lend(upstream) else {
             return TraceContext::unrecorded(true, upstream);
         };
+        // The segment starts now: with a reading that anchors the trace's clock, or the one
+        // the decision took.
+        let (start, anchor) = if inner.use_counter {
+            TraceClock::begin()
+        } else {
+            (clock.now(), TraceStart::NONE)
+        };
         ctx.begin(inner, |st| {
+            st.clock.start(anchor);
             let State { rec, rng, .. } = st;
-            rec.begin_segment(inner.name.as_str(), upstream, decided, clock, rng)
+            rec.begin_segment(inner.name.as_str(), upstream, decided, &Reading(start), rng)
         })
     }
 

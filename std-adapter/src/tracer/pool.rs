@@ -27,6 +27,7 @@ use xray_core::{EntityId, Outcome, Recorder, RecorderConfig, RecorderStats};
 use super::errors::TraceError;
 use super::stats::{Counters, bump};
 use crate::rng::FastRng;
+use crate::trace_clock::TraceClock;
 
 /// The recorder type the tracer pools.
 pub type PooledRecorder = Recorder<Box<[u8]>, DEFAULT_SLOTS>;
@@ -35,6 +36,8 @@ pub type PooledRecorder = Recorder<Box<[u8]>, DEFAULT_SLOTS>;
 pub(crate) struct State {
     pub(crate) rec: PooledRecorder,
     pub(crate) rng: FastRng,
+    /// The clock of the trace in progress.
+    pub(crate) clock: TraceClock,
     /// The segment (or Lambda facade) of the trace in progress.
     pub(crate) segment: EntityId,
     /// The outcome of the last recording call, for `last_outcome`.
@@ -56,6 +59,7 @@ impl State {
     /// Makes the recorder ready for the next request.
     pub(crate) fn reset(&mut self) {
         self.rec.reset();
+        self.clock.clear();
         self.segment = EntityId::NONE;
         self.last = Ok(Outcome::NotSampled);
         self.broken = false;
@@ -174,6 +178,7 @@ impl Pool {
             state: Mutex::new(State {
                 rec: Recorder::new(vec![0u8; self.buffer_len].into_boxed_slice(), self.config),
                 rng: FastRng::from_os(),
+                clock: TraceClock::default(),
                 segment: EntityId::NONE,
                 last: Ok(Outcome::NotSampled),
                 broken: false,
