@@ -447,3 +447,79 @@ fn an_unsampled_lambda_invocation_borrows_no_recorder() {
         "nothing is sent"
     );
 }
+
+/// Microseconds since the epoch of a document's `start_time` or `end_time` (an `f64` of
+/// seconds: exact to a fraction of a microsecond at today's dates).
+fn micros(entity: &serde_json::Value, key: &str) -> i64 {
+    let seconds = entity[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no {key} in {entity}"));
+    (seconds * 1e6).round() as i64
+}
+
+/// The wall clock now, in microseconds since the epoch.
+fn wall_micros() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since.as_micros()).unwrap()
+}
+
+#[test]
+fn every_timestamp_of_a_trace_lies_within_the_wall_clock_readings_around_it() {
+    let daemon = Daemon::bind();
+    let tracer = one_recorder(&daemon, "clocked").always_sample().build();
+    // Three traces 120 ms apart: the tracer measures its time-stamp counter's rate from them
+    // (where it reads one: see the `tracer` module docs); the traces after read it.
+    for i in 0..3 {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(120));
+        }
+        drop(tracer.begin(None));
+    }
+    assert_eq!(daemon.recv(3, Duration::from_secs(5)).len(), 3);
+
+    const TRACES: usize = 40;
+    let mut windows = Vec::new();
+    for i in 0..TRACES {
+        let before = wall_micros();
+        let ctx = tracer.begin(None);
+        for name in ["a", "b", "c"] {
+            let sub = ctx.subsegment(name);
+            // Work of a few microseconds, and once a pause past the counter's 10 ms reach.
+            std::hint::black_box((0..2_000u64).sum::<u64>());
+            if i == TRACES / 2 && name == "b" {
+                std::thread::sleep(Duration::from_millis(15));
+            }
+            drop(sub);
+        }
+        drop(ctx);
+        windows.push((before, wall_micros()));
+    }
+    let datagrams = daemon.recv(TRACES, Duration::from_secs(5));
+    assert_eq!(datagrams.len(), TRACES);
+    for (datagram, (before, after)) in datagrams.iter().zip(windows) {
+        let doc = check_datagram(datagram);
+        let all = entities(&doc);
+        assert_eq!(all.len(), 4, "{doc}");
+        // Within the readings around the trace, to 5 µs (rounding and the counter's rate).
+        for e in &all {
+            let (start, end) = (micros(e, "start_time"), micros(e, "end_time"));
+            assert!(
+                before - 5 <= start && start <= end && end <= after + 5,
+                "{start}..{end} not within {before}..{after}: {e}"
+            );
+        }
+        // The subsegments one after the other, inside their segment.
+        let (seg_start, seg_end) = (micros(all[0], "start_time"), micros(all[0], "end_time"));
+        let mut last = seg_start;
+        for sub in &all[1..] {
+            let (start, end) = (micros(sub, "start_time"), micros(sub, "end_time"));
+            assert!(
+                last <= start && end <= seg_end,
+                "{sub} out of order in {doc}"
+            );
+            last = end;
+        }
+    }
+}
