@@ -14,9 +14,12 @@
 //! `tsc` (the kernel then checked that it ticks at a constant rate, synchronized across CPUs),
 //! and not in Lambda, where an execution environment is frozen between invocations (a trace's
 //! first reading there is the facade's, never read, so nothing would anchor it). Its rate is
-//! measured from the wall-clock readings that begin traces, once two are 100 ms apart, and
-//! measured again every minute from the first (no calibration loop at start-up). Until then, and wherever the
-//! counter is not used, every reading is the wall clock's, as [`SystemClock`] reads it.
+//! measured from the wall-clock readings that begin traces (no calibration loop at start-up):
+//! used once two measurements, 100 and 200 ms after a first reading, agree; measured again
+//! every minute from that first reading; dropped when a measurement disagrees (the wall clock
+//! was stepped) until measured anew; and given up for good once the kernel no longer uses the
+//! counter (checked at each measurement). Until then, and wherever the counter is not used,
+//! every reading is the wall clock's, as [`SystemClock`] reads it.
 //!
 //! A reading pair (wall clock, counter) taken while the thread was preempted would be off by
 //! the pause: each pair is bracketed by two counter reads, and one whose bracket is wider than
@@ -26,7 +29,7 @@
 
 use std::cell::Cell;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use xray_core::{Clock, Timestamp};
 
@@ -69,17 +72,21 @@ fn ticks() -> u64 {
     0
 }
 
+/// Whether the kernel's clocksource is the counter, read now.
+fn kernel_uses_counter() -> bool {
+    cfg!(all(target_arch = "x86_64", target_os = "linux"))
+        && std::fs::read_to_string(
+            "/sys/devices/system/clocksource/clocksource0/current_clocksource",
+        )
+        .is_ok_and(|s| s.trim() == "tsc")
+}
+
 /// Whether this process may extrapolate readings with the counter (see the module docs);
-/// decided once.
+/// decided once, when the first tracer is built. Each measurement of the rate checks the
+/// clocksource again: a kernel that found the counter unstable switches away from it.
 pub(crate) fn counter_usable() -> bool {
     static USABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *USABLE.get_or_init(|| {
-        cfg!(all(target_arch = "x86_64", target_os = "linux"))
-            && std::fs::read_to_string(
-                "/sys/devices/system/clocksource/clocksource0/current_clocksource",
-            )
-            .is_ok_and(|s| s.trim() == "tsc")
-    })
+    *USABLE.get_or_init(kernel_uses_counter)
 }
 
 /// A wall-clock reading and the counter at that moment.
@@ -96,10 +103,10 @@ static NARROWEST: AtomicU64 = AtomicU64::new(u64::MAX);
 /// narrowest bracket seen so far (which it updates).
 fn usable_bracket(bracket: u64, narrowest: &AtomicU64) -> bool {
     let seen = narrowest.load(Ordering::Relaxed);
-    // A bracket under a quarter of the narrowest so far is not taken as the narrowest: it is
-    // rather two CPUs' counters read across a migration than a faster reading. Racy by
-    // design: another thread's narrower bracket may be overwritten, and is seen again soon.
-    if seen == u64::MAX || (bracket < seen && bracket.saturating_mul(4) >= seen) {
+    if bracket < seen {
+        // Racy by design: another thread's narrower bracket may be overwritten, and is seen
+        // again soon enough. One narrower than any reading takes (two CPUs' counters read
+        // across a migration) leaves the floor, [`MIN_PAIR_TICKS`].
         narrowest.store(bracket, Ordering::Relaxed);
     }
     bracket <= MAX_PAIR_TICKS
@@ -171,6 +178,8 @@ impl Rate {
 
 /// The process's measurement of the counter's rate.
 struct Calibration {
+    /// Cleared for good once the kernel no longer uses the counter.
+    trusted: AtomicBool,
     /// [`Rate::micros_per_tick`], 0 while unknown.
     micros_per_tick: AtomicU64,
     /// [`Rate::max_ticks`].
@@ -235,17 +244,22 @@ impl Measuring {
     }
 }
 
-static CALIBRATION: Calibration = Calibration {
-    micros_per_tick: AtomicU64::new(0),
-    max_ticks: AtomicU64::new(0),
-    next_check: AtomicU64::new(0),
-    measuring: Mutex::new(Measuring {
-        first: None,
-        candidate: None,
-    }),
-};
+static CALIBRATION: Calibration = Calibration::new();
 
 impl Calibration {
+    const fn new() -> Calibration {
+        Calibration {
+            trusted: AtomicBool::new(true),
+            micros_per_tick: AtomicU64::new(0),
+            max_ticks: AtomicU64::new(0),
+            next_check: AtomicU64::new(0),
+            measuring: Mutex::new(Measuring {
+                first: None,
+                candidate: None,
+            }),
+        }
+    }
+
     /// The rate in use, if measured.
     fn rate(&self) -> Option<Rate> {
         let micros_per_tick = self.micros_per_tick.load(Ordering::Relaxed);
@@ -256,8 +270,9 @@ impl Calibration {
     }
 
     /// Measures the rate with the pair a trace began with, when a measurement is due. Never
-    /// waits: a pair that finds another thread measuring is not used.
-    fn note(&self, pair: Pair) {
+    /// waits: a pair that finds another thread measuring is not used. A rate is used only if
+    /// `kernel_uses_counter` still says so then.
+    fn note(&self, pair: Pair, kernel_uses_counter: fn() -> bool) {
         if pair.wall.as_micros() < self.next_check.load(Ordering::Relaxed) {
             return;
         }
@@ -266,6 +281,11 @@ impl Calibration {
         };
         let next = match measuring.step(pair, self.rate()) {
             Step::Wait => MIN_BASELINE_MICROS,
+            Step::Use(_) if !kernel_uses_counter() => {
+                self.trusted.store(false, Ordering::Relaxed);
+                self.micros_per_tick.store(0, Ordering::Relaxed);
+                u64::MAX / 2
+            }
             Step::Use(rate) => {
                 self.max_ticks.store(rate.max_ticks, Ordering::Relaxed);
                 self.micros_per_tick
@@ -277,8 +297,10 @@ impl Calibration {
                 MIN_BASELINE_MICROS
             }
         };
-        self.next_check
-            .store(pair.wall.as_micros() + next, Ordering::Relaxed);
+        self.next_check.store(
+            pair.wall.as_micros().saturating_add(next),
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -312,9 +334,12 @@ impl TraceClock {
     /// The reading a trace begins with (`None` when the system time is before 1970), and the
     /// anchor it gives the trace's later readings (where [`counter_usable`]).
     pub(crate) fn begin() -> (Option<Timestamp>, TraceStart) {
+        if !CALIBRATION.trusted.load(Ordering::Relaxed) {
+            return (SystemClock.now(), TraceStart::NONE);
+        }
         let (wall, pair) = read_pair();
         let anchor = pair.and_then(|pair| {
-            CALIBRATION.note(pair);
+            CALIBRATION.note(pair, kernel_uses_counter);
             CALIBRATION.rate().map(|rate| Anchor { pair, rate })
         });
         (wall, TraceStart(anchor))
@@ -424,6 +449,30 @@ mod tests {
     }
 
     #[test]
+    fn no_rate_is_used_once_the_kernel_no_longer_uses_the_counter() {
+        let t0 = 1_700_000_000_000_000;
+        let at = |micros: u64| pair(t0 + micros, 5 + micros * 3_000);
+        let trusting = Calibration::new();
+        for m in [0, 100_000, 200_000] {
+            trusting.note(at(m), || true);
+        }
+        assert_eq!(trusting.rate(), Rate::between(at(0), at(200_000)));
+        assert!(trusting.trusted.load(Ordering::Relaxed));
+        // A minute later the kernel has switched to another clocksource.
+        trusting.note(at(60_200_000), || false);
+        assert_eq!(trusting.rate(), None);
+        assert!(!trusting.trusted.load(Ordering::Relaxed));
+        // And it is not measured again.
+        trusting.note(at(120_200_000), || true);
+        assert_eq!(trusting.rate(), None);
+        let never = Calibration::new();
+        for m in [0, 100_000, 200_000] {
+            never.note(at(m), || false);
+        }
+        assert_eq!(never.rate(), None);
+    }
+
+    #[test]
     fn a_bracket_is_usable_within_sixteen_times_the_narrowest_seen_or_the_floor() {
         let narrowest = AtomicU64::new(u64::MAX);
         assert!(usable_bracket(1_000, &narrowest));
@@ -433,11 +482,17 @@ mod tests {
         assert!(usable_bracket(800, &narrowest));
         assert_eq!(narrowest.load(Ordering::Relaxed), 800);
         assert!(!usable_bracket(12_801, &narrowest));
-        // A bracket narrower than a quarter of the narrowest (counters of two CPUs read across
-        // a migration) is usable, but does not make every later one unusable.
-        assert!(usable_bracket(3, &narrowest));
-        assert_eq!(narrowest.load(Ordering::Relaxed), 800);
         assert!(usable_bracket(12_800, &narrowest));
+        // A first bracket that was slow (cold caches) does not keep later pauses usable.
+        let cold = AtomicU64::new(u64::MAX);
+        assert!(usable_bracket(28_000, &cold));
+        assert!(usable_bracket(78, &cold));
+        assert!(!usable_bracket(28_000, &cold));
+        // One narrower than any reading takes (counters of two CPUs read across a
+        // migration) leaves the floor: readings of a few thousand ticks stay usable.
+        assert!(usable_bracket(3, &narrowest));
+        assert!(usable_bracket(MIN_PAIR_TICKS, &narrowest));
+        assert!(!usable_bracket(MIN_PAIR_TICKS + 1, &narrowest));
         // The floor, whatever the narrowest.
         let fast = AtomicU64::new(u64::MAX);
         assert!(usable_bracket(80, &fast));
