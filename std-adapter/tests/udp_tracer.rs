@@ -468,7 +468,28 @@ fn wall_micros() -> i64 {
 #[test]
 fn every_timestamp_of_a_trace_lies_within_the_wall_clock_readings_around_it() {
     let daemon = Daemon::bind();
-    let tracer = one_recorder(&daemon, "clocked").always_sample().build();
+    for counter in [true, false] {
+        let tracer = one_recorder(&daemon, "clocked")
+            .always_sample()
+            .time_stamp_counter(counter)
+            .build();
+        let kernel_uses_tsc = std::fs::read_to_string(
+            "/sys/devices/system/clocksource/clocksource0/current_clocksource",
+        )
+        .is_ok_and(|s| s.trim() == "tsc");
+        assert_eq!(
+            tracer.uses_time_stamp_counter(),
+            counter && cfg!(target_arch = "x86_64") && kernel_uses_tsc
+        );
+        timestamps_follow_the_wall_clock(&daemon, &tracer);
+    }
+    let lambda = one_recorder(&daemon, "clocked").lambda(true).build();
+    assert!(!lambda.uses_time_stamp_counter());
+}
+
+/// Records traces of three subsegments with `tracer` and checks their timestamps against the
+/// wall clock read around each.
+fn timestamps_follow_the_wall_clock(daemon: &Daemon, tracer: &Tracer) {
     // Three traces 120 ms apart: the tracer measures its time-stamp counter's rate from them
     // (where it reads one: see the `tracer` module docs); the traces after read it.
     for i in 0..3 {

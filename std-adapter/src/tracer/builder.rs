@@ -33,6 +33,7 @@ pub struct TracerBuilder {
     pub(super) enabled: bool,
     pub(super) context_missing: ContextMissing,
     pub(super) lambda: bool,
+    pub(super) time_stamp_counter: bool,
     pub(super) transport: Option<Arc<dyn SharedTransport>>,
     pub(super) udp: Option<UdpTransport>,
     pub(super) sampling: Sampling,
@@ -60,6 +61,7 @@ impl TracerBuilder {
             enabled: true,
             context_missing: ContextMissing::default(),
             lambda: false,
+            time_stamp_counter: true,
             transport: None,
             udp: None,
             sampling: Sampling::Rules(Arc::new(LocalSampler::default())),
@@ -189,6 +191,15 @@ impl TracerBuilder {
         self
     }
 
+    /// Whether sampled traces may read the CPU's time-stamp counter after their first
+    /// wall-clock reading (default on; used only on x86_64 Linux whose clocksource is `tsc`,
+    /// and never in Lambda mode: see the `tracer` module docs). Off, every reading is the
+    /// wall clock's ([`SystemClock`](crate::SystemClock)).
+    pub fn time_stamp_counter(mut self, on: bool) -> Self {
+        self.time_stamp_counter = on;
+        self
+    }
+
     /// The recorder settings (budget, string limits…). In Lambda mode `stream_all` is forced on.
     pub fn recorder_config(mut self, config: RecorderConfig) -> Self {
         self.config = config;
@@ -229,7 +240,9 @@ impl TracerBuilder {
                 sampling: self.sampling,
                 pool: Pool::new(initial, max, len, config),
                 // Lambda freezes an execution environment between invocations (see `trace_clock`).
-                use_counter: !self.lambda && crate::trace_clock::counter_usable(),
+                use_counter: self.time_stamp_counter
+                    && !self.lambda
+                    && crate::trace_clock::counter_usable(),
                 counters: Counters::default(),
             }),
         }

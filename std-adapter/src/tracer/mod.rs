@@ -246,6 +246,14 @@ impl Tracer {
         self.inner.lambda
     }
 
+    /// Whether sampled traces read the CPU's time-stamp counter after their first wall-clock
+    /// reading (see [Timestamps](self#timestamps)): asked for
+    /// ([`TracerBuilder::time_stamp_counter`], on by default), not in Lambda mode, and on
+    /// x86_64 Linux whose clocksource is `tsc`.
+    pub fn uses_time_stamp_counter(&self) -> bool {
+        self.inner.use_counter
+    }
+
     /// What to do on calls for a segment or subsegment that has ended.
     pub fn context_missing(&self) -> ContextMissing {
         self.inner.context_missing
