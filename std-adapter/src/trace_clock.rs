@@ -23,9 +23,9 @@
 //!
 //! A reading pair (wall clock, counter) taken while the thread was preempted would be off by
 //! the pause: each pair is bracketed by two counter reads, and one whose bracket is wider than
-//! [`MIN_PAIR_TICKS`] and [`PAIR_SLACK`] times the narrowest this process has seen (or than
-//! [`MAX_PAIR_TICKS`]) is not used. A rate is used once two measurements from the same first pair agree, so that a
-//! first pair that was off anyway is found out.
+//! both [`MIN_PAIR_TICKS`] and [`PAIR_SLACK`] times the narrowest this process has seen (or
+//! wider than [`MAX_PAIR_TICKS`]) is not used. That a rate is used only once two measurements
+//! from the same first pair agree finds out a first pair that was off anyway.
 
 use std::cell::Cell;
 use std::sync::Mutex;
