@@ -38,18 +38,18 @@ use crate::system_clock::SystemClock;
 /// How far past its anchor a reading is extrapolated. The counter's rate is known to about
 /// two parts in 10⁵ after 100 ms of measuring (and better each minute after), and NTP slews
 /// the wall clock by at most 500 ppm: 10 ms keeps a reading within 6 µs of the wall clock's.
-pub(crate) const MAX_EXTRAPOLATION_MICROS: u64 = 10_000;
+const MAX_EXTRAPOLATION_MICROS: u64 = 10_000;
 /// How many times the narrowest bracket seen a usable pair's may be (or [`MIN_PAIR_TICKS`],
 /// if more): where every reading is slow, as under valgrind, pairs stay usable.
-pub(crate) const PAIR_SLACK: u64 = 16;
+const PAIR_SLACK: u64 = 16;
 /// A bracket this narrow is always usable: about 1.5 µs at today's rates, while a
 /// `clock_gettime` takes about 80 ticks.
-pub(crate) const MIN_PAIR_TICKS: u64 = 4_096;
+const MIN_PAIR_TICKS: u64 = 4_096;
 /// The widest bracket of a usable pair whatever the narrowest (about 0.3 ms at today's rates:
 /// reached only where every reading is slow, as under valgrind).
-pub(crate) const MAX_PAIR_TICKS: u64 = 1 << 20;
+const MAX_PAIR_TICKS: u64 = 1 << 20;
 /// The least time between the two pairs a rate is measured from.
-pub(crate) const MIN_BASELINE_MICROS: u64 = 100_000;
+const MIN_BASELINE_MICROS: u64 = 100_000;
 /// How often the rate is measured again (from the first pair, so ever more precisely).
 const RECHECK_MICROS: u64 = 60_000_000;
 /// How far a new measurement may differ from the rate in use (parts per million) before the
@@ -95,9 +95,9 @@ pub(crate) fn counter_usable() -> bool {
 
 /// A wall-clock reading and the counter at that moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Pair {
-    pub(crate) wall: Timestamp,
-    pub(crate) ticks: u64,
+struct Pair {
+    wall: Timestamp,
+    ticks: u64,
 }
 
 /// The narrowest bracket of a pair this process has seen.
@@ -146,17 +146,17 @@ fn try_pair() -> (Option<Timestamp>, Option<Pair>) {
 
 /// The counter's rate as extrapolation uses it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Rate {
+struct Rate {
     /// Microseconds per tick, in 32.32 fixed point.
-    pub(crate) micros_per_tick: u64,
+    micros_per_tick: u64,
     /// Ticks in [`MAX_EXTRAPOLATION_MICROS`].
-    pub(crate) max_ticks: u64,
+    max_ticks: u64,
 }
 
 impl Rate {
     /// The rate from two pairs, if they are far enough apart, in order, and the rate is
     /// within what any CPU's counter ticks at (1 MHz to 100 GHz).
-    pub(crate) fn between(first: Pair, last: Pair) -> Option<Rate> {
+    fn between(first: Pair, last: Pair) -> Option<Rate> {
         let micros = last.wall.as_micros().checked_sub(first.wall.as_micros())?;
         let ticks = last.ticks.checked_sub(first.ticks)?;
         if micros < MIN_BASELINE_MICROS || ticks < micros || ticks / micros > 100_000 {

@@ -29,7 +29,7 @@
 //!
 //! `scripts/bench-request.sh` runs the first two modes.
 
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -170,6 +170,57 @@ fn receiver() -> Result<(UdpSocket, Config), String> {
     Ok((receiver, config))
 }
 
+/// The reference request's datagram: one request recorded with `tracer`, read back by
+/// `receiver`.
+fn reference_datagram(tracer: &Tracer, receiver: &UdpSocket) -> Result<Vec<u8>, String> {
+    reference::record(tracer);
+    let mut buf = vec![0u8; 65_536];
+    let (len, _) = receiver
+        .recv_from(&mut buf)
+        .map_err(|e| format!("no reference datagram arrived: {e}"))?;
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// The floors: raw sends of a datagram to one address from non-blocking sockets, `send_to`
+/// from an unconnected one and `send` from a connected one (as the transport's).
+struct RawSenders {
+    unconnected: UdpSocket,
+    connected: UdpSocket,
+    to: SocketAddr,
+}
+
+impl RawSenders {
+    fn new(to: SocketAddr) -> Result<Self, String> {
+        let bind = || -> Result<UdpSocket, String> {
+            let socket = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind sender: {e}"))?;
+            socket.set_nonblocking(true).map_err(|e| e.to_string())?;
+            Ok(socket)
+        };
+        let (unconnected, connected) = (bind()?, bind()?);
+        connected.connect(to).map_err(|e| format!("connect: {e}"))?;
+        Ok(Self {
+            unconnected,
+            connected,
+            to,
+        })
+    }
+
+    /// `send_to` from the unconnected socket: 1 if it failed.
+    fn send_to(&self, datagram: &[u8]) -> u64 {
+        u64::from(
+            self.unconnected
+                .send_to(std::hint::black_box(datagram), self.to)
+                .is_err(),
+        )
+    }
+
+    /// `send` from the connected socket: 1 if it failed.
+    fn send(&self, datagram: &[u8]) -> u64 {
+        u64::from(self.connected.send(std::hint::black_box(datagram)).is_err())
+    }
+}
+
 /// Times `n` runs of `f`, adding the time to `total`.
 fn timed(total: &mut Duration, n: u64, mut f: impl FnMut()) {
     let start = Instant::now();
@@ -194,12 +245,7 @@ fn split(args: &Args) -> Result<serde_json::Value, String> {
     let fixed = FixedClock(Timestamp::from_secs_micros(1_700_000_000, 0));
 
     // The datagrams of both paths, for the raw sends and to show they are the same size.
-    reference::record(&udp);
-    let mut buf = vec![0u8; 65_536];
-    let (len, _) = receiver
-        .recv_from(&mut buf)
-        .map_err(|e| format!("no reference datagram arrived: {e}"))?;
-    let datagram = buf[..len].to_vec();
+    let datagram = reference_datagram(&udp, &receiver)?;
     let mut slice_out = vec![0u8; 65_536];
     let mut slice = xray_std::core::SliceTransport::new(&mut slice_out);
     let missed = reference::record_core(&mut rec, &SystemClock, &mut ThreadRng, &mut slice);
@@ -209,13 +255,7 @@ fn split(args: &Args) -> Result<serde_json::Value, String> {
     }
     // The counter's rate is the process's: one warm-up serves both tracers.
     warm_up(&udp);
-    let raw = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind sender: {e}"))?;
-    raw.set_nonblocking(true).map_err(|e| e.to_string())?;
-    let connected = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind sender: {e}"))?;
-    connected.set_nonblocking(true).map_err(|e| e.to_string())?;
-    connected
-        .connect(addr)
-        .map_err(|e| format!("connect: {e}"))?;
+    let raw = RawSenders::new(addr)?;
 
     let batch = args.batch.max(1);
     let mut t = [Duration::ZERO; 7];
@@ -230,16 +270,12 @@ fn split(args: &Args) -> Result<serde_json::Value, String> {
         });
         timed(&mut t[6], n, || {
             reference::record_core(&mut rec, &SystemClock, &mut ThreadRng, &mut NullTransport);
-            raw_failed += u64::from(connected.send(std::hint::black_box(&datagram)).is_err());
+            raw_failed += raw.send(&datagram);
         });
         timed(&mut t[2], n, || reference::record(&discarding));
         timed(&mut t[3], n, || reference::record(&udp));
-        timed(&mut t[4], n, || {
-            raw_failed += u64::from(connected.send(std::hint::black_box(&datagram)).is_err());
-        });
-        timed(&mut t[5], n, || {
-            raw_failed += u64::from(raw.send_to(std::hint::black_box(&datagram), addr).is_err());
-        });
+        timed(&mut t[4], n, || raw_failed += raw.send(&datagram));
+        timed(&mut t[5], n, || raw_failed += raw.send_to(&datagram));
         done += n;
     }
     let us = t.map(|d| per_request(d, done));
@@ -247,7 +283,7 @@ fn split(args: &Args) -> Result<serde_json::Value, String> {
     Ok(serde_json::json!({
         "requests": done,
         "batch": batch,
-        "datagram_bytes": len,
+        "datagram_bytes": datagram.len(),
         "core_datagram_bytes": core_len,
         "core_fixed_clock_us": us[0],
         "core_system_clock_us": us[1],
@@ -275,21 +311,10 @@ fn vs_raw(args: &Args) -> Result<serde_json::Value, String> {
     let addr = receiver.local_addr().map_err(|e| e.to_string())?;
     let tracer = tracer(&config, 1)?;
 
-    // One request first: its datagram's size is the raw send's.
-    reference::record(&tracer);
-    let mut buf = vec![0u8; 65_536];
-    let (len, _) = receiver
-        .recv_from(&mut buf)
-        .map_err(|e| format!("no reference datagram arrived: {e}"))?;
-    let datagram = buf[..len].to_vec();
+    // One request first: its datagram is the raw sends'.
+    let datagram = reference_datagram(&tracer, &receiver)?;
     warm_up(&tracer);
-    let raw = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind sender: {e}"))?;
-    raw.set_nonblocking(true).map_err(|e| e.to_string())?;
-    let connected = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind sender: {e}"))?;
-    connected.set_nonblocking(true).map_err(|e| e.to_string())?;
-    connected
-        .connect(addr)
-        .map_err(|e| format!("connect: {e}"))?;
+    let raw = RawSenders::new(addr)?;
 
     let batch = args.batch.max(1);
     let (mut traced, mut floor, mut floor_connected) =
@@ -297,25 +322,11 @@ fn vs_raw(args: &Args) -> Result<serde_json::Value, String> {
     let (mut done, mut raw_failed) = (0u64, 0u64);
     while done < args.requests {
         let n = batch.min(args.requests - done);
-        let start = Instant::now();
-        for _ in 0..n {
-            reference::record(&tracer);
-        }
-        traced += start.elapsed();
-        let start = Instant::now();
-        for _ in 0..n {
-            if raw.send_to(std::hint::black_box(&datagram), addr).is_err() {
-                raw_failed += 1;
-            }
-        }
-        floor += start.elapsed();
-        let start = Instant::now();
-        for _ in 0..n {
-            if connected.send(std::hint::black_box(&datagram)).is_err() {
-                raw_failed += 1;
-            }
-        }
-        floor_connected += start.elapsed();
+        timed(&mut traced, n, || reference::record(&tracer));
+        timed(&mut floor, n, || raw_failed += raw.send_to(&datagram));
+        timed(&mut floor_connected, n, || {
+            raw_failed += raw.send(&datagram)
+        });
         done += n;
     }
     let udp = tracer.transport_stats().unwrap_or_default();
@@ -326,7 +337,7 @@ fn vs_raw(args: &Args) -> Result<serde_json::Value, String> {
     Ok(serde_json::json!({
         "requests": done,
         "batch": batch,
-        "datagram_bytes": len,
+        "datagram_bytes": datagram.len(),
         "us_per_request": traced_us,
         "raw_send_to_us": raw_us,
         "ratio": ratio(raw_us),
