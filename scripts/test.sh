@@ -37,7 +37,7 @@ step "toolchains"
 rustup show active-toolchain >/dev/null 2>&1 || rustup toolchain install
 # The toolchain file's targets, also when the toolchain was installed before without them.
 rustup target add thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf \
-  riscv32imac-unknown-none-elf >/dev/null
+  riscv32imac-unknown-none-elf aarch64-unknown-linux-gnu >/dev/null
 rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src >/dev/null
 
 # What services ship: every feature of every workspace crate except xray-core's `small`, which
@@ -94,6 +94,15 @@ for target in thumbv6m-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-
   cargo build -p xray-core --target "$target" --release --quiet
   echo "xray-core builds for $target"
 done
+
+step "aarch64 Linux (Lambda on arm64, Graviton): clippy of xray-core and xray-std"
+# Their libraries with every shipped feature: cfg'd code (the x86_64-only trace clock, atomics)
+# must build and lint on the other architecture Lambda runs. The tests need C cross-compilers
+# (the AWS SDK's TLS) and run on x86_64 only.
+STD_SHIPPED=$(tr ',' '\n' <<<"$SHIPPED" | grep '^xray-std/' | paste -sd, -)
+cargo clippy -p xray-core -p xray-std --lib --target aarch64-unknown-linux-gnu \
+  --features "$STD_SHIPPED" --quiet -- -D warnings
+echo "xray-core and xray-std lint clean for aarch64-unknown-linux-gnu"
 
 step "no-alloc proof: the core builds against a sysroot of core only (-Z build-std=core)"
 cargo +"$NIGHTLY" build -p xray-core --target thumbv7em-none-eabihf -Z build-std=core \
