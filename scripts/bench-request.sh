@@ -12,24 +12,37 @@
 # 3. atomic read-modify-write instructions (`lock`-prefixed, `xchg`) executed per request, from
 #    the same two callgrind runs: each costs tens of cycles whatever the instruction count says
 #    (reference counts, locks, counters).
-# 4. where the wall time goes (`loadgen --split`, one more interleaved run): the core recorder
+# 4. the same instructions by part, from the same two runs: each executed instruction charged to
+#    the innermost frame of this project it was inlined into (addr2line -i: the release profile
+#    keeps line tables, which leave the code as it is), a write through the sink
+#    (core/src/sink.rs) and a libc copy (memcpy, memmove, memset) to the code that asked for it;
+#    files summed into the encoders (text the output must hold whoever places it: escaping,
+#    names, times, ids, model values, metadata, the URL sanitizer), the recorder (the field log,
+#    placing fields and documents, the recording calls), the std adapter, and what lies outside
+#    the project (libc, the standard library's own functions). With TOP=N, the N costliest
+#    functions too.
+# 5. where the wall time goes (`loadgen --split`, one more interleaved run): the core recorder
 #    alone, the system clock, the std handles, and how much slower the send is after the
 #    recorder's code than alone.
 #
-#   bash scripts/bench-request.sh            # both
+#   bash scripts/bench-request.sh
 #   REQUESTS=200000 bash scripts/bench-request.sh
+#   TOP=40 bash scripts/bench-request.sh
 #
-# Needs valgrind and objdump. Builds the load generator (release) in the workspace's target directory.
+# Needs valgrind, objdump and addr2line (binutils). Builds the load generator (release) in the
+# workspace's target directory.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 requests="${REQUESTS:-100000}"
 
-if ! command -v valgrind >/dev/null 2>&1; then
-    echo "bench-request: valgrind is needed (apt-get install valgrind)" >&2
-    exit 1
-fi
+for tool in valgrind objdump addr2line; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "bench-request: $tool is needed (apt-get install valgrind binutils)" >&2
+        exit 1
+    fi
+done
 
 cargo build --quiet --release -p xray-examples --bin loadgen
 loadgen="$root/target/release/loadgen"
@@ -107,6 +120,125 @@ atomic = {o: atomic_addresses(o) for o in objs}
 total = sum(n for (o, a), n in many.items() if a in atomic.get(o, ())) - \
     sum(n for (o, a), n in one.items() if a in atomic.get(o, ()))
 print(f"atomic read-modify-write instructions per reference request: {total / 2000:.1f}")
+PY
+python3 - "$tmp/callgrind.out.1" "$tmp/callgrind.out.2001" "$loadgen" "$root" "${TOP:-0}" <<'PY'
+import collections, re, subprocess, sys
+
+one_path, many_path, binary, root, top = sys.argv[1:6]
+root = root.rstrip("/") + "/"
+COPY = re.compile(r"\b_*(memcpy|memmove|memset)")
+
+
+def executed(path):
+    """(object, address) -> instructions executed there; a call to a libc copy is charged, with
+    everything the copy executed, to the address that called it."""
+    names, ob, fn, cfn, calling, at = {}, None, None, None, False, 0
+    out = collections.Counter()
+    for line in open(path):
+        m = re.match(r"(c?ob|c?fn|c?fl|fi|fe)=\((\d+)\)(?: (.*))?", line)
+        if m:
+            kind = m.group(1).lstrip("c")
+            space = kind if kind in ("ob", "fn") else "file"
+            if m.group(3):
+                names[(space, m.group(2))] = m.group(3).strip()
+            value = names.get((space, m.group(2)))
+            if m.group(1) == "ob":
+                ob = value
+            elif m.group(1) == "fn":
+                fn = value
+            elif m.group(1) == "cfn":
+                cfn = value
+            continue
+        if line.startswith("calls="):
+            calling = True
+            continue
+        m = re.match(r"(0x[0-9a-f]+|[+-]\d+|\*)\s+\S+\s+(\d+)", line)
+        if not m:
+            continue
+        a = m.group(1)
+        at = int(a, 16) if a.startswith("0x") else at if a == "*" else at + int(a)
+        n = int(m.group(2))
+        copy_here = bool(fn and COPY.search(fn))
+        if calling:
+            calling = False
+            if cfn and COPY.search(cfn) and not copy_here:
+                out[(ob, at)] += n
+        elif not copy_here:
+            out[(ob, at)] += n
+    return out
+
+
+one, many = executed(one_path), executed(many_path)
+per_address = collections.Counter()
+for key in set(one) | set(many):
+    d = many.get(key, 0) - one.get(key, 0)
+    if d:
+        per_address[key] = d
+
+# Each address of the load generator: its inline frames, innermost first.
+addresses = sorted(a for (o, a) in per_address if o == binary)
+text = subprocess.run(
+    ["addr2line", "-a", "-i", "-f", "-C", "-e", binary],
+    input="\n".join(hex(a) for a in addresses), capture_output=True, text=True, check=True,
+).stdout.splitlines()
+frames, owner, i = {}, {}, 0
+current = None
+while i < len(text):
+    if re.fullmatch(r"0x[0-9a-f]+", text[i]):
+        current = int(text[i], 16)
+        frames[current] = []
+        i += 1
+        continue
+    location = text[i + 1] if i + 1 < len(text) else "?"
+    frames[current].append((re.sub(r"::h[0-9a-f]{16}$", "", text[i]), location))
+    i += 2
+for a, stack in frames.items():
+    pick = None
+    for function, location in stack:
+        path = location.split(":")[0]
+        if path.startswith(root) and not path.endswith("core/src/sink.rs"):
+            pick = (path[len(root):], function)
+            break
+    owner[a] = pick or ("(outside the project)", stack[0][0] if stack else "?")
+
+by_file, by_function = collections.Counter(), collections.Counter()
+for (o, a), d in per_address.items():
+    if o == binary:
+        f, function = owner.get(a, ("(outside the project)", "?"))
+    else:
+        f, function = "(outside the project)", (o or "?").rsplit("/", 1)[-1]
+    by_file[f] += d
+    by_function[(f, function)] += d
+
+PARTS = [
+    ("the encoders (escaping, names, times, ids, model values, metadata, URL sanitizer)",
+     r"^core/src/(json|name|name_charset|byte_table|time|id|divide|metadata_serializer)\.rs$|"
+     r"^core/src/model/"),
+    ("the recorder (field log, placing fields and documents, the recording calls)",
+     r"^core/src/recorder/"),
+    ("the std adapter (handles, pool, locks, trace clock, transport)", r"^std-adapter/src/"),
+    ("outside the project (libc, the standard library's functions, the kernel entry)",
+     r"^\(outside"),
+]
+if not any(f.startswith("core/src/") for f in by_file):
+    sys.exit("bench-request: no instruction was placed in core/src: the load generator has no "
+             "line tables (the workspace's release profile keeps them: debug = \"line-tables-only\")")
+print("the same instructions by part, each charged to the source file of this project it came from:")
+placed = set()
+for label, pattern in PARTS:
+    files = [f for f in by_file if re.search(pattern, f)]
+    placed.update(files)
+    print(f"  {sum(by_file[f] for f in files) / 2000:6.0f}  {label}")
+rest = [f for f in by_file if f not in placed]
+print(f"  {sum(by_file[f] for f in rest) / 2000:6.0f}  the rest ({', '.join(sorted(rest)) or 'none'})")
+print("by file (10 or more per request):")
+for f, d in by_file.most_common():
+    if d >= 10 * 2000:
+        print(f"  {d / 2000:6.0f}  {f}")
+if int(top) > 0:
+    print(f"the {top} costliest functions (inlined code counted to the function it came from):")
+    for (f, function), d in by_function.most_common(int(top)):
+        print(f"  {d / 2000:6.0f}  {function[:100]}  ({f})")
 PY
 if [ -n "${KEEP_PROFILE:-}" ]; then
     cp "$tmp/callgrind.out.2001" "$KEEP_PROFILE"
