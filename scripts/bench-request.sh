@@ -9,7 +9,7 @@
 #    floor), and against a raw `send` of it on a connected socket (what the transport makes),
 #    from ONE run that alternates batches of the three (`loadgen --vs-raw`), and the ratios.
 #    Varies with the machine's load; the ratios less so.
-# 3. atomic read-modify-write instructions (`lock`-prefixed, `xchg`) executed per request, from
+# 3. atomic read-modify-write instructions (`lock`-prefixed, `xchg` with memory) executed per request, from
 #    the same two callgrind runs: each costs tens of cycles whatever the instruction count says
 #    (reference counts, locks, counters).
 # 4. the same instructions by part, from the same two runs: each executed instruction charged to
@@ -111,7 +111,8 @@ def atomic_addresses(obj):
     out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", obj],
                          capture_output=True, text=True).stdout
     return {int(m.group(1), 16) for line in out.splitlines()
-            if re.search(r"\block\b|\bxchg", line)
+            # `xchg` is atomic with a memory operand only; `xchg %ax,%ax` is padding.
+            if re.search(r"\block\b|\bxchg\s.*\(", line)
             for m in [re.match(r"\s*([0-9a-f]+):", line)] if m}
 
 one, many = executed(sys.argv[1]), executed(sys.argv[2])
