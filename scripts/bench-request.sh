@@ -13,8 +13,8 @@
 #    the same two callgrind runs: each costs tens of cycles whatever the instruction count says
 #    (reference counts, locks, counters).
 # 4. the same instructions by part, from the same two runs: each executed instruction charged to
-#    the innermost frame of this project it was inlined into (addr2line -i: the release profile
-#    keeps line tables, which leave the code as it is), a write through the sink
+#    the innermost frame of this project it was inlined into (addr2line -i on the `profiling`
+#    build: release with line tables, the same code), a write through the sink
 #    (core/src/sink.rs) and a libc copy (memcpy, memmove, memset) to the code that asked for it;
 #    files summed into the encoders (text the output must hold whoever places it: escaping,
 #    names, times, ids, model values, metadata, the URL sanitizer), the recorder (the field log,
@@ -29,8 +29,8 @@
 #   REQUESTS=200000 bash scripts/bench-request.sh
 #   TOP=40 bash scripts/bench-request.sh
 #
-# Needs valgrind, objdump and addr2line (binutils). Builds the load generator (release) in the
-# workspace's target directory.
+# Needs valgrind, objdump and addr2line (binutils). Builds the load generator (the `profiling`
+# profile: release with line tables) in the workspace's target directory.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,8 +44,9 @@ for tool in valgrind objdump addr2line; do
     fi
 done
 
-cargo build --quiet --release -p xray-examples --bin loadgen
-loadgen="$root/target/release/loadgen"
+# The release build with line tables (the workspace's `profiling` profile), for part 4.
+cargo build --quiet --profile profiling -p xray-examples --bin loadgen
+loadgen="$root/target/profiling/loadgen"
 tmp="$(mktemp -d)"
 receiver=""
 trap 'rm -rf "$tmp"; [ -z "$receiver" ] || kill "$receiver" 2>/dev/null' EXIT
@@ -223,7 +224,7 @@ PARTS = [
 ]
 if not any(f.startswith("core/src/") for f in by_file):
     sys.exit("bench-request: no instruction was placed in core/src: the load generator has no "
-             "line tables (the workspace's release profile keeps them: debug = \"line-tables-only\")")
+             "line tables (the workspace's profiling profile keeps them: debug = \"line-tables-only\")")
 print("the same instructions by part, each charged to the source file of this project it came from:")
 placed = set()
 for label, pattern in PARTS:
