@@ -60,8 +60,31 @@ impl<'a> SliceSink<'a> {
     }
 
     /// What has been written.
+    #[cfg_attr(not(feature = "small"), inline)]
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
+    }
+
+    /// Appends the first `len` bytes of `chunk` (`len` ≤ `N`), or writes nothing and returns
+    /// [`Full`]. Where the slice has room for all `N` bytes, all `N` are copied: one
+    /// fixed-size move where a `memcpy` of `len` bytes would be called. The bytes past `len`
+    /// land in the part of the slice not written yet and stay not written: what the sink has
+    /// written is still only [`SliceSink::as_bytes`], and a later write goes over them.
+    #[cfg(not(feature = "small"))]
+    #[inline]
+    pub(crate) fn write_padded<const N: usize>(
+        &mut self,
+        chunk: &[u8; N],
+        len: usize,
+    ) -> Result<(), Full> {
+        match self.buf.get_mut(self.len..self.len + N) {
+            Some(dst) if len <= N => {
+                dst.copy_from_slice(chunk);
+                self.len += len;
+                Ok(())
+            }
+            _ => self.write(chunk.get(..len).ok_or(Full)?),
+        }
     }
 
     /// Overwrites already written bytes at `at` (a length placeholder, say). Out of range
@@ -100,9 +123,11 @@ impl Sink for SliceSink<'_> {
             None => Err(Full),
         }
     }
+    #[cfg_attr(not(feature = "small"), inline)]
     fn len(&self) -> usize {
         self.len
     }
+    #[cfg_attr(not(feature = "small"), inline)]
     fn remaining(&self) -> usize {
         self.buf.len() - self.len
     }
@@ -156,6 +181,34 @@ mod tests {
         Sink::byte(&mut v, b'[').unwrap();
         assert_eq!(Sink::byte(&mut v, b']'), Err(Full));
         assert_eq!(v.as_slice(), b"[");
+    }
+
+    #[cfg(not(feature = "small"))]
+    #[test]
+    fn padded_writes_are_exact_writes() {
+        let chunk = *b"ab\0\0\0\0\0\0";
+        // Room for the whole chunk: the padding lands past the end, and the next write goes
+        // over it.
+        let mut buf = [b'.'; 12];
+        let mut s = SliceSink::new(&mut buf);
+        s.write_padded(&chunk, 2).unwrap();
+        assert_eq!(s.as_bytes(), b"ab");
+        s.write(b"cd").unwrap();
+        assert_eq!(s.as_bytes(), b"abcd");
+        assert_eq!(s.remaining(), 8);
+        // No room for the chunk, room for its bytes: an exact write.
+        let mut buf = [b'.'; 3];
+        let mut s = SliceSink::new(&mut buf);
+        s.byte(b'{').unwrap();
+        s.write_padded(&chunk, 2).unwrap();
+        assert_eq!(s.as_bytes(), b"{ab");
+        // No room for its bytes, or a length past the chunk: nothing written.
+        assert_eq!(s.write_padded(&chunk, 1), Err(Full));
+        assert_eq!(s.as_bytes(), b"{ab");
+        let mut buf = [b'.'; 12];
+        let mut s = SliceSink::new(&mut buf);
+        assert_eq!(s.write_padded(&chunk, 9), Err(Full));
+        assert_eq!(s.as_bytes(), b"");
     }
 
     #[test]

@@ -51,39 +51,85 @@ fn rank(section: Section) -> Option<u8> {
     })
 }
 
+/// A group's opening or closing bytes, padded to a fixed size: written with one fixed-size
+/// move ([`SliceSink::write_padded`]) rather than a `memcpy` call of a variable length.
+struct Piece {
+    bytes: [u8; PIECE],
+    len: usize,
+}
+
+/// Room for the longest piece (`,"cause":{"exceptions":[`).
+const PIECE: usize = 32;
+
+const fn piece(text: &[u8]) -> Piece {
+    let mut bytes = [0u8; PIECE];
+    let mut i = 0;
+    while i < text.len() {
+        bytes[i] = text[i];
+        i += 1;
+    }
+    Piece {
+        bytes,
+        len: text.len(),
+    }
+}
+
+const NOTHING: Piece = piece(b"");
+
 /// What opens a section's group, given the section before it (the same bytes as the grouped
 /// writer's: `http` holds `request` then `response`, `cause` holds its members then
 /// `exceptions`).
-fn open(s: &mut SliceSink<'_>, section: Section, before: Option<Section>) -> Result<(), Full> {
-    s.write(match (section, before) {
-        (Section::HttpRequest, _) => b",\"http\":{\"request\":{",
-        (Section::HttpResponse, Some(Section::HttpRequest)) => b",\"response\":{",
-        (Section::HttpResponse, _) => b",\"http\":{\"response\":{",
-        (Section::Aws, _) => b",\"aws\":{",
-        (Section::Sql, _) => b",\"sql\":{",
-        (Section::Annotation, _) => b",\"annotations\":{",
-        (Section::Metadata, _) => b",\"metadata\":{\"",
-        (Section::CauseTop, _) => b",\"cause\":{",
-        (Section::Exception, Some(Section::CauseTop)) => b",\"exceptions\":[",
-        (Section::Exception, _) => b",\"cause\":{\"exceptions\":[",
-        (Section::Precursor, _) => b",\"precursor_ids\":[",
-        _ => b"",
-    })
+fn open(section: Section, before: Option<Section>) -> &'static Piece {
+    const HTTP_REQUEST: Piece = piece(b",\"http\":{\"request\":{");
+    const RESPONSE: Piece = piece(b",\"response\":{");
+    const HTTP_RESPONSE: Piece = piece(b",\"http\":{\"response\":{");
+    const AWS: Piece = piece(b",\"aws\":{");
+    const SQL: Piece = piece(b",\"sql\":{");
+    const ANNOTATIONS: Piece = piece(b",\"annotations\":{");
+    const METADATA: Piece = piece(b",\"metadata\":{\"");
+    const CAUSE: Piece = piece(b",\"cause\":{");
+    const EXCEPTIONS: Piece = piece(b",\"exceptions\":[");
+    const CAUSE_EXCEPTIONS: Piece = piece(b",\"cause\":{\"exceptions\":[");
+    const PRECURSORS: Piece = piece(b",\"precursor_ids\":[");
+    match (section, before) {
+        (Section::HttpRequest, _) => &HTTP_REQUEST,
+        (Section::HttpResponse, Some(Section::HttpRequest)) => &RESPONSE,
+        (Section::HttpResponse, _) => &HTTP_RESPONSE,
+        (Section::Aws, _) => &AWS,
+        (Section::Sql, _) => &SQL,
+        (Section::Annotation, _) => &ANNOTATIONS,
+        (Section::Metadata, _) => &METADATA,
+        (Section::CauseTop, _) => &CAUSE,
+        (Section::Exception, Some(Section::CauseTop)) => &EXCEPTIONS,
+        (Section::Exception, _) => &CAUSE_EXCEPTIONS,
+        (Section::Precursor, _) => &PRECURSORS,
+        _ => &NOTHING,
+    }
 }
 
 /// What closes a section's group, given the section after it (`None` at the end).
-fn close(s: &mut SliceSink<'_>, section: Section, after: Option<Section>) -> Result<(), Full> {
-    s.write(match (section, after) {
-        (Section::HttpRequest, Some(Section::HttpResponse)) => b"}",
-        (Section::HttpRequest | Section::HttpResponse, _) => b"}}",
-        (Section::Aws | Section::Sql | Section::Annotation, _) => b"}",
-        (Section::Metadata, _) => b"}}",
-        (Section::CauseTop, Some(Section::Exception)) => b"",
-        (Section::CauseTop, _) => b"}",
-        (Section::Exception, _) => b"]}",
-        (Section::Precursor, _) => b"]",
-        _ => b"",
-    })
+fn close(section: Section, after: Option<Section>) -> &'static Piece {
+    const BRACE: Piece = piece(b"}");
+    const BRACES: Piece = piece(b"}}");
+    const BRACKET: Piece = piece(b"]");
+    const BRACKET_BRACE: Piece = piece(b"]}");
+    match (section, after) {
+        (Section::HttpRequest, Some(Section::HttpResponse)) => &BRACE,
+        (Section::HttpRequest | Section::HttpResponse, _) => &BRACES,
+        (Section::Aws | Section::Sql | Section::Annotation, _) => &BRACE,
+        (Section::Metadata, _) => &BRACES,
+        (Section::CauseTop, Some(Section::Exception)) => &NOTHING,
+        (Section::CauseTop, _) => &BRACE,
+        (Section::Exception, _) => &BRACKET_BRACE,
+        (Section::Precursor, _) => &BRACKET,
+        _ => &NOTHING,
+    }
+}
+
+/// Writes a piece.
+#[inline]
+fn put(s: &mut SliceSink<'_>, piece: &Piece) -> Result<(), Full> {
+    s.write_padded(&piece.bytes, piece.len)
 }
 
 /// Writes `"name":…,"id":…` and the rest, as `fields::write_fields_grouped` does at `Level::Full`, if
@@ -113,9 +159,9 @@ pub(crate) fn write_fields_in_order(
                 return Err(NotInOrder);
             }
             if let Some(c) = current {
-                close(s, c, Some(r.section))?;
+                put(s, close(c, Some(r.section)))?;
             }
-            open(s, r.section, current)?;
+            put(s, open(r.section, current))?;
             current = Some(r.section);
             current_rank = r_rank;
         }
@@ -160,7 +206,7 @@ pub(crate) fn write_fields_in_order(
         }
     }
     if let Some(c) = current {
-        close(s, c, None)?;
+        put(s, close(c, None))?;
     }
     Ok(())
 }
