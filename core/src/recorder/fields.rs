@@ -285,8 +285,9 @@ pub(crate) fn write_head(s: &mut SliceSink<'_>, doc: &Doc<'_>, name: &[u8]) -> R
         s.write(b",\"parent_id\":")?;
         json::segment_id(s, p)?;
     }
-    // Most entities have none: then the list is not walked.
-    if doc.slot.flags != 0 {
+    // Most entities have none: then the list is not walked (with `small`, the walk alone is
+    // less code).
+    if cfg!(feature = "small") || doc.slot.flags != 0 {
         for &(flag, text) in FLAGS {
             if doc.slot.flags & flag != 0 {
                 s.write(text)?;
