@@ -80,49 +80,6 @@ one="$(instructions 1)"
 many="$(instructions 2001)"
 per_request=$(( (many - one) / 2000 ))
 echo "instructions per reference request (callgrind, (Ir(2001) - Ir(1)) / 2000): $per_request"
-python3 - "$tmp/callgrind.out.1" "$tmp/callgrind.out.2001" <<'PY'
-import re, subprocess, sys
-
-def executed(path):
-    """(object, address) -> times executed, from a callgrind profile with --dump-instr=yes."""
-    counts, names, obj, last, call = {}, {}, None, 0, False
-    for line in open(path):
-        m = re.match(r"(c?ob)=\((\d+)\)(?: (.*))?", line)
-        if m:
-            if m.group(3):
-                names[m.group(2)] = m.group(3).strip()
-            if m.group(1) == "ob":
-                obj = names.get(m.group(2))
-            continue
-        if line.startswith("calls="):
-            call = True  # the next cost line is the call's inclusive cost, not an execution
-            continue
-        m = re.match(r"(0x[0-9a-f]+|[+-]\d+|\*)\s+\S+\s+(\d+)", line)
-        if not m:
-            continue
-        a = m.group(1)
-        last = int(a, 16) if a.startswith("0x") else last if a == "*" else last + int(a)
-        if call:
-            call = False
-            continue
-        counts[(obj, last)] = counts.get((obj, last), 0) + int(m.group(2))
-    return counts
-
-def atomic_addresses(obj):
-    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", obj],
-                         capture_output=True, text=True).stdout
-    return {int(m.group(1), 16) for line in out.splitlines()
-            # `xchg` is atomic with a memory operand only; `xchg %ax,%ax` is padding.
-            if re.search(r"\block\b|\bxchg\s.*\(", line)
-            for m in [re.match(r"\s*([0-9a-f]+):", line)] if m}
-
-one, many = executed(sys.argv[1]), executed(sys.argv[2])
-objs = {o for o, _ in many if o and o.startswith("/")}
-atomic = {o: atomic_addresses(o) for o in objs}
-total = sum(n for (o, a), n in many.items() if a in atomic.get(o, ())) - \
-    sum(n for (o, a), n in one.items() if a in atomic.get(o, ()))
-print(f"atomic read-modify-write instructions per reference request: {total / 2000:.1f}")
-PY
 python3 - "$tmp/callgrind.out.1" "$tmp/callgrind.out.2001" "$loadgen" "$root" "${TOP:-0}" <<'PY'
 import collections, re, subprocess, sys
 
@@ -132,10 +89,11 @@ COPY = re.compile(r"\b_*(memcpy|memmove|memset)")
 
 
 def executed(path):
-    """(object, address) -> instructions executed there; a call to a libc copy is charged, with
-    everything the copy executed, to the address that called it."""
+    """Two counts, (object, address) -> instructions: executed there, and charged there (a
+    call to a libc copy charged, with everything the copy executed, to the address that
+    called it, and the copy's own instructions to nobody)."""
     names, ob, fn, cfn, calling, at = {}, None, None, None, False, 0
-    out = collections.Counter()
+    own, out = collections.Counter(), collections.Counter()
     for line in open(path):
         m = re.match(r"(c?ob|c?fn|c?fl|fi|fe)=\((\d+)\)(?: (.*))?", line)
         if m:
@@ -165,12 +123,32 @@ def executed(path):
             calling = False
             if cfn and COPY.search(cfn) and not copy_here:
                 out[(ob, at)] += n
-        elif not copy_here:
+            continue
+        own[(ob, at)] += n
+        if not copy_here:
             out[(ob, at)] += n
-    return out
+    return own, out
 
 
-one, many = executed(one_path), executed(many_path)
+def atomic_addresses(obj):
+    out = subprocess.run(["objdump", "-d", "--no-show-raw-insn", obj],
+                         capture_output=True, text=True).stdout
+    return {int(m.group(1), 16) for line in out.splitlines()
+            # `xchg` is atomic with a memory operand only; `xchg %ax,%ax` is padding.
+            if re.search(r"\block\b|\bxchg\s.*\(", line)
+            for m in [re.match(r"\s*([0-9a-f]+):", line)] if m}
+
+
+(own_one, one), (own_many, many) = executed(one_path), executed(many_path)
+
+# Atomic read-modify-writes (part 3), from the instructions as executed.
+objects = {o for o, _ in own_many if o and o.startswith("/")}
+atomic = {o: atomic_addresses(o) for o in objects}
+atomics = sum(n for (o, a), n in own_many.items() if a in atomic.get(o, ())) - \
+    sum(n for (o, a), n in own_one.items() if a in atomic.get(o, ()))
+print(f"atomic read-modify-write instructions per reference request: {atomics / 2000:.1f}")
+
+# The same instructions by part (part 4), with each copy charged to its caller.
 per_address = collections.Counter()
 for key in set(one) | set(many):
     d = many.get(key, 0) - one.get(key, 0)
